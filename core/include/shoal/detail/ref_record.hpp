@@ -1,0 +1,32 @@
+// RefRecord: one reference a process holds on a store object. Records live in
+// the holding process's own region of the shared segment so that, if the
+// process dies, the supervisor can release exactly what it held.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+namespace shoal::detail {
+
+// What the record's table operation had reached; the supervisor reads this
+// after a crash to finish or undo the operation.
+enum class RecordState : uint32_t {
+  kFree = 0,
+  kCreating = 1,   // about to claim a free table entry for a new object
+  kPinning = 2,    // about to add a reference to an existing object
+  kHeld = 3,       // holds one reference on (slot, gen)
+  kReleasing = 4,  // about to drop its reference
+};
+
+struct RefRecord {
+  std::atomic<uint32_t> local;  // ObjectRef copies in this process sharing the record
+  std::atomic<uint32_t> state;  // RecordState
+  uint32_t slot;                // object table index
+  uint32_t gen;                 // generation of the entry when pinned
+};
+
+static_assert(sizeof(RefRecord) == 16);
+static_assert(std::is_standard_layout_v<RefRecord>);
+
+}  // namespace shoal::detail

@@ -1,0 +1,90 @@
+// The compiled side of the public templates: every call from a header into
+// the runtime goes through these functions (defined in core/src). Nothing here
+// is part of the public API.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <shoal/detail/ref_record.hpp>
+#include <shoal/object_id.hpp>
+
+namespace shoal::detail {
+
+// How an object's payload is encoded (mirrors the store's codec byte).
+enum class CodecKind : uint8_t { kNone = 0, kRaw = 1, kMsgpack = 2, kError = 3 };
+
+// Bumped by every init() and shutdown(): an ObjectRef remembers the epoch it
+// was made in and does nothing to the store once the session it belongs to
+// has ended.
+extern std::atomic<uint32_t> g_epoch;
+inline uint32_t epoch() noexcept { return g_epoch.load(std::memory_order_relaxed); }
+
+// ---- references ----
+void release_ref(RefRecord* rec) noexcept;  // the last ObjectRef copy of rec is gone
+RefRecord* pin_id(const ObjectId& id);      // throws ObjectNotFoundError / UsageError
+ObjectId id_of(const RefRecord* rec);
+bool is_sealed(const RefRecord* rec) noexcept;
+void check_live(const RefRecord* rec, uint32_t epoch);  // throws UsageError if the session ended
+
+// ---- put ----
+struct PutArgs {
+  CodecKind codec = CodecKind::kRaw;
+  uint64_t type_fp = 0;
+  std::string_view type_name;
+  const void* data = nullptr;
+  size_t size = 0;
+  const uint64_t* children = nullptr;  // packed (slot << 32 | gen) of contained refs
+  uint32_t child_count = 0;
+  size_t align = 1;                    // alignment the payload needs
+};
+RefRecord* put_object(const PutArgs& args);  // throws ObjectStoreFullError
+
+// ---- get ----
+struct ObjectBytes {
+  CodecKind codec = CodecKind::kNone;
+  uint64_t type_fp = 0;
+  const std::byte* data = nullptr;
+  size_t size = 0;
+};
+// Blocks this thread until rec's object is sealed, then returns its bytes.
+// Rethrows a failed call's error; throws GetTimeoutError, EventLoopBlockedError.
+ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanoseconds> timeout);
+// The same for an object known to be sealed (no waiting, no loop check).
+ObjectBytes read_sealed(const RefRecord* rec);
+[[noreturn]] void throw_type_mismatch(uint64_t expected_fp, std::string_view expected_name,
+                                      uint64_t actual_fp, const RefRecord* rec);
+[[noreturn]] void throw_decode_failure(std::string_view type_name, const char* why);
+// Throws EventLoopBlockedError when called on an async actor's event-loop thread.
+void check_blocking_allowed(const char* operation);
+
+// Blocks until num_returns of recs are sealed or the timeout passes; sets
+// ready[i]. Returns how many are ready.
+size_t wait_refs(const std::vector<const RefRecord*>& recs, size_t num_returns,
+                 std::optional<std::chrono::nanoseconds> timeout, std::vector<char>& ready);
+
+// Registers `type_name` for fingerprint `fp` in the session (once per process).
+void note_type(uint64_t fp, std::string_view type_name);
+
+// Collects the refs packed while encoding a value, so the containing object
+// can pin them. Nested scopes stack.
+class ChildCollector {
+ public:
+  ChildCollector();
+  ~ChildCollector();
+  ChildCollector(const ChildCollector&) = delete;
+  ChildCollector& operator=(const ChildCollector&) = delete;
+  const std::vector<uint64_t>& children() const { return children_; }
+  static void add(uint64_t packed);  // no-op outside any collector
+
+ private:
+  std::vector<uint64_t> children_;
+  ChildCollector* outer_;
+};
+
+}  // namespace shoal::detail

@@ -1,0 +1,98 @@
+// shoal::Semaphore: asyncio.Semaphore for shoal coroutines. acquire() waits
+// for a permit, release() hands one to the longest waiter (FIFO) or returns it.
+// Belongs to one event loop, like Event.
+#pragma once
+
+#include <coroutine>
+#include <cstddef>
+
+#include <shoal/detail/event_loop.hpp>
+
+namespace shoal {
+
+class Semaphore {
+ public:
+  explicit Semaphore(std::size_t permits) noexcept : permits_(permits) {}
+  Semaphore(const Semaphore&) = delete;
+  Semaphore& operator=(const Semaphore&) = delete;
+
+  std::size_t available() const noexcept { return permits_; }
+  bool try_acquire() noexcept {
+    if (permits_ == 0 || head_ != nullptr) return false;
+    --permits_;
+    return true;
+  }
+  void release() noexcept {
+    if (head_ != nullptr) {  // the permit goes straight to the first waiter
+      Node* n = head_;
+      unlink(n);
+      n->fire();
+      return;
+    }
+    ++permits_;
+  }
+
+ private:
+  struct Node : detail::WaitNode {
+    Semaphore* sem = nullptr;
+    Node* prev = nullptr;
+    Node* next = nullptr;
+    bool listed = false;
+  };
+
+ public:
+  // `co_await sem.acquire()`. Throws TaskCancelledError (holding no permit) if
+  // the call is cancelled while waiting.
+  class Awaiter {
+   public:
+    explicit Awaiter(Semaphore* s) noexcept { node_.sem = s; }
+    bool await_ready() noexcept { return node_.sem->try_acquire(); }
+    void await_suspend(std::coroutine_handle<> h) noexcept {
+      node_.detach = [](detail::WaitNode* w) noexcept {
+        auto* n = static_cast<Node*>(w);
+        if (n->listed) n->sem->unlink(n);
+      };
+      Semaphore* s = node_.sem;
+      node_.prev = s->tail_;
+      node_.next = nullptr;
+      if (s->tail_) {
+        s->tail_->next = &node_;
+      } else {
+        s->head_ = &node_;
+      }
+      s->tail_ = &node_;
+      node_.listed = true;
+      node_.enter(h);  // last: may deliver a pending cancellation at once
+    }
+    void await_resume() {
+      if (node_.handle) node_.leave();
+    }
+
+   private:
+    Node node_;
+  };
+
+  Awaiter acquire() noexcept { return Awaiter(this); }
+
+ private:
+  void unlink(Node* n) noexcept {
+    if (n->prev) {
+      n->prev->next = n->next;
+    } else {
+      head_ = n->next;
+    }
+    if (n->next) {
+      n->next->prev = n->prev;
+    } else {
+      tail_ = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->listed = false;
+  }
+
+  std::size_t permits_;
+  Node* head_ = nullptr;
+  Node* tail_ = nullptr;
+};
+
+}  // namespace shoal

@@ -1,0 +1,39 @@
+// The session: init() before anything else, shutdown() at the end (also run at
+// normal exit). A session is one shared-memory store, a supervisor process and
+// the actor and worker processes forked for it.
+#pragma once
+
+#include <cstddef>
+
+namespace shoal {
+
+struct Config {
+  // Store capacity in bytes. 0: SHOAL_STORE_BYTES if set (K/M/G suffixes),
+  // else 30% of physical memory, as Ray does.
+  std::size_t store_bytes = 0;
+  // Fault store pages in ahead of use on a background thread, so puts run at
+  // warm-memory speed. init() returns in milliseconds either way.
+  bool prefault = true;
+  // Worker processes for stateless tasks, started at the first task call.
+  // 0: one per core.
+  int num_workers = 0;
+};
+
+// Starts a session, or inside `shoal launch` joins the launcher's. Call it
+// first in main(), before any thread starts: it forks the session's helper
+// process. Throws shoal::Error if the store cannot be created.
+void init(const Config& config = {});
+
+// Ends the session: kills its actors and workers and removes the store. Every
+// ObjectRef still alive becomes inert. Idempotent; also runs at normal exit.
+void shutdown();
+
+// This process's rank in `shoal launch -n N` (0..N-1); 0 outside it.
+int rank();
+// N in `shoal launch -n N`; 1 outside it.
+int world_size();
+
+// True between init() and shutdown().
+bool is_initialized();
+
+}  // namespace shoal

@@ -1,0 +1,308 @@
+// Actors from the caller's side: creating, finding, killing; stateless tasks;
+// cancellation.
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <thread>
+
+#include <shoal/actor.hpp>
+#include <shoal/remote.hpp>
+
+#include "core/src/runtime.hpp"
+#include "ipc/request_ring.hpp"
+#include "ipc/spin.hpp"
+#include "launcher/mailbox.hpp"
+
+namespace shoal {
+
+namespace detail {
+
+namespace {
+
+constexpr uint32_t kDefaultRingCells = 1024;
+constexpr uint64_t kCtorArgsFingerprint = fnv1a("shoal::detail::CtorArgs");
+constexpr uint64_t kWorkerClassId = fnv1a("shoal::worker");
+
+bool live_state(ipc::ActorState st) {
+  return st == ipc::ActorState::kCreating || st == ipc::ActorState::kStarting ||
+         st == ipc::ActorState::kAlive || st == ipc::ActorState::kRestarting;
+}
+
+void copy_text(char* dst, size_t cap, std::string_view src) {
+  const size_t n = src.size() < cap - 1 ? src.size() : cap - 1;
+  std::memcpy(dst, src.data(), n);
+  dst[n] = '\0';
+}
+
+struct NewActor {
+  std::string_view class_name;
+  uint64_t class_id = 0;
+  uint64_t ctor_id = 0;
+  ipc::ActorKind kind = ipc::ActorKind::kThreaded;
+  int max_concurrency = 1;
+  int max_restarts = 0;
+  int cpu = -1;
+  std::string name;
+  uint32_t ring_cells = kDefaultRingCells;
+  const RefRecord* ctor_args = nullptr;
+};
+
+ActorId start_actor(const NewActor& spec) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  const ipc::ProcessTable& procs = s.processes();
+  store::SegmentHeader& h = s.header();
+  // The registry lock makes a name check and an entry claim one step.
+  h.registry_lock.lock(s.me(), procs);
+  int64_t found = -1;
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    ipc::ActorEntry& e = s.actor(i);
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (!spec.name.empty() && live_state(st) &&
+        std::strncmp(e.name, spec.name.c_str(), sizeof(e.name)) == 0) {
+      h.registry_lock.unlock();
+      throw UsageError("shoal: an actor named \"" + spec.name + "\" already exists in this session");
+    }
+    if (found < 0 && st == ipc::ActorState::kFree) found = i;
+  }
+  if (found < 0) {
+    // Reuse the entry of an actor that is gone for good.
+    for (uint32_t i = 0; i < s.actor_count() && found < 0; ++i) {
+      ipc::ActorEntry& e = s.actor(i);
+      if (ipc::ActorState(e.state.load(std::memory_order_acquire)) == ipc::ActorState::kDead &&
+          procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed))) ) {
+        if (e.ring_off != 0) {
+          (void)s.heap().free(e.ring_off, e.ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
+        }
+        found = i;
+      }
+    }
+  }
+  if (found < 0) {
+    h.registry_lock.unlock();
+    throw Error("shoal: the session's actor table is full (" + std::to_string(s.actor_count()) +
+                " actors)");
+  }
+  const uint32_t index = uint32_t(found);
+  ipc::ActorEntry& e = s.actor(index);
+  const uint32_t gen = e.gen.load(std::memory_order_relaxed) + 1;
+  e.gen.store(gen, std::memory_order_relaxed);
+  copy_text(e.name, sizeof(e.name), spec.name);
+  e.state.store(uint32_t(ipc::ActorState::kCreating), std::memory_order_release);
+  h.registry_lock.unlock();
+
+  copy_text(e.class_name, sizeof(e.class_name), spec.class_name);
+  e.death_message[0] = '\0';
+  e.kind = uint32_t(spec.kind);
+  e.max_concurrency = spec.max_concurrency;
+  e.max_restarts = spec.max_restarts;
+  e.cpu = spec.cpu;
+  e.owner = s.me();
+  e.spawner = rt.spawner;
+  e.class_id = spec.class_id;
+  e.ctor_id = spec.ctor_id;
+  e.ctor_args = spec.ctor_args ? (uint64_t(spec.ctor_args->slot) << 32) | spec.ctor_args->gen : 0;
+  e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
+  e.pid.store(0, std::memory_order_relaxed);
+  e.incarnation.store(0, std::memory_order_relaxed);
+  e.restarts.store(0, std::memory_order_relaxed);
+  e.cancel_epoch.store(0, std::memory_order_relaxed);
+  e.death_cause.store(uint32_t(ipc::DeathCause::kNone), std::memory_order_relaxed);
+  e.calls_served.store(0, std::memory_order_relaxed);
+  e.calls_failed.store(0, std::memory_order_relaxed);
+  e.in_progress.store(0, std::memory_order_relaxed);
+  e.exit_status.store(0, std::memory_order_relaxed);
+  const uint64_t ring_bytes = ipc::RequestRing::bytes_for(spec.ring_cells);
+  e.ring_bytes = ring_bytes;
+  auto ring_off = s.heap().allocate(ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
+  if (!ring_off) {
+    e.ring_off = 0;
+    e.state.store(uint32_t(ipc::ActorState::kFree), std::memory_order_release);
+    throw_store_error(ring_off.error(), "creating an actor's request ring", ring_bytes);
+  }
+  ipc::RequestRing::format(s.base() + *ring_off, spec.ring_cells);
+  e.state.store(uint32_t(ipc::ActorState::kStarting), std::memory_order_seq_cst);
+  if (!launcher::send_message(launcher::fork_server_mailbox(s.session_tag(), rt.spawner),
+                              launcher::Message{launcher::MessageType::kSpawn, index, 0, 0})) {
+    copy_text(e.death_message, sizeof(e.death_message),
+              "actor " + std::string(spec.class_name) + " could not be started: no fork server");
+    e.death_cause.store(uint32_t(ipc::DeathCause::kCreationFailed), std::memory_order_relaxed);
+    e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
+  }
+  return ActorId{index, gen};
+}
+
+uint32_t round_up_pow2(uint32_t v) {
+  uint32_t p = 2;
+  while (p < v && p < (1u << 24)) p <<= 1;
+  return p;
+}
+
+}  // namespace
+
+ActorId create_actor(const ActorSpec& spec) {
+  Runtime& rt = runtime();
+  const ActorOptions& o = *spec.options;
+  if (o.max_concurrency && *o.max_concurrency < 1) {
+    throw std::invalid_argument("shoal: max_concurrency must be at least 1");
+  }
+  if (o.cpu && (*o.cpu < 0 || *o.cpu >= CPU_SETSIZE || *o.cpu >= ::sysconf(_SC_NPROCESSORS_CONF))) {
+    throw std::invalid_argument("shoal: no core " + std::to_string(*o.cpu) + " on this machine");
+  }
+  if (o.name.size() >= sizeof(ipc::ActorEntry::name)) {
+    throw std::invalid_argument("shoal: actor names are at most 63 bytes");
+  }
+  // The constructor's arguments live in the store as long as we do: a restart
+  // runs the constructor again.
+  PutArgs pa;
+  pa.codec = CodecKind::kRaw;
+  pa.type_fp = kCtorArgsFingerprint;
+  pa.type_name = "shoal::detail::CtorArgs";
+  pa.data = spec.ctor_args->data();
+  pa.size = spec.ctor_args->size();
+  pa.children = spec.ctor_args->refs().data();
+  pa.child_count = uint32_t(spec.ctor_args->refs().size());
+  ObjectRefBase args = ObjectRef<char>::adopt(put_object(pa));
+
+  NewActor n;
+  n.class_name = spec.class_name;
+  n.class_id = spec.class_id;
+  n.ctor_id = spec.ctor_id;
+  n.kind = spec.is_async ? ipc::ActorKind::kAsync : ipc::ActorKind::kThreaded;
+  n.max_concurrency = o.max_concurrency.value_or(spec.is_async ? 1000 : 1);
+  n.max_restarts = o.max_restarts;
+  n.cpu = o.cpu.value_or(-1);
+  n.name = o.name;
+  n.ring_cells = o.ring_capacity ? round_up_pow2(o.ring_capacity) : kDefaultRingCells;
+  n.ctor_args = args.record();
+  const ActorId id = start_actor(n);
+  std::lock_guard<std::mutex> lock(rt.created_mu);
+  rt.ctor_args.push_back(std::move(args));
+  return id;
+}
+
+ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    ipc::ActorEntry& e = s.actor(i);
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (!live_state(st) || std::strncmp(e.name, name.c_str(), sizeof(e.name)) != 0 || name.empty()) {
+      continue;
+    }
+    if (e.class_id != class_id) {
+      const std::string actual(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+      throw TypeMismatchError("shoal::get_actor: actor \"" + name + "\" is a " + actual +
+                                  ", not a " + std::string(class_name),
+                              std::string(class_name), actual);
+    }
+    return ActorId{i, e.gen.load(std::memory_order_relaxed)};
+  }
+  throw ActorNotFoundError("shoal::get_actor: no live actor named \"" + name + "\"");
+}
+
+pid_t actor_pid(ActorId id) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  if (id.index >= s.actor_count()) return 0;
+  ipc::ActorEntry& e = s.actor(id.index);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (e.gen.load(std::memory_order_relaxed) != id.gen) return 0;
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    const pid_t pid = e.pid.load(std::memory_order_acquire);
+    if (st == ipc::ActorState::kAlive && pid > 0) return pid;
+    if (st == ipc::ActorState::kDead || st == ipc::ActorState::kFree) return 0;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return 0;
+}
+
+void kill_actor(ActorId id) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  if (id.index >= s.actor_count()) return;
+  ipc::ActorEntry& e = s.actor(id.index);
+  if (e.gen.load(std::memory_order_relaxed) != id.gen) return;
+  uint32_t none = uint32_t(ipc::DeathCause::kNone);
+  if (!e.death_cause.compare_exchange_strong(none, uint32_t(ipc::DeathCause::kKilled))) return;
+  const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+  copy_text(e.death_message, sizeof(e.death_message), "actor " + cls + " was killed (shoal::kill)");
+  const pid_t pid = e.pid.load(std::memory_order_acquire);
+  if (pid > 0) {
+    ::kill(pid, SIGKILL);  // the supervisor fails its calls when it sees the death
+    return;
+  }
+  // Not started (or between incarnations): no process death will tell the
+  // supervisor, so say it ourselves.
+  uint32_t st = e.state.load(std::memory_order_acquire);
+  while (st == uint32_t(ipc::ActorState::kStarting) || st == uint32_t(ipc::ActorState::kRestarting)) {
+    if (e.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst)) {
+      launcher::send_message(launcher::supervisor_mailbox(s.session_tag()),
+                             launcher::Message{launcher::MessageType::kActorGone, id.index, 0, 0});
+      return;
+    }
+  }
+  const pid_t later = e.pid.load(std::memory_order_acquire);
+  if (later > 0) ::kill(later, SIGKILL);
+}
+
+RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
+  Runtime& rt = runtime();
+  const FunctionInfo* f = find_function(function);
+  if (f == nullptr) throw UsageError("shoal::task: unknown function");
+  ActorId worker;
+  {
+    std::lock_guard<std::mutex> lock(rt.workers_mu);
+    if (rt.workers.empty()) {
+      for (int i = 0; i < rt.num_workers; ++i) {
+        NewActor n;
+        n.class_name = "task";
+        n.class_id = kWorkerClassId;
+        n.kind = ipc::ActorKind::kWorker;
+        n.max_concurrency = 1000;
+        n.max_restarts = -1;
+        rt.workers.push_back(start_actor(n));
+      }
+    }
+    worker = rt.workers[rt.next_worker.fetch_add(1, std::memory_order_relaxed) % rt.workers.size()];
+  }
+  return submit_call(worker.index, worker.gen, function, f->signature, args);
+}
+
+}  // namespace detail
+
+void cancel(const ObjectRefBase& ref) {
+  detail::check_live(ref.record(), ref.session_epoch());
+  detail::Runtime& rt = detail::runtime();
+  store::Store& s = *rt.store;
+  const detail::RefRecord* rec = ref.record();
+  if (!s.objects().request_cancel(rec->slot, rec->gen)) return;  // finished already
+  const uint32_t writer = s.objects().entry(rec->slot).writer;
+  if (store::WriterId::kind(writer) != store::WriterId::kActorKind) return;
+  const uint32_t a = store::WriterId::id(writer);
+  if (a >= s.actor_count()) return;
+  ipc::ActorEntry& e = s.actor(a);
+  e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
+  const uint32_t p = e.process.load(std::memory_order_acquire);
+  if (s.processes().valid(ipc::ProcessSlotId(p))) s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
+}
+
+void exit_actor() {
+  detail::Runtime* rt = detail::runtime_or_null();
+  if (rt == nullptr ||
+      (rt->role != detail::Role::kActor && rt->role != detail::Role::kWorker)) {
+    throw UsageError("shoal::exit_actor called outside an actor");
+  }
+  ipc::ActorEntry& e = rt->store->actor(rt->actor_index);
+  e.death_cause.store(uint32_t(ipc::DeathCause::kExited), std::memory_order_seq_cst);
+  const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+  detail::copy_text(e.death_message, sizeof(e.death_message),
+                    "actor " + cls + " exited (shoal::exit_actor)");
+  std::fflush(nullptr);
+  ::_exit(0);
+}
+
+}  // namespace shoal

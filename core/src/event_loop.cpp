@@ -1,0 +1,451 @@
+#include <shoal/detail/event_loop.hpp>
+
+#include <sched.h>
+
+#include <chrono>
+#include <cstdio>
+#include <mutex>
+#include <set>
+#include <vector>
+
+#include <shoal/errors.hpp>
+
+#include "core/src/runtime.hpp"
+#include "ipc/spin.hpp"
+#include "ipc/wake_word.hpp"
+
+namespace shoal::detail {
+
+// ---------------------------------------------------------------- frame pool
+
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kPoolFrames = false;  // let the sanitizers see every frame's lifetime
+#else
+constexpr bool kPoolFrames = true;
+#endif
+constexpr size_t kFrameClasses = 64;  // 64-byte classes up to 4 KiB
+constexpr uint16_t kFramesPerClass = 256;
+
+// Free frames, linked through their first word. Plain arrays: nothing to
+// destroy at thread exit (a few cached frames of an exiting thread leak).
+thread_local void* t_free_frames[kFrameClasses];
+thread_local uint16_t t_free_count[kFrameClasses];
+
+}  // namespace
+
+void* frame_alloc(std::size_t bytes) {
+  const size_t c = (bytes + 63) / 64;
+  if (kPoolFrames && c < kFrameClasses && t_free_frames[c] != nullptr) {
+    void* f = t_free_frames[c];
+    t_free_frames[c] = *static_cast<void**>(f);
+    --t_free_count[c];
+    return f;
+  }
+  return ::operator new(c < kFrameClasses ? c * 64 : bytes);
+}
+
+void frame_free(void* frame, std::size_t bytes) noexcept {
+  const size_t c = (bytes + 63) / 64;
+  if (kPoolFrames && c < kFrameClasses && t_free_count[c] < kFramesPerClass) {
+    *static_cast<void**>(frame) = t_free_frames[c];
+    t_free_frames[c] = frame;
+    ++t_free_count[c];
+    return;
+  }
+  ::operator delete(frame);
+}
+
+uint64_t steady_now_ns() noexcept { return ipc::now_ns(); }
+
+std::string timeout_message(std::chrono::nanoseconds timeout) {
+  char buf[96];
+  std::snprintf(buf, sizeof(buf), "shoal::wait_for: timed out after %.3f ms",
+                double(timeout.count()) / 1e6);
+  return buf;
+}
+
+// ------------------------------------------------------------ contexts, waits
+
+namespace {
+thread_local CallContext* t_context = nullptr;
+thread_local EventLoop* t_loop = nullptr;
+}  // namespace
+
+CallContext* current_context() noexcept { return t_context; }
+void set_current_context(CallContext* ctx) noexcept { t_context = ctx; }
+
+CallContext::CallContext(CallContext* parent_ctx) : parent(parent_ctx) {
+  if (parent == nullptr) return;
+  next_sibling = parent->first_child;
+  if (next_sibling) next_sibling->prev_sibling = this;
+  parent->first_child = this;
+  cancelled = parent->cancelled;
+}
+
+CallContext::~CallContext() {
+  if (parent != nullptr) {
+    if (prev_sibling) {
+      prev_sibling->next_sibling = next_sibling;
+    } else {
+      parent->first_child = next_sibling;
+    }
+    if (next_sibling) next_sibling->prev_sibling = prev_sibling;
+  }
+  for (CallContext* c = first_child; c != nullptr;) {
+    CallContext* next = c->next_sibling;
+    c->parent = nullptr;
+    c->prev_sibling = c->next_sibling = nullptr;
+    c = next;
+  }
+  for (WaitNode* w = waits; w != nullptr; w = w->ctx_next) {
+    w->ctx = nullptr;
+    w->in_ctx = false;
+  }
+}
+
+void CallContext::cancel() noexcept {
+  cancelled = true;
+  for (WaitNode* w = waits; w != nullptr; w = w->ctx_next) {
+    if (w->fired) continue;
+    if (w->detach) w->detach(w);
+    w->cancelled = true;
+    w->fire();
+  }
+  for (CallContext* c = first_child; c != nullptr; c = c->next_sibling) c->cancel();
+}
+
+bool WaitNode::fire() noexcept {
+  if (fired) return false;
+  fired = true;
+  loop->schedule(handle, ctx);
+  return true;
+}
+
+void WaitNode::enter(std::coroutine_handle<> h) noexcept {
+  handle = h;
+  if (loop == nullptr) loop = t_loop;
+  ctx = t_context;
+  fired = false;
+  cancelled = false;
+  if (ctx == nullptr) return;
+  ctx_prev = nullptr;
+  ctx_next = ctx->waits;
+  if (ctx_next) ctx_next->ctx_prev = this;
+  ctx->waits = this;
+  in_ctx = true;
+  if (ctx->cancelled) {  // cancelled while it ran: deliver at this suspension point
+    if (detach) detach(this);
+    cancelled = true;
+    fire();
+  }
+}
+
+void WaitNode::leave_quietly() noexcept {
+  if (!in_ctx) return;
+  if (ctx_prev) {
+    ctx_prev->ctx_next = ctx_next;
+  } else if (ctx) {
+    ctx->waits = ctx_next;
+  }
+  if (ctx_next) ctx_next->ctx_prev = ctx_prev;
+  ctx_prev = ctx_next = nullptr;
+  in_ctx = false;
+}
+
+void WaitNode::leave() {
+  leave_quietly();
+  if (cancelled) throw TaskCancelledError("the call was cancelled");
+}
+
+// ---------------------------------------------------------------- root tasks
+
+namespace {
+
+struct RootCoro {
+  struct promise_type {
+    static void* operator new(std::size_t n) { return frame_alloc(n); }
+    static void operator delete(void* p, std::size_t n) noexcept { frame_free(p, n); }
+    RootCoro get_return_object() noexcept {
+      return RootCoro{std::coroutine_handle<promise_type>::from_promise(*this)};
+    }
+    std::suspend_always initial_suspend() noexcept { return {}; }
+    std::suspend_never final_suspend() noexcept { return {}; }
+    void return_void() noexcept {}
+    void unhandled_exception() noexcept { std::terminate(); }
+  };
+  std::coroutine_handle<promise_type> handle;
+};
+
+RootCoro run_root(Task<void> task, void (*on_done)(void*, std::exception_ptr), void* arg) {
+  std::exception_ptr error;
+  try {
+    co_await std::move(task);
+  } catch (...) {
+    error = std::current_exception();
+  }
+  if (on_done) on_done(arg, error);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- the loop
+
+struct EventLoop::Impl {
+  struct Item {
+    std::coroutine_handle<> h;
+    CallContext* ctx;
+  };
+  struct TimerOrder {
+    bool operator()(const TimerNode* a, const TimerNode* b) const {
+      return a->deadline_ns != b->deadline_ns ? a->deadline_ns < b->deadline_ns : a->seq < b->seq;
+    }
+  };
+
+  std::vector<Item> ready;  // a ring: head, count, capacity a power of two
+  size_t head = 0;
+  size_t count = 0;
+
+  RefWaitNode* refs_head = nullptr;
+  RefWaitNode* refs_tail = nullptr;
+  size_t ref_count = 0;
+
+  std::set<TimerNode*, TimerOrder> timers;
+  uint64_t timer_seq = 0;
+
+  std::mutex inbox_mu;
+  std::vector<std::function<void()>> inbox;
+  std::vector<std::function<void()>> inbox_work;
+  std::atomic<bool> inbox_flag{false};
+
+  uint64_t spin_min = 50'000;
+  uint64_t spin_max = 1'000'000;
+  uint64_t ema_gap = 50'000;
+  uint64_t last_work = 0;
+
+  store::Store* store = nullptr;
+  ipc::WakeWord private_wake;
+
+  ipc::WakeWord& wake() { return store ? store->my_wake() : private_wake; }
+
+  void push(std::coroutine_handle<> h, CallContext* ctx) {
+    if (count == ready.size()) {
+      std::vector<Item> bigger(ready.empty() ? 64 : ready.size() * 2);
+      for (size_t i = 0; i < count; ++i) bigger[i] = ready[(head + i) & (ready.size() - 1)];
+      ready.swap(bigger);
+      head = 0;
+    }
+    ready[(head + count) & (ready.size() - 1)] = Item{h, ctx};
+    ++count;
+  }
+  Item pop() {
+    Item it = ready[head];
+    head = (head + 1) & (ready.size() - 1);
+    --count;
+    return it;
+  }
+
+  bool sealed(const RefWaitNode* n) const {
+    return store != nullptr && store->objects().sealed(n->rec->slot);
+  }
+
+  void unlist(RefWaitNode* n) {
+    if (n->prev) {
+      n->prev->next = n->next;
+    } else {
+      refs_head = n->next;
+    }
+    if (n->next) {
+      n->next->prev = n->prev;
+    } else {
+      refs_tail = n->prev;
+    }
+    n->prev = n->next = nullptr;
+    n->listed = false;
+    --ref_count;
+  }
+
+  bool poll_refs() {
+    bool any = false;
+    for (RefWaitNode* n = refs_head; n != nullptr;) {
+      RefWaitNode* next = n->next;
+      if (sealed(n)) {
+        unlist(n);
+        if (n->on_sealed) n->on_sealed(n);
+        n->fire();
+        any = true;
+      }
+      n = next;
+    }
+    return any;
+  }
+
+  bool fire_timers(uint64_t now) {
+    bool any = false;
+    while (!timers.empty()) {
+      TimerNode* t = *timers.begin();
+      if (t->deadline_ns > now) break;
+      timers.erase(timers.begin());
+      t->armed = false;
+      if (t->on_expired) {
+        t->on_expired(t);
+      } else {
+        t->fire();
+      }
+      any = true;
+    }
+    return any;
+  }
+
+  bool drain_inbox() {
+    if (!inbox_flag.load(std::memory_order_acquire)) return false;
+    {
+      std::lock_guard<std::mutex> lock(inbox_mu);
+      inbox_work.swap(inbox);
+      inbox_flag.store(false, std::memory_order_relaxed);
+    }
+    for (auto& fn : inbox_work) fn();
+    inbox_work.clear();
+    return true;
+  }
+};
+
+EventLoop* EventLoop::current() noexcept { return t_loop; }
+
+EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
+  if (Runtime* rt = runtime_or_null()) impl_->store = rt->store;
+  previous_ = t_loop;
+  t_loop = this;
+  impl_->last_work = ipc::now_ns();
+}
+
+EventLoop::~EventLoop() { t_loop = previous_; }
+
+void EventLoop::schedule(std::coroutine_handle<> h, CallContext* ctx) { impl_->push(h, ctx); }
+
+void EventLoop::add_ref_wait(RefWaitNode* node) {
+  node->loop = this;
+  node->prev = impl_->refs_tail;
+  node->next = nullptr;
+  if (impl_->refs_tail) {
+    impl_->refs_tail->next = node;
+  } else {
+    impl_->refs_head = node;
+  }
+  impl_->refs_tail = node;
+  node->listed = true;
+  node->registered = false;
+  ++impl_->ref_count;
+}
+
+void EventLoop::remove_ref_wait(RefWaitNode* node) noexcept {
+  if (node->listed) impl_->unlist(node);
+}
+
+void EventLoop::add_timer(TimerNode* node) {
+  node->loop = this;
+  node->seq = ++impl_->timer_seq;
+  node->armed = true;
+  impl_->timers.insert(node);
+}
+
+void EventLoop::remove_timer(TimerNode* node) noexcept {
+  if (!node->armed) return;
+  impl_->timers.erase(node);
+  node->armed = false;
+}
+
+void EventLoop::post(std::function<void()> fn) {
+  {
+    std::lock_guard<std::mutex> lock(impl_->inbox_mu);
+    impl_->inbox.push_back(std::move(fn));
+    impl_->inbox_flag.store(true, std::memory_order_release);
+  }
+  impl_->wake().notify();
+}
+
+void EventLoop::spawn(Task<void> task, CallContext* ctx,
+                      void (*on_done)(void* arg, std::exception_ptr), void* arg) {
+  RootCoro root = run_root(std::move(task), on_done, arg);
+  impl_->push(root.handle, ctx);
+}
+
+void EventLoop::set_forbid_blocking(bool forbid) { forbid_blocking_ = forbid; }
+
+void EventLoop::set_spin_window(uint64_t min_ns, uint64_t max_ns) {
+  impl_->spin_min = min_ns;
+  impl_->spin_max = max_ns < min_ns ? min_ns : max_ns;
+}
+
+size_t EventLoop::ready_count() const { return impl_->count; }
+
+void EventLoop::run_until(const std::function<bool()>& done) {
+  Impl& m = *impl_;
+  uint32_t idle_spins = 0;
+  while (!done()) {
+    bool worked = m.drain_inbox();
+    if (intake_ != nullptr && intake_->poll()) worked = true;
+    if (m.ref_count != 0 && m.poll_refs()) worked = true;
+    if (!m.timers.empty() && m.fire_timers(ipc::now_ns())) worked = true;
+    if (m.count != 0) {
+      // Run what is ready now; what these schedule runs in the next round,
+      // after new calls and events have had their turn (FIFO, like asyncio).
+      for (size_t n = m.count; n > 0 && m.count > 0; --n) {
+        Impl::Item it = m.pop();
+        t_context = it.ctx;
+        it.h.resume();
+        t_context = nullptr;
+      }
+      worked = true;
+    }
+    if (worked) {
+      const uint64_t now = ipc::now_ns();
+      const uint64_t gap = now - m.last_work;
+      m.ema_gap = (m.ema_gap * 7 + gap) / 8;
+      m.last_work = now;
+      idle_spins = 0;
+      continue;
+    }
+    // Idle: spin for a window that follows how often work arrives, then park.
+    const uint64_t now = ipc::now_ns();
+    uint64_t window = m.ema_gap * 4;
+    if (window < m.spin_min) window = m.spin_min;
+    if (window > m.spin_max) window = m.spin_max;
+    if (now - m.last_work < window) {
+      if (now - m.last_work < ipc::SpinBudget::kPauseNs || (++idle_spins & 1) == 0) {
+        ipc::cpu_relax();
+      } else {
+        ::sched_yield();
+      }
+      continue;
+    }
+    if (m.store != nullptr) {
+      for (RefWaitNode* n = m.refs_head; n != nullptr; n = n->next) {
+        if (!n->registered) {
+          m.store->objects().register_waiter(n->rec->slot, m.store->me());
+          n->registered = true;
+        }
+      }
+    }
+    ipc::WakeWord& wake = m.wake();
+    const uint32_t token = wake.prepare();
+    bool due = m.inbox_flag.load(std::memory_order_seq_cst) ||
+               (intake_ != nullptr && intake_->has_work());
+    for (RefWaitNode* n = m.refs_head; n != nullptr && !due; n = n->next) due = m.sealed(n);
+    uint64_t park_ns = 100'000'000;
+    if (!m.timers.empty()) {
+      const uint64_t first = (*m.timers.begin())->deadline_ns;
+      const uint64_t t = ipc::now_ns();
+      if (first <= t) {
+        due = true;
+      } else if (first - t < park_ns) {
+        park_ns = first - t;
+      }
+    }
+    if (!due) wake.park(token, std::chrono::nanoseconds(park_ns));
+    m.last_work = ipc::now_ns();
+  }
+}
+
+}  // namespace shoal::detail

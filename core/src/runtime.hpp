@@ -1,0 +1,62 @@
+// The process-wide runtime state behind the public API (core/src only).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <shoal/actor.hpp>
+#include <shoal/detail/runtime.hpp>
+#include <shoal/object_ref.hpp>
+
+#include "launcher/session.hpp"
+#include "store/store.hpp"
+#include "store/store_error.hpp"
+
+namespace shoal::detail {
+
+class Watcher;
+
+enum class Role { kDriver, kRank, kActor, kWorker };
+
+struct Runtime {
+  launcher::Session session;
+  store::Store* store = nullptr;
+  Role role = Role::kDriver;
+  uint32_t actor_index = 0xffffffffu;  // in actor and worker processes
+  // The process whose fork server starts the actors we create: ourselves for
+  // drivers and ranks, our own spawner for actors.
+  ipc::ProcessSlotId spawner = ipc::kNoProcess;
+  int num_workers = 1;
+
+  std::mutex workers_mu;
+  std::vector<ActorId> workers;  // this process's stateless-task workers, started lazily
+  std::atomic<uint32_t> next_worker{0};
+
+  std::mutex created_mu;
+  std::vector<ObjectRefBase> ctor_args;  // constructor arguments of actors we created
+
+  std::mutex watcher_mu;
+  std::unique_ptr<Watcher> watcher;  // fulfils ObjectRef::future()
+};
+
+// The runtime, or UsageError if init() has not run.
+Runtime& runtime();
+Runtime* runtime_or_null() noexcept;
+
+// Throws the public exception for a store error met while doing `what`.
+[[noreturn]] void throw_store_error(store::StoreError error, const char* what,
+                                    uint64_t requested = 0);
+
+// The error a failed object holds, as an exception.
+[[noreturn]] void throw_error_object(const std::byte* data, size_t size);
+
+// Runs an actor process (launcher::ActorMainFn).
+void actor_main(store::Store& store, uint32_t index);
+// Makes this freshly forked process an actor's: a runtime over `store`.
+void install_actor_runtime(store::Store& store, uint32_t index);
+
+}  // namespace shoal::detail

@@ -1,0 +1,81 @@
+// ActorTable: one entry per actor of the session (stateless-task workers are
+// actors too), in shared memory, so that any process can find an actor by name,
+// reach its request ring and see whether it lives.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <type_traits>
+
+#include "ipc/process_table.hpp"
+
+namespace shoal::ipc {
+
+inline constexpr uint32_t kMaxActors = 4096;
+
+enum class ActorState : uint32_t {
+  kFree = 0,
+  kCreating = 1,    // the creator is filling the entry in
+  kStarting = 2,    // waiting for its process; calls already queue in the ring
+  kAlive = 3,       // its process serves the ring
+  kRestarting = 4,  // died; a new incarnation is being started
+  kDead = 5,        // gone for good: every call fails with ActorDiedError
+};
+const char* to_string(ActorState state);
+
+enum class ActorKind : uint32_t { kThreaded = 0, kAsync = 1, kWorker = 2 };
+
+// Why an actor is dead; the message in death_message says more.
+enum class DeathCause : uint32_t {
+  kNone = 0,
+  kCrashed = 1,         // its process died (signal or exit) with no restarts left
+  kKilled = 2,          // shoal::kill()
+  kExited = 3,          // exit_actor()
+  kCreationFailed = 4,  // the constructor threw, or the class is unknown
+  kOwnerDied = 5,       // the process that created it is gone
+};
+
+struct alignas(64) ActorEntry {
+  // Line 0: lifecycle, read by every caller.
+  std::atomic<uint32_t> state;        // ActorState; seq_cst (see ActorHandle calls)
+  std::atomic<uint32_t> gen;          // bumped when the entry is freed; handles carry it
+  std::atomic<uint32_t> process;      // process slot of the live incarnation, or kNoProcess
+  std::atomic<int32_t> pid;           // pid of the live incarnation, 0 if none
+  std::atomic<uint32_t> incarnation;  // 0 for the first process, +1 per restart
+  std::atomic<int32_t> restarts;      // restarts so far
+  std::atomic<uint32_t> cancel_epoch; // bumped by cancel(); the actor rescans its calls
+  std::atomic<uint32_t> death_cause;  // DeathCause
+  uint32_t kind;                      // ActorKind
+  int32_t max_concurrency;
+  int32_t max_restarts;               // -1: forever
+  int32_t cpu;                        // core to pin to, -1: none
+  uint16_t owner;                     // process slot of the creator
+  uint16_t spawner;                   // process slot of the fork server that forks it
+  uint32_t reserved0;
+  uint64_t ring_off;                  // segment offset of its RequestRing
+
+  // Line 1: counters written by the actor's own process.
+  alignas(64) std::atomic<uint64_t> calls_served;
+  std::atomic<uint64_t> calls_failed;
+  std::atomic<uint32_t> in_progress;
+  uint32_t reserved1;
+  uint8_t pad1[40];
+
+  // Lines 2..: identity, written while kCreating, immutable afterwards.
+  alignas(64) uint64_t class_id;  // fingerprint of the class name
+  uint64_t ctor_id;               // fingerprint of the constructor signature
+  uint64_t ctor_args;             // (slot << 32) | gen of the constructor-arguments object
+  std::atomic<int32_t> exit_status;  // wait status of the last incarnation
+  uint32_t reserved2;
+  uint64_t ring_bytes;
+  uint8_t pad2[24];
+  char name[64];        // "" for unnamed actors
+  char class_name[64];
+  char death_message[192];
+};
+static_assert(sizeof(ActorEntry) == 512);
+static_assert(std::is_standard_layout_v<ActorEntry>);
+
+}  // namespace shoal::ipc

@@ -1,0 +1,129 @@
+#include "ipc/request_ring.hpp"
+
+#include <new>
+
+namespace shoal::ipc {
+
+RequestRing RequestRing::format(void* memory, uint32_t capacity) {
+  SHOAL_CHECK(capacity >= 2 && (capacity & (capacity - 1)) == 0) << "capacity " << capacity;
+  SHOAL_CHECK(reinterpret_cast<uintptr_t>(memory) % 64 == 0);
+  auto* header = new (memory) RingHeader{};
+  header->tail.store(0, std::memory_order_relaxed);
+  header->head.store(0, std::memory_order_relaxed);
+  header->consumer.store(kNoProcess, std::memory_order_relaxed);
+  header->capacity = capacity;
+  header->magic = kMagic;
+  auto* cells = reinterpret_cast<RingCell*>(header + 1);
+  for (uint32_t i = 0; i < capacity; ++i) {
+    new (&cells[i]) RingCell{};
+    cells[i].seq.store(make_seq(i, CellState::kFree, 0), std::memory_order_relaxed);
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  return RequestRing(header, cells);
+}
+
+Result<RequestRing, RingError> RequestRing::attach(void* memory, size_t bytes) {
+  if (memory == nullptr || bytes < sizeof(RingHeader) ||
+      reinterpret_cast<uintptr_t>(memory) % 64 != 0) {
+    return fail(RingError::kCorrupt);
+  }
+  auto* header = static_cast<RingHeader*>(memory);
+  const uint32_t cap = header->capacity;
+  if (header->magic != kMagic || cap < 2 || (cap & (cap - 1)) != 0 || bytes_for(cap) > bytes) {
+    return fail(RingError::kCorrupt);
+  }
+  return RequestRing(header, reinterpret_cast<RingCell*>(header + 1));
+}
+
+Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) noexcept {
+  const uint64_t cap = header_->capacity;
+  const uint64_t mask = cap - 1;
+  for (;;) {
+    // acquire: pairs with the tail CAS of the producer that advanced it.
+    uint64_t pos = header_->tail.load(std::memory_order_acquire);
+    RingCell& cell = cells_[pos & mask];
+    // acquire: pairs with release_head()'s store that freed the cell.
+    uint64_t s = cell.seq.load(std::memory_order_acquire);
+    const uint64_t spos = seq_pos(s);
+    if (spos == pos) {
+      if (seq_state(s) == CellState::kFree) {
+        if (cell.seq.compare_exchange_weak(s, make_seq(pos, CellState::kClaimed, me),
+                                           std::memory_order_acq_rel,
+                                           std::memory_order_relaxed)) {
+          uint64_t expected = pos;
+          // release: pairs with the acquire tail load of other producers.
+          header_->tail.compare_exchange_strong(expected, pos + 1, std::memory_order_release,
+                                                std::memory_order_relaxed);
+          return Claim{&cell, pos};
+        }
+        continue;
+      }
+      // Claimed by another producer that has not yet moved tail: help it.
+      uint64_t expected = pos;
+      header_->tail.compare_exchange_strong(expected, pos + 1, std::memory_order_release,
+                                            std::memory_order_relaxed);
+      continue;
+    }
+    if (spos + cap == pos) return fail(RingError::kFull);  // previous lap not consumed yet
+    if (spos > pos + cap || spos + cap < pos) {
+      // Neither this lap nor the previous one: someone wrote garbage here.
+      if (header_->tail.load(std::memory_order_acquire) == pos) return fail(RingError::kCorrupt);
+    }
+    // Otherwise our tail was stale; reload.
+  }
+}
+
+RequestRing::Peek RequestRing::try_peek(RingCell** out) noexcept {
+  const uint64_t pos = header_->head.load(std::memory_order_relaxed);  // only we write head
+  RingCell& cell = cells_[pos & (header_->capacity - 1)];
+  // acquire: pairs with publish().
+  const uint64_t s = cell.seq.load(std::memory_order_acquire);
+  if (seq_pos(s) != pos) return Peek::kEmpty;
+  switch (seq_state(s)) {
+    case CellState::kReady:
+      *out = &cell;
+      return Peek::kReady;
+    case CellState::kSkip:
+      release_head();
+      return Peek::kSkipped;
+    case CellState::kClaimed:
+      return Peek::kInProgress;
+    case CellState::kFree:
+      return Peek::kEmpty;
+  }
+  return Peek::kEmpty;
+}
+
+void RequestRing::release_head() noexcept {
+  const uint64_t pos = header_->head.load(std::memory_order_relaxed);
+  const uint64_t cap = header_->capacity;
+  // release: pairs with try_claim()'s acquire; our reads of the payload are done.
+  cells_[pos & (cap - 1)].seq.store(make_seq(pos + cap, CellState::kFree, 0),
+                                    std::memory_order_release);
+  header_->head.store(pos + 1, std::memory_order_relaxed);  // for depth(), status and restarts
+  header_->not_full.notify();
+}
+
+uint64_t RequestRing::depth() const noexcept {
+  const uint64_t tail = header_->tail.load(std::memory_order_relaxed);
+  const uint64_t head = header_->head.load(std::memory_order_relaxed);
+  return tail > head ? tail - head : 0;
+}
+
+uint32_t RequestRing::skip_claims_of(ProcessSlotId dead) noexcept {
+  uint32_t skipped = 0;
+  for (uint32_t i = 0; i < header_->capacity; ++i) {
+    uint64_t s = cells_[i].seq.load(std::memory_order_acquire);
+    if (seq_state(s) == CellState::kClaimed && seq_slot(s) == (dead & 0x3fff)) {
+      // release: pairs with try_peek()'s acquire.
+      if (cells_[i].seq.compare_exchange_strong(
+              s, make_seq(seq_pos(s), CellState::kSkip, dead), std::memory_order_release,
+              std::memory_order_relaxed)) {
+        ++skipped;
+      }
+    }
+  }
+  return skipped;
+}
+
+}  // namespace shoal::ipc

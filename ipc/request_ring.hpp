@@ -1,0 +1,138 @@
+// RequestRing: the bounded, lock-free, multi-producer single-consumer queue of
+// call cells in front of every actor. Cells are inline (no pointers); the ring
+// lives at an offset in the session segment and is reached through this view.
+//
+// Every cell carries one 64-bit sequence word; its encoding is written down once:
+//   bits 16..63  position: the ring position the cell currently stands for
+//   bits 14..15  state: kFree (may be claimed for `position`), kClaimed (a
+//                producer is writing it), kReady (published), kSkip (its
+//                producer died mid-write: the consumer drops it)
+//   bits 0..13   the claiming producer's process slot (kClaimed, kReady)
+//
+// Producers claim a cell with one CAS on its sequence word, which names them,
+// then help `tail` forward. A producer killed between claim and publish leaves
+// a kClaimed cell naming a dead slot; the supervisor turns it into kSkip, so the
+// consumer never waits on the dead. The consumer frees a cell by storing
+// kFree for position + capacity, which is what makes the ring bounded: a
+// producer that finds the previous lap still in the cell sees the ring full.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <type_traits>
+
+#include "ipc/process_table.hpp"
+#include "ipc/result.hpp"
+#include "ipc/wake_word.hpp"
+
+namespace shoal::ipc {
+
+inline constexpr size_t kRingCellBytes = 128;
+inline constexpr size_t kRingPayloadBytes = kRingCellBytes - 8;
+
+struct alignas(64) RingCell {
+  std::atomic<uint64_t> seq;
+  std::byte payload[kRingPayloadBytes];
+};
+static_assert(sizeof(RingCell) == kRingCellBytes);
+static_assert(std::is_standard_layout_v<RingCell>);
+
+struct alignas(64) RingHeader {
+  // Line 0: producers.
+  std::atomic<uint64_t> tail;  // next position to claim; CAS by producers (helping)
+  uint8_t pad0[56];
+  // Line 1: the consumer.
+  std::atomic<uint64_t> head;      // next position to consume; written by the consumer only
+  WakeWord not_full;               // producers park here when the ring is full
+  std::atomic<uint32_t> consumer;  // process slot to notify after a publish (kNoProcess: none)
+  uint8_t pad1[48];
+  // Line 2: immutable after init.
+  uint64_t magic;
+  uint32_t capacity;  // cells, a power of two
+  uint32_t reserved;
+  uint8_t pad2[48];
+};
+static_assert(sizeof(RingHeader) == 192);
+static_assert(std::is_standard_layout_v<RingHeader>);
+
+enum class RingError {
+  kFull,     // no free cell: the consumer is behind
+  kCorrupt,  // the header or a sequence word makes no sense
+};
+
+class RequestRing {
+ public:
+  static constexpr uint64_t kMagic = 0x53484f414c52494eull;  // "SHOALRIN"
+  enum class CellState : uint32_t { kFree = 0, kClaimed = 1, kReady = 2, kSkip = 3 };
+
+  static constexpr uint64_t make_seq(uint64_t pos, CellState state, uint32_t slot) {
+    return (pos << 16) | (uint64_t(state) << 14) | (slot & 0x3fff);
+  }
+  static constexpr uint64_t seq_pos(uint64_t seq) { return seq >> 16; }
+  static constexpr CellState seq_state(uint64_t seq) { return CellState((seq >> 14) & 3); }
+  static constexpr uint32_t seq_slot(uint64_t seq) { return uint32_t(seq & 0x3fff); }
+
+  static size_t bytes_for(uint32_t capacity) {
+    return sizeof(RingHeader) + size_t(capacity) * sizeof(RingCell);
+  }
+
+  RequestRing() = default;
+  // `memory` must be 64-byte aligned and bytes_for(capacity) long.
+  static RequestRing format(void* memory, uint32_t capacity);
+  // Validates an existing ring of `bytes` bytes.
+  static Result<RequestRing, RingError> attach(void* memory, size_t bytes);
+
+  bool valid() const { return header_ != nullptr; }
+  uint32_t capacity() const { return header_->capacity; }
+  RingHeader& header() const { return *header_; }
+
+  // ---- producers ----
+  struct Claim {
+    RingCell* cell = nullptr;
+    uint64_t pos = 0;
+  };
+  // Claims the next cell for `me`, or kFull. Never blocks.
+  Result<Claim, RingError> try_claim(ProcessSlotId me) noexcept;
+  // Publishes a claimed cell whose payload has been written.
+  void publish(const Claim& claim, ProcessSlotId me) noexcept {
+    // release: pairs with the acquire load in try_peek(): payload before state.
+    claim.cell->seq.store(make_seq(claim.pos, CellState::kReady, me), std::memory_order_release);
+  }
+
+  // ---- the consumer ----
+  enum class Peek { kReady, kEmpty, kInProgress, kSkipped };
+  // Looks at the cell at `head`: kReady hands it out; kSkipped means a dead
+  // producer's cell was dropped (call again); kInProgress: a producer is
+  // writing it right now.
+  Peek try_peek(RingCell** cell) noexcept;
+  // Frees the cell try_peek() handed out and advances head.
+  void release_head() noexcept;
+  uint64_t head() const noexcept { return header_->head.load(std::memory_order_relaxed); }
+  uint64_t depth() const noexcept;
+  // Calls f(cell) for every published cell after head (the consumer only:
+  // e.g. to cancel queued calls). The cells stay in the ring.
+  template <class F>
+  void for_each_queued(F&& f) noexcept {
+    const uint64_t head = header_->head.load(std::memory_order_relaxed);
+    const uint64_t tail = header_->tail.load(std::memory_order_acquire);
+    const uint64_t mask = header_->capacity - 1;
+    for (uint64_t pos = head; pos < tail && pos - head < header_->capacity; ++pos) {
+      RingCell& cell = cells_[pos & mask];
+      const uint64_t s = cell.seq.load(std::memory_order_acquire);  // pairs with publish()
+      if (seq_pos(s) == pos && seq_state(s) == CellState::kReady) f(cell);
+    }
+  }
+
+  // ---- the supervisor ----
+  // Turns every cell claimed by `dead` into kSkip; returns how many.
+  uint32_t skip_claims_of(ProcessSlotId dead) noexcept;
+
+ private:
+  RequestRing(RingHeader* header, RingCell* cells) : header_(header), cells_(cells) {}
+
+  RingHeader* header_ = nullptr;
+  RingCell* cells_ = nullptr;
+};
+
+}  // namespace shoal::ipc

@@ -1,0 +1,154 @@
+#include "launcher/fork_server.hpp"
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+namespace shoal::launcher {
+
+namespace {
+ActorMainFn g_actor_main = nullptr;
+}
+
+void set_actor_main(ActorMainFn fn) { g_actor_main = fn; }
+ActorMainFn actor_main() { return g_actor_main; }
+
+ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner,
+                       int out_fd, int err_fd)
+    : store_(store), mailbox_(std::move(mailbox)), owner_(owner), out_fd_(out_fd),
+      err_fd_(err_fd) {}
+
+ForkServer::~ForkServer() = default;
+
+void ForkServer::add_fds(std::vector<pollfd>& fds) const {
+  fds.push_back(pollfd{mailbox_.fd(), POLLIN, 0});
+  for (const Child& c : children_) {
+    if (c.out.open()) fds.push_back(pollfd{c.out.fd(), POLLIN, 0});
+    if (c.err.open()) fds.push_back(pollfd{c.err.fd(), POLLIN, 0});
+  }
+}
+
+void ForkServer::handle(const std::vector<pollfd>& fds) {
+  for (const pollfd& p : fds) {
+    if (p.revents == 0) continue;
+    if (p.fd == mailbox_.fd()) {
+      while (auto m = mailbox_.receive()) {
+        if (m->type == MessageType::kSpawn) spawn(m->a, m->b);
+      }
+      continue;
+    }
+    for (Child& c : children_) {
+      if (c.out.open() && c.out.fd() == p.fd) c.out.pump();
+      if (c.err.open() && c.err.fd() == p.fd) c.err.pump();
+    }
+  }
+}
+
+void ForkServer::reap() {
+  for (;;) {
+    int status = 0;
+    const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid <= 0) break;
+    for (Child& c : children_) {
+      if (c.pid != pid) continue;
+      ipc::ActorEntry& e = store_.actor(c.actor);
+      e.exit_status.store(status, std::memory_order_relaxed);
+      // Whatever is still in the pipes is the child's last output.
+      while (c.out.pump()) {
+      }
+      while (c.err.pump()) {
+      }
+      c.pid = 0;
+    }
+  }
+  std::erase_if(children_, [](const Child& c) { return c.pid == 0 && !c.out.open() && !c.err.open(); });
+}
+
+void ForkServer::kill_children() {
+  for (Child& c : children_) {
+    if (c.pid > 0) ::kill(c.pid, SIGKILL);
+  }
+}
+
+void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
+  if (index >= store_.actor_count() || g_actor_main == nullptr) return;
+  ipc::ActorEntry& e = store_.actor(index);
+  const auto state = ipc::ActorState(e.state.load(std::memory_order_acquire));
+  if ((state != ipc::ActorState::kStarting && state != ipc::ActorState::kRestarting) ||
+      e.incarnation.load(std::memory_order_acquire) != incarnation) {
+    return;  // killed meanwhile, or an older request
+  }
+  const bool worker = e.kind == uint32_t(ipc::ActorKind::kWorker);
+  char label[sizeof(e.class_name)];
+  std::memcpy(label, e.class_name, sizeof(label));
+  label[sizeof(label) - 1] = '\0';
+  const std::string name = worker ? "task" : label;
+
+  int out[2], err[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) return;
+  if (::pipe2(err, O_CLOEXEC) != 0) {
+    ::close(out[0]);
+    ::close(out[1]);
+    return;
+  }
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
+    return;
+  }
+  if (pid == 0) {
+    // The child: an actor process. It dies with the fork server.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(0);
+    ::signal(SIGINT, SIG_DFL);
+    ::signal(SIGTERM, SIG_DFL);
+    ::signal(SIGPIPE, SIG_DFL);
+    ::dup2(out[1], STDOUT_FILENO);
+    ::dup2(err[1], STDERR_FILENO);
+    // Nothing of the fork server's (sockets, other children's pipes) stays open.
+    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    std::setvbuf(stdout, nullptr, _IOLBF, 0);
+    const int cpu = e.cpu;
+    if (cpu >= 0 && cpu < CPU_SETSIZE) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpu, &set);
+      ::sched_setaffinity(0, sizeof(set), &set);
+    }
+    store_.forget_slot();
+    auto slot = store_.join(worker ? ipc::ProcessKind::kWorker : ipc::ProcessKind::kActor, owner_,
+                            name.c_str());
+    if (!slot) {
+      std::fprintf(stderr, "shoal: cannot start actor %s: %s\n", name.c_str(),
+                   store::to_string(slot.error()));
+      ::_exit(1);
+    }
+    store_.processes().slot(*slot).actor.store(int32_t(index), std::memory_order_relaxed);
+    send_message(supervisor_mailbox(store_.session_tag()),
+                 Message{MessageType::kJoined, *slot, 0, ::getpid()});
+    g_actor_main(store_, index);
+    ::_exit(0);
+  }
+  ::close(out[1]);
+  ::close(err[1]);
+  ::fcntl(out[0], F_SETFL, O_NONBLOCK);
+  ::fcntl(err[0], F_SETFL, O_NONBLOCK);
+  const std::string prefix = "(" + name + " pid=" + std::to_string(pid) + ") ";
+  Child c;
+  c.pid = pid;
+  c.actor = index;
+  c.out = LineForwarder(out[0], out_fd_, prefix);
+  c.err = LineForwarder(err[0], err_fd_, prefix);
+  children_.push_back(std::move(c));
+}
+
+}  // namespace shoal::launcher

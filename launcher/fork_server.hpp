@@ -1,0 +1,58 @@
+// ForkServer: forks the actor and worker processes of one driver or rank.
+//
+// It is itself forked by init() while the program is still single-threaded and
+// stays single-threaded, so its fork()s are always safe. Each child gets its
+// stdout and stderr as pipes, which the fork server forwards line by line as
+// "(ClassName pid=N) line" (workers: "(task pid=N) line"). Children die with
+// the fork server (PR_SET_PDEATHSIG), which dies with its driver or rank.
+#pragma once
+
+#include <poll.h>
+#include <sys/types.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "ipc/process_table.hpp"
+#include "launcher/line_forwarder.hpp"
+#include "launcher/mailbox.hpp"
+#include "store/store.hpp"
+
+namespace shoal::launcher {
+
+// Runs actor `index` in a freshly forked child whose slot is already claimed.
+// Never returns.
+using ActorMainFn = void (*)(store::Store& store, uint32_t index);
+void set_actor_main(ActorMainFn fn);
+ActorMainFn actor_main();
+
+class ForkServer {
+ public:
+  ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
+             int err_fd);
+  ~ForkServer();
+
+  void add_fds(std::vector<pollfd>& fds) const;
+  void handle(const std::vector<pollfd>& fds);
+  // Reaps exited children and records their wait status in their actor entries.
+  void reap();
+  // Forks incarnation `incarnation` of actor `index` (if it still wants one).
+  void spawn(uint32_t index, uint32_t incarnation);
+  void kill_children();
+
+ private:
+  struct Child {
+    pid_t pid = 0;
+    uint32_t actor = 0;
+    LineForwarder out, err;
+  };
+
+  store::Store& store_;
+  Mailbox mailbox_;
+  ipc::ProcessSlotId owner_;
+  int out_fd_;
+  int err_fd_;
+  std::vector<Child> children_;
+};
+
+}  // namespace shoal::launcher

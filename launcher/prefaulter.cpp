@@ -1,0 +1,56 @@
+#include "launcher/prefaulter.hpp"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <chrono>
+
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace shoal::launcher {
+
+namespace {
+constexpr uint64_t kChunk = 4ull << 20;
+constexpr uint64_t kMinAhead = 64ull << 20;
+}  // namespace
+
+Prefaulter::Prefaulter(store::Store& store) : store_(store) {
+  thread_ = std::thread([this] { run(); });
+}
+
+Prefaulter::~Prefaulter() {
+  stop_.store(true, std::memory_order_release);
+  store_.header().prefault_wake.notify();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Prefaulter::run() {
+  sched_param param{};
+  ::pthread_setschedparam(::pthread_self(), SCHED_IDLE, &param);
+  store::SegmentHeader& h = store_.header();
+  const uint64_t heap = store_.heap().capacity();
+  std::byte* base = store_.base() + store_.heap().heap_off();
+  uint64_t done = h.prefault_done.load(std::memory_order_relaxed);
+  while (!stop_.load(std::memory_order_acquire)) {
+    uint64_t target = 2 * store_.heap().high_water();
+    if (target < kMinAhead) target = kMinAhead;
+    if (target > heap) target = heap;
+    h.prefault_target.store(target, std::memory_order_relaxed);
+    if (done >= target) {
+      const uint32_t token = h.prefault_wake.prepare();
+      if (stop_.load(std::memory_order_acquire)) break;
+      h.prefault_wake.park(token, std::chrono::milliseconds(20));
+      continue;
+    }
+    const uint64_t n = target - done < kChunk ? target - done : kChunk;
+    // Populates this process's page tables too, without writing the memory.
+    if (::madvise(base + done, n, MADV_POPULATE_WRITE) != 0) break;  // unsupported: give up
+    done += n;
+    h.prefault_done.store(done, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace shoal::launcher

@@ -1,0 +1,232 @@
+#include "launcher/session.hpp"
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "launcher/fork_server.hpp"
+#include "launcher/mailbox.hpp"
+#include "launcher/supervisor.hpp"
+
+namespace shoal::launcher {
+
+std::optional<uint64_t> parse_size(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  size_t i = 0;
+  uint64_t v = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) {
+    const uint64_t d = uint64_t(text[i] - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;
+    v = v * 10 + d;
+    ++i;
+  }
+  if (i == 0) return std::nullopt;
+  uint64_t mult = 1;
+  if (i < text.size()) {
+    switch (std::toupper(static_cast<unsigned char>(text[i]))) {
+      case 'K': mult = 1ull << 10; break;
+      case 'M': mult = 1ull << 20; break;
+      case 'G': mult = 1ull << 30; break;
+      case 'T': mult = 1ull << 40; break;
+      default: return std::nullopt;
+    }
+    ++i;
+    if (i < text.size() && (text[i] == 'B' || text[i] == 'b' || text[i] == 'i')) ++i;
+    if (i < text.size() && (text[i] == 'B' || text[i] == 'b')) ++i;
+  }
+  if (i != text.size() || v > UINT64_MAX / mult) return std::nullopt;
+  return v * mult;
+}
+
+uint64_t default_store_bytes() {
+  if (const char* env = std::getenv("SHOAL_STORE_BYTES")) {
+    if (auto v = parse_size(env)) return *v;
+  }
+  const long pages = ::sysconf(_SC_PHYS_PAGES);
+  const long page = ::sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return 1ull << 30;
+  return uint64_t(pages) * uint64_t(page) / 10 * 3;
+}
+
+namespace {
+
+void announce(store::Store& store) {
+  send_message(supervisor_mailbox(store.session_tag()),
+               Message{MessageType::kJoined, store.me(), 0, ::getpid()});
+}
+
+// The fork server of one rank of `shoal launch`.
+[[noreturn]] void run_fork_server(store::Store& store, ipc::ProcessSlotId owner, Mailbox box) {
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  ::signal(SIGINT, SIG_IGN);
+  store.forget_slot();
+  if (!store.join(ipc::ProcessKind::kForkServer, owner, "fork-server")) ::_exit(1);
+  announce(store);
+  int out_fd = STDOUT_FILENO, err_fd = STDERR_FILENO;
+  if (const char* s = std::getenv(kLogFdEnv)) out_fd = std::atoi(s);
+  if (const char* s = std::getenv(kLogErrFdEnv)) err_fd = std::atoi(s);
+  ForkServer fs(store, std::move(box), owner, out_fd, err_fd);
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    fs.add_fds(fds);
+    ::poll(fds.data(), fds.size(), 100);
+    fs.handle(fds);
+    fs.reap();
+  }
+}
+
+}  // namespace
+
+void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t driver_pid,
+                Mailbox supervisor_box, Mailbox fork_box) {
+  // Ctrl-C reaches the whole process group; the daemon outlives the driver
+  // just long enough to clean up after it.
+  ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGQUIT, SIG_IGN);
+  ::signal(SIGPIPE, SIG_IGN);
+  store.forget_slot();
+  if (!store.join(ipc::ProcessKind::kSupervisor, driver_slot, "supervisor")) {
+    store::Segment::remove(store.segment().name());
+    ::_exit(1);
+  }
+  store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
+  store.header().supervisor_slot.store(store.me(), std::memory_order_release);
+  Supervisor sup(store, std::move(supervisor_box), Supervisor::Options{driver_pid, driver_slot});
+  ForkServer fs(store, std::move(fork_box), driver_slot, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<pollfd> fds;
+  sup.tick();  // watches the driver, which joined before forking us
+  while (!sup.session_over()) {
+    fds.clear();
+    sup.add_fds(fds);
+    fs.add_fds(fds);
+    ::poll(fds.data(), fds.size(), 100);
+    sup.handle(fds);
+    fs.handle(fds);
+    fs.reap();
+    sup.tick();
+  }
+  fs.kill_children();
+  sup.shutdown_session(driver_pid);
+  // Give the actors' last lines a moment to drain.
+  for (int i = 0; i < 20; ++i) {
+    fds.clear();
+    fs.add_fds(fds);
+    if (fds.size() <= 1) break;
+    ::poll(fds.data(), fds.size(), 10);
+    fs.handle(fds);
+    fs.reap();
+  }
+  ::_exit(0);
+}
+
+Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault) {
+  auto store = store::Store::create(store_bytes);
+  if (!store) {
+    return fail(std::string("cannot create the shared-memory store: ") +
+                store::to_string(store.error()) + " (" + std::strerror(errno) + ")");
+  }
+  store::Store& s = **store;
+  auto me = s.join(ipc::ProcessKind::kDriver, ipc::kNoProcess, "driver");
+  if (!me) {
+    store::Segment::remove(s.segment().name());
+    return fail(std::string("cannot join the new session: ") + store::to_string(me.error()));
+  }
+  s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);
+  s.header().world_size = 1;
+  // Bound before the fork, so nothing sent to the daemon can be lost.
+  auto sup_box = Mailbox::bind(supervisor_mailbox(s.session_tag()));
+  auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
+  if (!sup_box || !fork_box) {
+    store::Segment::remove(s.segment().name());
+    return fail(std::string("cannot bind the session's sockets: ") + std::strerror(errno));
+  }
+  std::fflush(nullptr);  // nothing buffered may be written twice
+  const pid_t driver = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    store::Segment::remove(s.segment().name());
+    return fail(std::string("cannot fork the session daemon: ") + std::strerror(errno));
+  }
+  if (pid == 0) run_daemon(s, *me, driver, std::move(*sup_box), std::move(*fork_box));
+  sup_box->close();
+  fork_box->close();
+  Session session;
+  session.store = std::move(*store);
+  session.owner = true;
+  session.helper_pid = pid;
+  if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
+  s.header().state.store(uint32_t(store::SessionState::kRunning), std::memory_order_release);
+  return session;
+}
+
+Result<Session, std::string> join_launch_session(bool prefault) {
+  const char* name = std::getenv(kSessionEnv);
+  if (name == nullptr) return fail(std::string("not inside shoal launch"));
+  auto store = store::Store::attach(name);
+  if (!store) {
+    return fail(std::string("cannot attach to session ") + name + ": " +
+                store::to_string(store.error()));
+  }
+  store::Store& s = **store;
+  Session session;
+  if (const char* r = std::getenv(kRankEnv)) session.rank = std::atoi(r);
+  if (const char* w = std::getenv(kWorldEnv)) session.world_size = std::atoi(w);
+  const std::string label = "rank " + std::to_string(session.rank);
+  auto me = s.join(ipc::ProcessKind::kRank, ipc::kNoProcess, label.c_str());
+  if (!me) return fail(std::string("cannot join the session: ") + store::to_string(me.error()));
+  announce(s);
+  auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
+  if (!fork_box) return fail(std::string("cannot bind the fork server's socket: ") + std::strerror(errno));
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return fail(std::string("cannot fork the fork server: ") + std::strerror(errno));
+  if (pid == 0) run_fork_server(s, *me, std::move(*fork_box));
+  fork_box->close();
+  session.store = std::move(*store);
+  session.helper_pid = pid;
+  if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
+  return session;
+}
+
+void end_session(Session& session) {
+  if (!session.store) return;
+  session.prefaulter.reset();
+  store::Store& s = *session.store;
+  if (session.owner) {
+    send_message(supervisor_mailbox(s.session_tag()), Message{MessageType::kShutdown, 0, 0, 0});
+    // The daemon kills everything and removes the segment; wait for it, briefly.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(3);
+    int status = 0;
+    while (::waitpid(session.helper_pid, &status, WNOHANG) == 0) {
+      if (std::chrono::steady_clock::now() > deadline) {
+        ::kill(session.helper_pid, SIGKILL);
+        ::waitpid(session.helper_pid, &status, 0);
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    store::Segment::remove(s.segment().name());
+  } else {
+    if (session.helper_pid > 0) {
+      ::kill(session.helper_pid, SIGKILL);  // its actors die with it
+      int status = 0;
+      ::waitpid(session.helper_pid, &status, 0);
+    }
+    s.leave();
+  }
+  session.store.reset();
+  session.helper_pid = 0;
+}
+
+}  // namespace shoal::launcher

@@ -1,0 +1,57 @@
+// Session: starting, joining and ending a session's processes.
+//
+// A plain driver creates the segment and forks one helper process, the session
+// daemon, which is both the supervisor and the driver's fork server. Inside
+// `shoal launch` the launcher is the supervisor, and each rank forks its own
+// fork server. Either way the fork happens in init(), while the program is
+// single-threaded.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "ipc/process_table.hpp"
+#include "ipc/result.hpp"
+#include "launcher/prefaulter.hpp"
+#include "store/store.hpp"
+
+namespace shoal::launcher {
+
+struct Session {
+  std::unique_ptr<store::Store> store;
+  int rank = 0;
+  int world_size = 1;
+  bool owner = false;        // created the segment (a plain driver)
+  pid_t helper_pid = 0;      // the session daemon, or this rank's fork server
+  std::unique_ptr<Prefaulter> prefaulter;
+};
+
+// Environment of a `shoal launch` rank.
+inline constexpr const char* kSessionEnv = "SHOAL_SESSION";
+inline constexpr const char* kRankEnv = "SHOAL_RANK";
+inline constexpr const char* kWorldEnv = "SHOAL_WORLD_SIZE";
+inline constexpr const char* kLogFdEnv = "SHOAL_LOG_FD";          // actors' stdout lines go here
+inline constexpr const char* kLogErrFdEnv = "SHOAL_LOG_ERR_FD";   // and their stderr lines here
+
+// Creates a session of `store_bytes` and forks its daemon. Errors are messages.
+Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault);
+// Joins the session of the `shoal launch` that started us.
+Result<Session, std::string> join_launch_session(bool prefault);
+// Ends our part: a driver ends the whole session; a rank stops its fork server
+// and leaves.
+void end_session(Session& session);
+
+// The daemon of a plain session (runs in the forked child; never returns).
+[[noreturn]] void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot,
+                             pid_t driver_pid, class Mailbox supervisor_box,
+                             class Mailbox fork_box);
+
+// "2G", "512M", "64k", "1048576" -> bytes; nullopt if malformed.
+std::optional<uint64_t> parse_size(const std::string& text);
+// The default store size: SHOAL_STORE_BYTES, else 30% of physical memory.
+uint64_t default_store_bytes();
+
+}  // namespace shoal::launcher

@@ -1,0 +1,293 @@
+#include "launcher/supervisor.hpp"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "ipc/request_ring.hpp"
+#include "ipc/spin.hpp"
+#include "store/error_payload.hpp"
+
+namespace shoal::launcher {
+
+using ipc::ActorState;
+using ipc::DeathCause;
+
+int open_pidfd(pid_t pid) {
+  return int(::syscall(SYS_pidfd_open, pid, 0));
+}
+
+Supervisor::Supervisor(store::Store& store, Mailbox mailbox, Options options)
+    : store_(store), mailbox_(std::move(mailbox)), options_(options),
+      fd_of_slot_(store.processes().size(), -1) {}
+
+Supervisor::~Supervisor() {
+  for (auto& [fd, w] : by_fd_) ::close(fd);
+}
+
+void Supervisor::add_fds(std::vector<pollfd>& fds) const {
+  fds.push_back(pollfd{mailbox_.fd(), POLLIN, 0});
+  for (const auto& [fd, w] : by_fd_) fds.push_back(pollfd{fd, POLLIN, 0});
+}
+
+void Supervisor::watch(ipc::ProcessSlotId slot) {
+  if (!store_.processes().valid(slot) || fd_of_slot_[slot] >= 0 || slot == store_.me()) return;
+  const uint64_t owner = store_.processes().slot(slot).owner.load(std::memory_order_acquire);
+  if (ipc::owner_state(owner) != ipc::ProcessState::kAlive) return;
+  const pid_t pid = ipc::owner_pid(owner);
+  const int fd = open_pidfd(pid);
+  if (fd < 0) {
+    on_death(slot, pid);  // gone before we could watch it
+    return;
+  }
+  fd_of_slot_[slot] = fd;
+  by_fd_[fd] = Watched{slot, pid};
+}
+
+void Supervisor::handle(const std::vector<pollfd>& fds) {
+  for (const pollfd& p : fds) {
+    if (p.revents == 0) continue;
+    if (p.fd == mailbox_.fd()) {
+      while (auto m = mailbox_.receive()) {
+        switch (m->type) {
+          case MessageType::kJoined:
+            watch(ipc::ProcessSlotId(m->a));
+            break;
+          case MessageType::kShutdown:
+            over_ = true;
+            break;
+          case MessageType::kActorGone:
+            fail_actor_calls(m->a);
+            break;
+          case MessageType::kSpawn:
+            break;
+        }
+      }
+      continue;
+    }
+    auto it = by_fd_.find(p.fd);
+    if (it == by_fd_.end()) continue;
+    const Watched w = it->second;
+    on_death(w.slot, w.pid);
+  }
+}
+
+void Supervisor::tick() {
+  const uint64_t now = ipc::now_ns();
+  if (now - last_scan_ns_ < 200'000'000) return;
+  last_scan_ns_ = now;
+  ipc::ProcessTable& procs = store_.processes();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_relaxed);
+    if (ipc::owner_state(owner) == ipc::ProcessState::kAlive && fd_of_slot_[i] < 0) {
+      watch(ipc::ProcessSlotId(i));
+    } else if (ipc::owner_state(owner) == ipc::ProcessState::kFree && fd_of_slot_[i] >= 0) {
+      // The process left the session (Store::leave) and may live on.
+      const int fd = fd_of_slot_[i];
+      by_fd_.erase(fd);
+      ::close(fd);
+      fd_of_slot_[i] = -1;
+    }
+  }
+}
+
+bool Supervisor::writer_dead(uint32_t writer) const {
+  using store::WriterId;
+  if (WriterId::kind(writer) == WriterId::kProcessKind) {
+    return store_.processes().is_dead(ipc::ProcessSlotId(WriterId::id(writer)));
+  }
+  if (WriterId::kind(writer) == WriterId::kActorKind) {
+    const uint32_t a = WriterId::id(writer);
+    if (a >= store_.actor_count()) return true;
+    const auto st = ActorState(store_.actor(a).state.load(std::memory_order_seq_cst));
+    return st == ActorState::kDead || st == ActorState::kRestarting || st == ActorState::kFree;
+  }
+  return true;  // no writer at all: nobody will seal it
+}
+
+void Supervisor::fail_result(uint32_t slot) {
+  store::ObjectEntry& entry = store_.objects().entry(slot);
+  const uint32_t gen = entry.gen.load(std::memory_order_relaxed);
+  const uint32_t writer = entry.writer;
+  if (!store_.objects().claim_for_failure(slot, gen, store_.me())) return;
+  store::ErrorPayload err;
+  if (store::WriterId::kind(writer) == store::WriterId::kActorKind &&
+      store::WriterId::id(writer) < store_.actor_count()) {
+    const ipc::ActorEntry& a = store_.actor(store::WriterId::id(writer));
+    const bool worker = a.kind == uint32_t(ipc::ActorKind::kWorker);
+    err.kind = worker ? store::ErrorKind::kWorkerCrashed : store::ErrorKind::kActorDied;
+    err.actor_class = worker ? "" : std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name)));
+    err.message = std::string(a.death_message, strnlen(a.death_message, sizeof(a.death_message)));
+    if (err.message.empty()) {
+      err.message = worker ? "the worker process running the task died"
+                           : "actor " + err.actor_class + " died before finishing the call";
+    }
+  } else {
+    err.kind = store::ErrorKind::kObjectLost;
+    err.message = "the process writing this object died before sealing it";
+  }
+  (void)store::seal_error(store_, slot, err);
+}
+
+void Supervisor::fail_actor_calls(uint32_t actor) {
+  if (actor >= store_.actor_count()) return;
+  const uint32_t writer = store::WriterId::actor(actor);
+  const uint32_t hw = store_.objects().high_water();
+  for (uint32_t s = 0; s < hw; ++s) {
+    store::ObjectEntry& e = store_.objects().entry(s);
+    const uint64_t c = e.ctrl.load(std::memory_order_acquire);
+    const auto st = store::Ctrl::state(c);
+    if ((st != store::ObjectState::kPending && st != store::ObjectState::kWriting) ||
+        e.writer != writer) {
+      continue;
+    }
+    fail_result(s);
+  }
+}
+
+void Supervisor::skip_ring_claims(ipc::ProcessSlotId dead) {
+  for (uint32_t a = 0; a < store_.actor_count(); ++a) {
+    ipc::ActorEntry& e = store_.actor(a);
+    const auto st = ActorState(e.state.load(std::memory_order_acquire));
+    if (st == ActorState::kFree || st == ActorState::kCreating || e.ring_off == 0) continue;
+    auto ring = ipc::RequestRing::attach(store_.base() + e.ring_off, e.ring_bytes);
+    if (!ring || ring->depth() == 0) continue;
+    if (ring->skip_claims_of(dead) > 0) {
+      const uint32_t consumer = ring->header().consumer.load(std::memory_order_relaxed);
+      if (store_.processes().valid(ipc::ProcessSlotId(consumer))) {
+        store_.processes().slot(ipc::ProcessSlotId(consumer)).wake.notify();
+      }
+    }
+  }
+}
+
+void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
+  for (uint32_t a = 0; a < store_.actor_count(); ++a) {
+    ipc::ActorEntry& e = store_.actor(a);
+    const auto st = ActorState(e.state.load(std::memory_order_acquire));
+    if (st == ActorState::kFree || st == ActorState::kDead || e.owner != owner) continue;
+    uint32_t none = uint32_t(DeathCause::kNone);
+    e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kOwnerDied));
+    std::snprintf(e.death_message, sizeof(e.death_message),
+                  "actor %s died because the process that created it exited", e.class_name);
+    e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+    const pid_t pid = e.pid.load(std::memory_order_acquire);
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);  // its own death is handled when its pidfd fires
+    }
+    fail_actor_calls(a);
+  }
+}
+
+void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
+  ipc::ProcessTable& procs = store_.processes();
+  if (fd_of_slot_[slot] >= 0) {
+    const int fd = fd_of_slot_[slot];
+    by_fd_.erase(fd);
+    ::close(fd);
+    fd_of_slot_[slot] = -1;
+  }
+  if (!procs.mark_dead(slot, pid)) return;  // already handled, or the slot was released
+  ipc::ProcessSlot& ps = procs.slot(slot);
+  const auto kind = ipc::ProcessKind(ps.kind.load(std::memory_order_relaxed));
+
+  // 1. An actor's incarnation: decide between restart and death first, so that
+  //    callers see the new state before we fail what is pending (Dekker with
+  //    submit_call, which creates the result, then reads the state).
+  int64_t restart_actor = -1;
+  uint32_t restart_incarnation = 0;
+  const int32_t actor = ps.actor.load(std::memory_order_relaxed);
+  if ((kind == ipc::ProcessKind::kActor || kind == ipc::ProcessKind::kWorker) && actor >= 0 &&
+      uint32_t(actor) < store_.actor_count()) {
+    ipc::ActorEntry& e = store_.actor(uint32_t(actor));
+    const auto st = ActorState(e.state.load(std::memory_order_acquire));
+    const uint32_t cur = e.process.load(std::memory_order_acquire);
+    const bool mine = cur == slot || (cur == ipc::kNoProcess && (st == ActorState::kStarting ||
+                                                                  st == ActorState::kRestarting));
+    if (mine && st != ActorState::kDead && st != ActorState::kFree) {
+      const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
+      const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
+      const bool may_restart = cause == DeathCause::kNone && owner_alive &&
+                               (e.max_restarts < 0 ||
+                                e.restarts.load(std::memory_order_relaxed) < e.max_restarts);
+      e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
+      e.pid.store(0, std::memory_order_relaxed);
+      if (e.death_message[0] == '\0' || cause == DeathCause::kNone) {
+        char why[96];
+        const int status = e.exit_status.load(std::memory_order_relaxed);
+        (void)status;
+        std::snprintf(why, sizeof(why), "its process (pid %d) died", int(pid));
+        if (cause == DeathCause::kKilled) {
+          std::snprintf(why, sizeof(why), "it was killed with shoal::kill (pid %d)", int(pid));
+        } else if (cause == DeathCause::kExited) {
+          std::snprintf(why, sizeof(why), "it called shoal::exit_actor (pid %d)", int(pid));
+        }
+        if (cause != DeathCause::kCreationFailed) {
+          std::snprintf(e.death_message, sizeof(e.death_message), "actor %s died: %s",
+                        e.class_name, why);
+        }
+      }
+      if (may_restart) {
+        restart_incarnation = e.incarnation.load(std::memory_order_relaxed) + 1;
+        e.state.store(uint32_t(ActorState::kRestarting), std::memory_order_seq_cst);
+        restart_actor = actor;
+      } else {
+        if (cause == DeathCause::kNone) {
+          e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
+        }
+        e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+      }
+    }
+  }
+
+  // 2. Everything the process held or was doing in the store.
+  store_.recover_process(
+      slot, [this](uint32_t writer) { return writer_dead(writer); },
+      [this](uint32_t s) { fail_result(s); });
+
+  // 3. Ring cells it claimed but never published.
+  skip_ring_claims(slot);
+
+  // 4. Actors it created die with it.
+  kill_owned_actors(slot);
+
+  if (options_.driver_slot == slot) over_ = true;
+  procs.release(slot);
+
+  // 5. A new incarnation, now that the old one's calls are settled.
+  if (restart_actor >= 0) {
+    ipc::ActorEntry& e = store_.actor(uint32_t(restart_actor));
+    e.restarts.fetch_add(1, std::memory_order_relaxed);
+    e.death_message[0] = '\0';
+    e.incarnation.store(restart_incarnation, std::memory_order_release);
+    if (!send_message(fork_server_mailbox(store_.session_tag(), e.spawner),
+                      Message{MessageType::kSpawn, uint32_t(restart_actor), restart_incarnation, 0})) {
+      std::snprintf(e.death_message, sizeof(e.death_message),
+                    "actor %s died and could not be restarted", e.class_name);
+      e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
+      e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+      fail_actor_calls(uint32_t(restart_actor));
+    }
+  }
+  (void)kind;
+}
+
+void Supervisor::shutdown_session(pid_t spare) {
+  store_.header().state.store(uint32_t(store::SessionState::kShuttingDown),
+                              std::memory_order_release);
+  ipc::ProcessTable& procs = store_.processes();
+  const pid_t me = ::getpid();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_acquire);
+    if (ipc::owner_state(owner) == ipc::ProcessState::kFree) continue;
+    const pid_t pid = ipc::owner_pid(owner);
+    if (pid > 0 && pid != me && pid != spare) ::kill(pid, SIGKILL);
+  }
+  store::Segment::remove(store_.segment().name());
+}
+
+}  // namespace shoal::launcher

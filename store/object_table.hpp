@@ -1,0 +1,162 @@
+// ObjectTable: the session's objects, one ObjectEntry each, indexed by the slot
+// an ObjectId carries (the id's generation tells a live object from a freed
+// one, so lookups take no lock: an index and two compares).
+//
+// Reference protocol. Every change to an entry's pins or state is one CAS on
+// its control word that also writes the lock tag of the operation in flight
+// (see Ctrl, LockTag). While the tag is set nobody else changes the entry; the
+// operation finishes its side effects (the holder's RefRecord state, a free)
+// and then stores the word back without the tag. Hence after a crash:
+//   tag still set       the CAS landed; the record says how far the rest got
+//   tag gone            the operation either never landed or fully finished,
+//                       and the record (written before the unlock) says which
+// which is what the supervisor's recover_* functions rely on.
+//
+// Contained references (an object holding ObjectRefs, a call result holding
+// its arguments) are pins owned by the container, tagged with the container's
+// index, and counted by its child_cursor: pinning moves the cursor up after
+// each child, releasing moves it down, so a crash leaves at most one child in
+// doubt and its tag says which way it went.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <vector>
+
+#include <shoal/detail/ref_record.hpp>
+
+#include "ipc/process_table.hpp"
+#include "ipc/result.hpp"
+#include "store/heap_allocator.hpp"
+#include "store/object_entry.hpp"
+#include "store/store_error.hpp"
+
+namespace shoal::store {
+
+struct SegmentHeader;
+
+// A sealed object's payload, validated against the segment's bounds.
+struct PayloadView {
+  Codec codec = Codec::kNone;
+  uint64_t type_fp = 0;
+  const std::byte* data = nullptr;
+  uint64_t size = 0;
+};
+
+enum class ClaimResult {
+  kClaimed,           // the caller is now the writer
+  kClaimedCancelled,  // claimed, but cancel() came first: seal TaskCancelledError
+  kGone,              // not pending any more (failed, cancelled, freed): drop the call
+};
+
+class ObjectTable {
+ public:
+  ObjectTable() = default;
+  ObjectTable(std::byte* base, uint64_t segment_bytes, ObjectEntry* entries, uint32_t count,
+              HeapAllocator* heap, const ipc::ProcessTable* processes, SegmentHeader* header)
+      : base_(base),
+        segment_bytes_(segment_bytes),
+        entries_(entries),
+        count_(count),
+        heap_(heap),
+        processes_(processes),
+        header_(header) {}
+
+  uint32_t size() const { return count_; }
+  bool valid_slot(uint32_t slot) const { return slot < count_; }
+  ObjectEntry& entry(uint32_t slot) const { return entries_[slot]; }
+  uint32_t high_water() const;
+
+  // ---- references held by processes (RefRecords) ----
+  // Claims a free entry for a new object in `initial` state (kWriting for a put,
+  // kPending for a call's result), holding one pin through `rec`.
+  Result<uint32_t, StoreError> create(detail::RefRecord* rec, uint32_t rec_index,
+                                      ipc::ProcessSlotId me, ObjectState initial, uint32_t writer,
+                                      uint32_t child_places);
+  // Adds a pin through `rec` on the live object (slot, gen).
+  Result<void, StoreError> pin(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
+                               uint32_t slot, uint32_t gen);
+  // Drops rec's pin; frees the object if it was the last one and it is sealed.
+  void unpin(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me);
+
+  // ---- writers ----
+  ClaimResult claim(uint32_t slot, uint32_t gen, ipc::ProcessSlotId me);
+  // For failing a result whose writer cannot: claims it in kPending or kWriting.
+  bool claim_for_failure(uint32_t slot, uint32_t gen, ipc::ProcessSlotId me);
+  // Gives the entry a payload of `bytes`: inline when it fits (and inline_ok:
+  // inline data is 16-byte aligned), else a heap block (64-byte aligned).
+  Result<std::byte*, StoreError> reserve_payload(uint32_t slot, uint64_t bytes,
+                                                 ipc::ProcessSlotId me, bool inline_ok = true);
+  void describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_t bytes);
+  // Places `children` (packed slot/gen of objects the caller holds) into the
+  // entry's child places and pins each on the entry's behalf.
+  Result<void, StoreError> set_children(uint32_t slot, const uint64_t* children, uint32_t n,
+                                        ipc::ProcessSlotId me);
+  // Puts one child at `place` (< child_count) and pins it.
+  Result<void, StoreError> add_child(uint32_t slot, uint32_t place, uint64_t child,
+                                     ipc::ProcessSlotId me);
+  // kWriting -> kSealed, or frees the object if nobody holds it any more; wakes
+  // parked waiters.
+  void seal(uint32_t slot, ipc::ProcessSlotId me);
+  bool request_cancel(uint32_t slot, uint32_t gen);
+
+  // ---- readers (callers hold a pin) ----
+  bool sealed(uint32_t slot) const {
+    // acquire: pairs with the seal CAS; the payload is visible afterwards.
+    return Ctrl::state(entries_[slot].ctrl.load(std::memory_order_acquire)) ==
+           ObjectState::kSealed;
+  }
+  bool cancel_requested(uint32_t slot) const {
+    return (entries_[slot].ctrl.load(std::memory_order_relaxed) & Ctrl::kCancelRequested) != 0;
+  }
+  Result<PayloadView, StoreError> read(uint32_t slot) const;
+  // Asks the object's sealer to notify `me`'s wake word. Call before parking.
+  void register_waiter(uint32_t slot, ipc::ProcessSlotId me);
+  // The packed (slot, gen) children of a sealed object.
+  Result<std::vector<uint64_t>, StoreError> children(uint32_t slot) const;
+
+  // ---- recovery (the supervisor, for a dead process) ----
+  void recover_record(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
+                      ipc::ProcessSlotId me);
+  // Scans the table once: finishes operations `dead` left locked, frees or
+  // fails (through `fail`) unsealed objects whose writer is gone, and frees
+  // pending calls that `dead` created and nobody holds any more.
+  // `writer_dead(writer)` says whether a WriterId's writer is gone.
+  void recover_entries(ipc::ProcessSlotId dead, ipc::ProcessSlotId me,
+                       const std::function<bool(uint32_t writer)>& writer_dead,
+                       const std::function<void(uint32_t slot)>& fail);
+
+  uint64_t offset_of(const void* p) const {
+    return uint64_t(static_cast<const std::byte*>(p) - base_);
+  }
+  void notify_waiters(ObjectEntry& e);
+
+ private:
+  Result<uint64_t, StoreError> wait_unlocked(const ObjectEntry& e) const;
+  void free_locked(uint32_t slot, ipc::ProcessSlotId me, detail::RefRecord* rec);
+  void release_children(uint32_t slot, ipc::ProcessSlotId me, std::vector<uint32_t>* work);
+  void finish_child_release(uint32_t child_slot, uint64_t locked_value, ipc::ProcessSlotId me,
+                            std::vector<uint32_t>* work);
+  void fix_pin_cursor(uint32_t slot);
+  Result<void, StoreError> pin_child(uint32_t slot, uint32_t place, uint64_t child);
+  uint64_t child_at(const ObjectEntry& e, uint32_t place) const;
+  bool child_ok(uint64_t child) const { return valid_slot(uint32_t(child >> 32)); }
+  void finish_unpin(uint32_t slot, uint64_t locked_value, ipc::ProcessSlotId me,
+                    detail::RefRecord* rec);
+  void retag(ObjectEntry& e, uint64_t c, uint32_t tag) {
+    e.ctrl.store(Ctrl::with_lock(c, tag), std::memory_order_relaxed);
+  }
+  void bump_high_water(uint32_t slot);
+  void count_freed(ipc::ProcessSlotId me);
+
+  std::byte* base_ = nullptr;
+  uint64_t segment_bytes_ = 0;
+  ObjectEntry* entries_ = nullptr;
+  uint32_t count_ = 0;
+  HeapAllocator* heap_ = nullptr;
+  const ipc::ProcessTable* processes_ = nullptr;
+  SegmentHeader* header_ = nullptr;
+};
+
+}  // namespace shoal::store

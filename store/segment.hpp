@@ -1,0 +1,136 @@
+// Segment: the session's one shared-memory segment in /dev/shm (mode 0600),
+// its header, and where every table lives inside it.
+//
+//   [SegmentHeader 4 KiB][process table][actor table][type registry]
+//   [object table][heap bitmap][heap summary][heap ...................]
+//
+// Everything inside is reached by offset from the mapping's base; nothing in
+// shared memory is a pointer. The layout fields are checksummed: a process
+// attaching to a damaged segment gets kCorrupt, never a wild read.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <type_traits>
+
+#include "ipc/result.hpp"
+#include "ipc/robust_lock.hpp"
+#include "ipc/wake_word.hpp"
+#include "store/heap_allocator.hpp"
+#include "store/store_error.hpp"
+
+namespace shoal::store {
+
+inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
+inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
+inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
+
+enum class SessionState : uint32_t { kStarting = 0, kRunning = 1, kShuttingDown = 2 };
+
+struct SegmentLayout {
+  uint64_t total_bytes;
+  uint64_t session_tag;
+  uint64_t processes_off;
+  uint64_t actors_off;
+  uint64_t types_off;
+  uint64_t objects_off;
+  uint64_t bitmap_off;
+  uint64_t summary_off;
+  uint64_t heap_off;
+  uint64_t heap_bytes;
+  uint64_t bitmap_words;
+  uint64_t summary_words;
+  uint32_t processes_count;
+  uint32_t actors_count;
+  uint32_t types_count;
+  uint32_t objects_count;
+
+  // The layout of a segment of `bytes` bytes (already clamped to the limits).
+  static SegmentLayout compute(uint64_t bytes, uint64_t session_tag);
+  // True if every region is inside `mapped_bytes` and ordered as above.
+  bool sane(uint64_t mapped_bytes) const;
+  uint64_t checksum() const;
+};
+static_assert(std::is_trivially_copyable_v<SegmentLayout>);
+
+struct alignas(64) SegmentHeader {
+  // Lines 0-2: identity and layout; immutable once the segment is created.
+  uint64_t magic;
+  uint32_t version;
+  uint32_t header_bytes;
+  SegmentLayout layout;
+  uint64_t layout_checksum;
+  uint8_t pad0[40];
+
+  // Line 3: the session.
+  alignas(64) std::atomic<int32_t> creator_pid;
+  std::atomic<int32_t> supervisor_pid;
+  std::atomic<uint32_t> supervisor_slot;
+  std::atomic<uint32_t> state;  // SessionState
+  int32_t world_size;
+  uint32_t reserved0;
+  uint64_t created_unix_ns;
+  char supervisor_socket[32];  // abstract unix socket name, without the leading NUL
+
+  alignas(64) char name[64];   // the segment's name in /dev/shm
+
+  // The heap allocator's shared state.
+  AllocatorState alloc;
+
+  // Lines: everything else that processes update.
+  alignas(64) ipc::RobustLock registry_lock;      // actor names and actor table claims
+  std::atomic<uint32_t> objects_high_water;       // highest object table index used + 1
+  std::atomic<uint64_t> retired_created;          // objects_created of released process slots
+  std::atomic<uint64_t> retired_freed;            // objects_freed of released process slots
+  std::atomic<uint64_t> prefault_target;          // heap bytes that should be faulted in
+  std::atomic<uint64_t> prefault_done;            // heap bytes faulted in so far
+  ipc::WakeWord prefault_wake;                    // the prefaulter parks here
+  ipc::WakeWord supervisor_wake;                  // bumped on every process registration
+  uint8_t pad1[16];
+};
+static_assert(sizeof(SegmentHeader) <= 4096);
+static_assert(std::is_standard_layout_v<SegmentHeader>);
+
+// A mapping of a session segment. Move-only; unmaps on destruction.
+class Segment {
+ public:
+  Segment() = default;
+  Segment(Segment&&) noexcept;
+  Segment& operator=(Segment&&) noexcept;
+  ~Segment();
+
+  // Creates /dev/shm/<name> (exclusively, mode 0600) of `bytes` bytes, maps it
+  // and writes an empty layout. Nothing is faulted in.
+  static Result<Segment, StoreError> create(const std::string& name, uint64_t bytes,
+                                            uint64_t session_tag);
+  // Maps an existing segment and validates its header.
+  static Result<Segment, StoreError> open(const std::string& name);
+  static bool remove(const std::string& name);
+
+  std::byte* base() const { return base_; }
+  uint64_t size() const { return size_; }
+  SegmentHeader& header() const { return *reinterpret_cast<SegmentHeader*>(base_); }
+  const SegmentLayout& layout() const { return layout_; }  // validated private copy
+  const std::string& name() const { return name_; }
+
+  template <class T>
+  T* at(uint64_t off) const {
+    return reinterpret_cast<T*>(base_ + off);
+  }
+
+ private:
+  std::byte* base_ = nullptr;
+  uint64_t size_ = 0;
+  SegmentLayout layout_{};
+  std::string name_;
+};
+
+// A name no other session (another user, a concurrent run) can collide with.
+std::string make_segment_name(uint64_t session_tag);
+uint64_t random_u64();
+
+}  // namespace shoal::store

@@ -1,0 +1,109 @@
+// Store: one process's handle on the session's object store, and the facade
+// the rest of shoal goes through: the mapped segment, its tables, this
+// process's slot and its reference records.
+//
+// Thread-safe: any thread may create, pin, unpin and wait at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <shoal/detail/ref_record.hpp>
+
+#include "ipc/actor_table.hpp"
+#include "ipc/process_table.hpp"
+#include "ipc/result.hpp"
+#include "store/heap_allocator.hpp"
+#include "store/object_table.hpp"
+#include "store/record_pool.hpp"
+#include "store/segment.hpp"
+#include "store/store_error.hpp"
+#include "store/type_registry.hpp"
+
+namespace shoal::store {
+
+class Store {
+ public:
+  // Creates a new session segment of `bytes` (clamped to the limits).
+  static Result<std::unique_ptr<Store>, StoreError> create(uint64_t bytes);
+  // Maps the existing segment `name` and validates it.
+  static Result<std::unique_ptr<Store>, StoreError> attach(const std::string& name);
+
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+  ~Store();
+
+  // Takes a process slot for the calling process; needed before any reference
+  // operation. `creator` is the process that spawned us (kNoProcess: none).
+  Result<ipc::ProcessSlotId, StoreError> join(ipc::ProcessKind kind, ipc::ProcessSlotId creator,
+                                              const char* label);
+  // Drops every reference this process still holds and gives its slot back.
+  // For a process that leaves the session but keeps running.
+  void leave();
+  // Forgets the slot without touching shared memory: for a forked child whose
+  // parent's slot it inherited.
+  void forget_slot() { me_ = ipc::kNoProcess; }
+
+  ipc::ProcessSlotId me() const { return me_; }
+  Segment& segment() { return segment_; }
+  SegmentHeader& header() const { return segment_.header(); }
+  const SegmentLayout& layout() const { return segment_.layout(); }
+  uint64_t session_tag() const { return segment_.layout().session_tag; }
+  ipc::ProcessTable& processes() { return processes_; }
+  ObjectTable& objects() { return objects_; }
+  HeapAllocator& heap() { return heap_; }
+  TypeRegistry& types() { return types_; }
+  ipc::ActorEntry& actor(uint32_t index) const;
+  uint32_t actor_count() const { return layout().actors_count; }
+  ipc::WakeWord& my_wake() { return processes_.slot(me_).wake; }
+  std::byte* base() const { return segment_.base(); }
+  template <class T>
+  T* at(uint64_t off) const {
+    return segment_.at<T>(off);
+  }
+
+  // ---- references ----
+  Result<detail::RefRecord*, StoreError> create_object(ObjectState initial, uint32_t writer,
+                                                       uint32_t child_places = 0);
+  Result<detail::RefRecord*, StoreError> pin(uint32_t slot, uint32_t gen);
+  // Drops the record's pin (freeing the object if it was the last) and
+  // returns the record to the pool.
+  void unpin(detail::RefRecord* rec);
+
+  // ---- waiting ----
+  enum class Wait { kSealed, kTimedOut, kCorrupt };
+  // Blocks the calling thread until (slot, gen) is sealed: spins for
+  // `spin_ns`, then parks on this process's wake word. deadline_ns: steady
+  // clock nanoseconds, 0 for none. The caller must hold a pin.
+  Wait wait_sealed(uint32_t slot, uint32_t gen, uint64_t deadline_ns, uint64_t spin_ns);
+  // Blocks until at least `want` of `objects` (packed slot/gen) are sealed.
+  Wait wait_some(const std::vector<uint64_t>& objects, size_t want, uint64_t deadline_ns,
+                 uint64_t spin_ns);
+
+  // ---- the supervisor ----
+  // Repairs everything process `dead` left behind; `writer_dead` and `fail`
+  // as for ObjectTable::recover_entries.
+  void recover_process(ipc::ProcessSlotId dead,
+                       const std::function<bool(uint32_t writer)>& writer_dead,
+                       const std::function<void(uint32_t slot)>& fail);
+
+  // Objects alive in the session (created minus freed, over all processes).
+  uint64_t live_objects() const;
+
+ private:
+  explicit Store(Segment segment);
+  void wire();  // builds the table views over the mapping
+
+  Segment segment_;
+  ipc::ProcessTable processes_;
+  HeapAllocator heap_;
+  ObjectTable objects_;
+  TypeRegistry types_;
+  ipc::ProcessSlotId me_ = ipc::kNoProcess;
+  std::unique_ptr<RecordPool> records_;
+};
+
+}  // namespace shoal::store
