@@ -15,7 +15,7 @@ using detail::RefRecord;
 
 namespace {
 
-constexpr size_t kFreeCacheMax = 256;
+constexpr size_t kFreeCacheMax = 8192;
 
 // Per-thread hints for finding a free entry: entries this thread freed most
 // recently (warm in its cache) and a cursor for scanning. Hints only: every

@@ -76,6 +76,10 @@ void RecordPool::release(RefRecord* rec) {
   }
   std::lock_guard<std::mutex> lock(mu_);
   free_.push_back(index_of(rec));
+  if (tc.pool_id == pool_id_) {
+    // The cache is full: hand half of it back in one go.
+    while (tc.count > 32) free_.push_back(index_of(tc.records[--tc.count]));
+  }
 }
 
 uint32_t RecordPool::index_of(const RefRecord* rec) const {

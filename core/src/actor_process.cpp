@@ -50,7 +50,7 @@ class ActorProcess {
   [[noreturn]] void creation_failed(const std::string& why);
   bool copy_call(ipc::RingCell* cell, CallInput& in);
   bool next_call(CallInput& in);  // blocks; false only for a dropped cell
-  void idle_wait(uint64_t idle_since);
+  void idle_wait(uint64_t idle_since, uint32_t spins);
   // Claims the call's result; false if the call is to be dropped (or was
   // answered here: cancelled, unknown method).
   bool begin(const CallInput& in, const char** method_name);
@@ -72,7 +72,6 @@ class ActorProcess {
   void* self_ = nullptr;
   std::string class_name_;
   uint64_t ema_gap_ = 100'000;
-  uint64_t last_call_ = 0;
 };
 
 // ---------------------------------------------------------------- setup
@@ -126,7 +125,6 @@ void ActorProcess::run() {
       break;
     }
   }
-  last_call_ = ipc::now_ns();
   if (worker_ || cls_->is_async) {
     run_async();
   } else {
@@ -173,8 +171,13 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
   return true;
 }
 
-void ActorProcess::idle_wait(uint64_t idle_since) {
-  // Spin for a window that follows how often calls come, then sleep.
+void ActorProcess::idle_wait(uint64_t idle_since, uint32_t spins) {
+  // Spin for a window that follows how often calls come, then sleep. The
+  // clock is read every 16 spins only.
+  if ((spins & 15) != 0) {
+    ipc::cpu_relax();
+    return;
+  }
   uint64_t window = ema_gap_ * 4;
   if (window < 50'000) window = 50'000;
   if (window > 1'000'000) window = 1'000'000;
@@ -195,16 +198,18 @@ void ActorProcess::idle_wait(uint64_t idle_since) {
 }
 
 bool ActorProcess::next_call(CallInput& in) {
-  const uint64_t idle_since = ipc::now_ns();
+  uint64_t idle_since = 0;
+  uint32_t spins = 0;
   for (;;) {
     ipc::RingCell* cell = nullptr;
     switch (ring_.try_peek(&cell)) {
       case ipc::RequestRing::Peek::kReady: {
         const bool ok = copy_call(cell, in);
         ring_.release_head();
-        const uint64_t now = ipc::now_ns();
-        ema_gap_ = (ema_gap_ * 7 + (now - last_call_)) / 8;
-        last_call_ = now;
+        // How long calls keep us waiting sets the spin window; back-to-back
+        // calls cost no clock read.
+        const uint64_t waited = idle_since == 0 ? 0 : ipc::now_ns() - idle_since;
+        ema_gap_ = (ema_gap_ * 7 + waited) / 8;
         return ok;
       }
       case ipc::RequestRing::Peek::kSkipped:
@@ -213,7 +218,8 @@ bool ActorProcess::next_call(CallInput& in) {
         ipc::cpu_relax();
         continue;
       case ipc::RequestRing::Peek::kEmpty:
-        idle_wait(idle_since);
+        if (idle_since == 0) idle_since = ipc::now_ns();
+        idle_wait(idle_since, ++spins);
         continue;
     }
   }

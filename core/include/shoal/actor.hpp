@@ -101,8 +101,12 @@ Task<void> invoke_method_async(void* self, CallInput in, CallTarget target) {
 }
 
 template <class A, size_t I>
+inline constexpr uint32_t kMethodSignature =
+    signature_of(type_name<A>(), type_name<std::tuple_element_t<I, methods_t<A>>>(), I);
+
+template <class A, size_t I>
 constexpr uint32_t method_signature() {
-  return signature_of(type_name<A>(), type_name<std::tuple_element_t<I, methods_t<A>>>(), I);
+  return kMethodSignature<A, I>;
 }
 
 template <class A>

@@ -8,7 +8,7 @@
 namespace shoal::detail {
 
 template <class T>
-constexpr std::string_view type_name() {
+constexpr std::string_view compute_type_name() {
   std::string_view p = __PRETTY_FUNCTION__;
   // "... type_name() [with T = int; std::string_view = ...]"
   const auto start = p.find("T = ") + 4;
@@ -26,10 +26,22 @@ constexpr uint64_t fnv1a(std::string_view s) {
   return h;
 }
 
+// Variable templates force evaluation at compile time: the hot paths (put,
+// get, every call) only ever load a constant.
+template <class T>
+inline constexpr std::string_view kTypeName = compute_type_name<T>();
+
+template <class T>
+inline constexpr uint64_t kTypeFingerprint = fnv1a(kTypeName<T>) == 0 ? 1 : fnv1a(kTypeName<T>);
+
+template <class T>
+constexpr std::string_view type_name() {
+  return kTypeName<T>;
+}
+
 template <class T>
 constexpr uint64_t type_fingerprint() {
-  const uint64_t h = fnv1a(type_name<T>());
-  return h == 0 ? 1 : h;
+  return kTypeFingerprint<T>;
 }
 
 }  // namespace shoal::detail
