@@ -1,0 +1,303 @@
+#include "launcher/launch.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "ipc/spin.hpp"
+#include "launcher/line_forwarder.hpp"
+#include "launcher/mailbox.hpp"
+#include "launcher/prefaulter.hpp"
+#include "launcher/session.hpp"
+#include "launcher/supervisor.hpp"
+#include "store/store.hpp"
+
+namespace shoal::launcher {
+
+std::optional<std::vector<int>> parse_cpu_list(const std::string& text, std::string* error) {
+  const long cores = ::sysconf(_SC_NPROCESSORS_CONF);
+  std::vector<int> out;
+  size_t i = 0;
+  auto number = [&](int* v) {
+    const size_t start = i;
+    long n = 0;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') {
+      n = n * 10 + (text[i] - '0');
+      if (n > 1 << 20) return false;
+      ++i;
+    }
+    *v = int(n);
+    return i > start;
+  };
+  while (i < text.size()) {
+    int lo, hi;
+    if (!number(&lo)) {
+      *error = "bad core list \"" + text + "\": expected a number at position " + std::to_string(i);
+      return std::nullopt;
+    }
+    hi = lo;
+    if (i < text.size() && text[i] == '-') {
+      ++i;
+      if (!number(&hi) || hi < lo) {
+        *error = "bad core list \"" + text + "\": bad range";
+        return std::nullopt;
+      }
+    }
+    for (int c = lo; c <= hi; ++c) {
+      if (c >= cores || c >= CPU_SETSIZE) {
+        *error = "bad core list \"" + text + "\": core " + std::to_string(c) +
+                 " does not exist (this machine has " + std::to_string(cores) + ")";
+        return std::nullopt;
+      }
+      out.push_back(c);
+    }
+    if (i < text.size()) {
+      if (text[i] != ',' || i + 1 == text.size()) {
+        *error = "bad core list \"" + text + "\": expected ',' at position " + std::to_string(i);
+        return std::nullopt;
+      }
+      ++i;
+    }
+  }
+  if (out.empty()) {
+    *error = "bad core list: empty";
+    return std::nullopt;
+  }
+  return out;
+}
+
+std::string find_program(const std::string& program) {
+  auto executable = [](const std::string& p) {
+    struct stat st;
+    return ::stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(p.c_str(), X_OK) == 0;
+  };
+  if (program.empty()) return "";
+  if (program.find('/') != std::string::npos) return executable(program) ? program : "";
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  size_t start = 0;
+  while (start <= dirs.size()) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    std::string dir = dirs.substr(start, end - start);
+    if (dir.empty()) dir = ".";
+    const std::string candidate = dir + "/" + program;
+    if (executable(candidate)) return candidate;
+    start = end + 1;
+  }
+  return "";
+}
+
+namespace {
+
+struct Rank {
+  pid_t pid = 0;
+  bool exited = false;
+  int status = 0;
+  LineForwarder out, err;
+};
+
+int exit_code(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+}  // namespace
+
+int run_launch(const LaunchOptions& opt) {
+  const std::string program = find_program(opt.argv.empty() ? "" : opt.argv[0]);
+  if (program.empty()) {
+    std::fprintf(stderr, "shoal launch: %s: no such program (or not executable)\n",
+                 opt.argv.empty() ? "(none)" : opt.argv[0].c_str());
+    return 127;
+  }
+  // Signals arrive through a signalfd so the loop below handles them in order.
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGCHLD);
+  sigaddset(&mask, SIGHUP);
+  sigset_t old_mask;
+  ::sigprocmask(SIG_BLOCK, &mask, &old_mask);
+  const int sig_fd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+
+  const uint64_t bytes = opt.store_bytes ? opt.store_bytes : default_store_bytes();
+  auto created = store::Store::create(bytes);
+  if (!created) {
+    std::fprintf(stderr, "shoal launch: cannot create the store: %s (%s)\n",
+                 store::to_string(created.error()), std::strerror(errno));
+    return 1;
+  }
+  store::Store& s = **created;
+  auto removed_at_exit = [&] { store::Segment::remove(s.segment().name()); };
+  if (!s.join(ipc::ProcessKind::kSupervisor, ipc::kNoProcess, "launcher")) {
+    removed_at_exit();
+    std::fprintf(stderr, "shoal launch: cannot join the new session\n");
+    return 1;
+  }
+  s.header().world_size = opt.ranks;
+  s.header().creator_pid.store(::getpid());
+  s.header().supervisor_pid.store(::getpid());
+  s.header().supervisor_slot.store(s.me());
+  auto box = Mailbox::bind(supervisor_mailbox(s.session_tag()));
+  if (!box) {
+    removed_at_exit();
+    std::fprintf(stderr, "shoal launch: cannot bind the supervisor socket: %s\n", std::strerror(errno));
+    return 1;
+  }
+  Supervisor sup(s, std::move(*box), Supervisor::Options{});
+  std::unique_ptr<Prefaulter> prefaulter;
+  if (opt.prefault) prefaulter = std::make_unique<Prefaulter>(s);
+  s.header().state.store(uint32_t(store::SessionState::kRunning), std::memory_order_release);
+
+  std::vector<Rank> ranks(size_t(opt.ranks));
+  std::vector<char*> argv;
+  for (const std::string& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::fflush(nullptr);
+  int first_failure = 0;
+  bool stopping = false;
+  uint64_t kill_deadline = 0;
+  for (int r = 0; r < opt.ranks; ++r) {
+    int out[2], err[2];
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+      std::fprintf(stderr, "shoal launch: pipe: %s\n", std::strerror(errno));
+      first_failure = 1;
+      break;
+    }
+    const pid_t pid = ::fork();
+    if (pid == 0) {
+      ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      // The launcher's own stdout/stderr, for the lines of this rank's actors.
+      const int log_out = ::dup(STDOUT_FILENO);
+      const int log_err = ::dup(STDERR_FILENO);
+      ::dup2(out[1], STDOUT_FILENO);
+      ::dup2(err[1], STDERR_FILENO);
+      ::dup2(log_out, 3);
+      ::dup2(log_err, 4);
+      ::syscall(SYS_close_range, 5u, ~0u, 0u);
+      ::setenv(kSessionEnv, s.segment().name().c_str(), 1);
+      ::setenv(kRankEnv, std::to_string(r).c_str(), 1);
+      ::setenv(kWorldEnv, std::to_string(opt.ranks).c_str(), 1);
+      ::setenv(kLogFdEnv, "3", 1);
+      ::setenv(kLogErrFdEnv, "4", 1);
+      if (!opt.cpus.empty()) {
+        cpu_set_t set;
+        CPU_ZERO(&set);
+        CPU_SET(opt.cpus[size_t(r) % opt.cpus.size()], &set);
+        ::sched_setaffinity(0, sizeof(set), &set);
+      }
+      ::execv(program.c_str(), argv.data());
+      std::fprintf(stderr, "shoal launch: cannot run %s: %s\n", program.c_str(), std::strerror(errno));
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    ::close(err[1]);
+    if (pid < 0) {
+      ::close(out[0]);
+      ::close(err[0]);
+      std::fprintf(stderr, "shoal launch: fork: %s\n", std::strerror(errno));
+      first_failure = 1;
+      break;
+    }
+    ::fcntl(out[0], F_SETFL, O_NONBLOCK);
+    ::fcntl(err[0], F_SETFL, O_NONBLOCK);
+    const std::string prefix = "(rank " + std::to_string(r) + " pid=" + std::to_string(pid) + ") ";
+    ranks[size_t(r)].pid = pid;
+    ranks[size_t(r)].out = LineForwarder(out[0], STDOUT_FILENO, prefix);
+    ranks[size_t(r)].err = LineForwarder(err[0], STDERR_FILENO, prefix);
+  }
+
+  auto kill_ranks = [&](int sig) {
+    for (Rank& rk : ranks) {
+      if (rk.pid > 0 && !rk.exited) ::kill(rk.pid, sig);
+    }
+  };
+  if (first_failure != 0) {
+    stopping = true;
+    kill_ranks(SIGKILL);
+  }
+
+  std::vector<pollfd> fds;
+  for (;;) {
+    bool running = false, open = false;
+    for (const Rank& rk : ranks) {
+      running |= rk.pid > 0 && !rk.exited;
+      open |= rk.out.open() || rk.err.open();
+    }
+    if (!running && !open) break;
+    fds.clear();
+    fds.push_back(pollfd{sig_fd, POLLIN, 0});
+    for (const Rank& rk : ranks) {
+      if (rk.out.open()) fds.push_back(pollfd{rk.out.fd(), POLLIN, 0});
+      if (rk.err.open()) fds.push_back(pollfd{rk.err.fd(), POLLIN, 0});
+    }
+    sup.add_fds(fds);
+    ::poll(fds.data(), fds.size(), 50);
+    for (const pollfd& p : fds) {
+      if (p.revents == 0) continue;
+      for (Rank& rk : ranks) {
+        if (rk.out.open() && p.fd == rk.out.fd()) rk.out.pump();
+        if (rk.err.open() && p.fd == rk.err.fd()) rk.err.pump();
+      }
+    }
+    signalfd_siginfo si;
+    while (::read(sig_fd, &si, sizeof(si)) == ssize_t(sizeof(si))) {
+      if (si.ssi_signo == SIGCHLD) continue;  // reaped below
+      // SIGINT / SIGTERM / SIGHUP: stop the job, then report the signal.
+      if (first_failure == 0) first_failure = 128 + int(si.ssi_signo);
+      if (!stopping) {
+        stopping = true;
+        kill_ranks(SIGTERM);
+        kill_deadline = ipc::now_ns() + 1'000'000'000ull;
+      }
+    }
+    for (;;) {
+      int status = 0;
+      const pid_t pid = ::waitpid(-1, &status, WNOHANG);
+      if (pid <= 0) break;
+      for (Rank& rk : ranks) {
+        if (rk.pid != pid) continue;
+        rk.exited = true;
+        rk.status = status;
+        const int code = exit_code(status);
+        if (code != 0 && first_failure == 0) {
+          first_failure = code;
+          if (!stopping) {
+            stopping = true;
+            kill_ranks(SIGTERM);
+            kill_deadline = ipc::now_ns() + 1'000'000'000ull;
+          }
+        }
+      }
+    }
+    if (stopping && kill_deadline != 0 && ipc::now_ns() > kill_deadline) {
+      kill_ranks(SIGKILL);
+      kill_deadline = 0;
+    }
+    sup.handle(fds);
+    sup.tick();
+  }
+  prefaulter.reset();
+  sup.shutdown_session();
+  removed_at_exit();
+  return first_failure;
+}
+
+}  // namespace shoal::launcher

@@ -1,0 +1,33 @@
+// `shoal launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS]`: runs N
+// ranks of PROGRAM in one session, like mpirun. The launcher creates the
+// session, is its supervisor, prefixes every line a rank prints with
+// "(rank R pid=P) ", and exits with the first non-zero status of any rank
+// (killing the others). The segment is removed whatever happens: ranks
+// crashing, SIGINT or SIGTERM to the launcher.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace shoal::launcher {
+
+struct LaunchOptions {
+  int ranks = 1;
+  std::vector<int> cpus;      // rank i runs on cpus[i % size]; empty: not pinned
+  uint64_t store_bytes = 0;   // 0: the default
+  bool prefault = true;
+  std::vector<std::string> argv;  // PROGRAM and its arguments
+};
+
+// Runs the job; returns the launcher's exit status.
+int run_launch(const LaunchOptions& options);
+
+// "0-3,6,8-9" -> {0,1,2,3,6,8,9}. Every core must exist on this machine.
+std::optional<std::vector<int>> parse_cpu_list(const std::string& text, std::string* error);
+
+// PROGRAM as execvp would find it, or "" if there is no such executable.
+std::string find_program(const std::string& program);
+
+}  // namespace shoal::launcher

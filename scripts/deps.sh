@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages shoal builds with, if any are missing.
+set -euo pipefail
+packages=(g++ make cmake libboost-dev libconcurrentqueue-dev libcxxopts-dev
+          libmsgpack-cxx-dev libgtest-dev libbenchmark-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "shoal: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

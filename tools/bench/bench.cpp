@@ -1,0 +1,93 @@
+#include "tools/bench/bench.hpp"
+
+#include <cstdio>
+#include <regex>
+
+#include <shoal/shoal.hpp>
+
+namespace shoal::bench {
+
+namespace {
+
+std::vector<Benchmark>& registry() {
+  static std::vector<Benchmark> all;
+  return all;
+}
+
+}  // namespace
+
+const char* unit_name(Unit unit) {
+  switch (unit) {
+    case Unit::kPerSecond: return "per_s";
+    case Unit::kGigabytesPerSecond: return "GB/s";
+    case Unit::kMicroseconds: return "us";
+    case Unit::kBytes: return "bytes";
+  }
+  return "?";
+}
+
+void Reporter::report(const std::string& name, double value, Unit unit) {
+  out_->push_back(Metric{name, value, unit});
+}
+
+Register::Register(std::string group, std::vector<std::string> metrics,
+                   std::function<void(Reporter&)> run) {
+  registry().push_back(Benchmark{std::move(group), std::move(metrics), std::move(run)});
+}
+
+int run(const std::string& filter, bool json, bool list) {
+  std::regex re;
+  try {
+    re = std::regex(filter.empty() ? "." : filter);
+  } catch (const std::regex_error& e) {
+    std::fprintf(stderr, "shoal bench: bad --filter regex \"%s\": %s\n", filter.c_str(), e.what());
+    return 2;
+  }
+  std::vector<const Benchmark*> chosen;
+  for (const Benchmark& b : registry()) {
+    for (const std::string& m : b.metrics) {
+      if (std::regex_search(m, re)) {
+        chosen.push_back(&b);
+        break;
+      }
+    }
+  }
+  if (list) {
+    for (const Benchmark* b : chosen) {
+      for (const std::string& m : b->metrics) {
+        if (std::regex_search(m, re)) std::printf("%s\n", m.c_str());
+      }
+    }
+    return 0;
+  }
+  if (chosen.empty()) {
+    std::fprintf(stderr, "shoal bench: no metric matches \"%s\" (see --list)\n", filter.c_str());
+    return 2;
+  }
+  std::vector<Metric> results;
+  Reporter reporter(&results);
+  for (const Benchmark* b : chosen) {
+    if (!json) std::fprintf(stderr, "running %s ...\n", b->group.c_str());
+    b->run(reporter);
+  }
+  std::vector<Metric> shown;
+  for (const Metric& m : results) {
+    if (std::regex_search(m.name, re)) shown.push_back(m);
+  }
+  if (json) {
+    std::printf("{");
+    for (size_t i = 0; i < shown.size(); ++i) {
+      std::printf("%s\"%s\": {\"value\": %.6g, \"unit\": \"%s\"}", i ? ", " : "",
+                  shown[i].name.c_str(), shown[i].value, unit_name(shown[i].unit));
+    }
+    std::printf("}\n");
+  } else {
+    std::printf("%-44s %16s  %s\n", "metric", "value", "unit");
+    for (const Metric& m : shown) {
+      std::printf("%-44s %16.6g  %s\n", m.name.c_str(), m.value, unit_name(m.unit));
+    }
+  }
+  return 0;
+}
+
+}  // namespace shoal::bench

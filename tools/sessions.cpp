@@ -1,0 +1,211 @@
+#include "tools/sessions.hpp"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <sstream>
+#include <string>
+
+#include "ipc/actor_table.hpp"
+#include "ipc/request_ring.hpp"
+#include "store/segment.hpp"
+#include "store/store.hpp"
+
+namespace shoal::tools {
+
+std::vector<std::string> list_segments() {
+  std::vector<std::string> out;
+  const std::string prefix = "shoal-" + std::to_string(::getuid()) + "-";
+  DIR* d = ::opendir("/dev/shm");
+  if (d == nullptr) return out;
+  while (dirent* e = ::readdir(d)) {
+    const std::string name = e->d_name;
+    if (name.rfind(prefix, 0) == 0) out.push_back(name);
+  }
+  ::closedir(d);
+  return out;
+}
+
+bool process_alive(pid_t pid) {
+  if (pid <= 0) return false;
+  if (::kill(pid, 0) == 0) return true;
+  return errno == EPERM;
+}
+
+pid_t creator_pid_from_name(const std::string& name) {
+  unsigned uid = 0;
+  int pid = 0;
+  unsigned long long tag = 0;
+  if (std::sscanf(name.c_str(), "shoal-%u-%d-%llx", &uid, &pid, &tag) != 3) return 0;
+  return pid_t(pid);
+}
+
+namespace {
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
+          out += buf;
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+std::string text(const char* field, size_t cap) { return std::string(field, strnlen(field, cap)); }
+
+struct ActorRow {
+  uint32_t index;
+  std::string name, cls, state;
+  pid_t pid;
+  int core;
+  uint64_t depth;
+  int restarts;
+  uint64_t served;
+  uint32_t running;
+};
+
+struct SessionRow {
+  std::string name;
+  bool live = false;
+  bool corrupt = false;
+  pid_t supervisor = 0, creator = 0;
+  int world = 1;
+  uint64_t capacity = 0, used = 0, heap = 0, objects = 0;
+  uint32_t processes = 0;
+  std::vector<ActorRow> actors;
+};
+
+SessionRow inspect(const std::string& name) {
+  SessionRow row;
+  row.name = name;
+  row.creator = creator_pid_from_name(name);
+  auto st = store::Store::attach(name);
+  if (!st) {
+    row.corrupt = st.error() == store::StoreError::kCorrupt;
+    row.live = process_alive(row.creator);
+    return row;
+  }
+  store::Store& s = **st;
+  const store::SegmentHeader& h = s.header();
+  row.supervisor = h.supervisor_pid.load();
+  row.live = row.supervisor != 0 ? process_alive(row.supervisor) : process_alive(row.creator);
+  row.world = h.world_size > 0 ? h.world_size : 1;
+  row.capacity = s.segment().size();
+  row.heap = s.heap().capacity();
+  row.used = s.heap().used();
+  row.objects = s.live_objects();
+  for (uint32_t i = 0; i < s.processes().size(); ++i) {
+    if (!s.processes().is_dead(ipc::ProcessSlotId(i))) ++row.processes;
+  }
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    const ipc::ActorEntry& e = s.actor(i);
+    const auto state = ipc::ActorState(e.state.load());
+    if (state == ipc::ActorState::kFree) continue;
+    ActorRow a;
+    a.index = i;
+    a.name = text(e.name, sizeof(e.name));
+    a.cls = e.kind == uint32_t(ipc::ActorKind::kWorker) ? "task" : text(e.class_name, sizeof(e.class_name));
+    a.state = ipc::to_string(state);
+    a.pid = e.pid.load();
+    a.core = e.cpu;
+    a.depth = 0;
+    if (e.ring_off != 0 && e.ring_off + e.ring_bytes <= s.segment().size()) {
+      if (auto ring = ipc::RequestRing::attach(s.base() + e.ring_off, e.ring_bytes)) a.depth = ring->depth();
+    }
+    a.restarts = e.restarts.load();
+    a.served = e.calls_served.load();
+    a.running = e.in_progress.load();
+    row.actors.push_back(a);
+  }
+  return row;
+}
+
+}  // namespace
+
+int run_status(bool json) {
+  std::vector<SessionRow> rows;
+  for (const std::string& name : list_segments()) {
+    SessionRow r = inspect(name);
+    if (r.live) rows.push_back(std::move(r));
+  }
+  if (json) {
+    std::ostringstream o;
+    o << "{\"sessions\":[";
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const SessionRow& r = rows[i];
+      o << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name) << "\",\"supervisor_pid\":"
+        << r.supervisor << ",\"creator_pid\":" << r.creator << ",\"world_size\":" << r.world
+        << ",\"corrupt\":" << (r.corrupt ? "true" : "false") << ",\"capacity_bytes\":" << r.capacity
+        << ",\"heap_bytes\":" << r.heap << ",\"used_bytes\":" << r.used
+        << ",\"objects\":" << r.objects << ",\"processes\":" << r.processes << ",\"actors\":[";
+      for (size_t j = 0; j < r.actors.size(); ++j) {
+        const ActorRow& a = r.actors[j];
+        o << (j ? "," : "") << "{\"index\":" << a.index << ",\"name\":\"" << json_escape(a.name)
+          << "\",\"class\":\"" << json_escape(a.cls) << "\",\"pid\":" << a.pid
+          << ",\"core\":" << a.core << ",\"state\":\"" << a.state << "\",\"queue_depth\":" << a.depth
+          << ",\"running\":" << a.running << ",\"restarts\":" << a.restarts
+          << ",\"calls_served\":" << a.served << "}";
+      }
+      o << "]}";
+    }
+    o << "]}\n";
+    std::fputs(o.str().c_str(), stdout);
+    return 0;
+  }
+  if (rows.empty()) {
+    std::printf("no live shoal sessions\n");
+    return 0;
+  }
+  for (const SessionRow& r : rows) {
+    std::printf("session %s%s\n", r.name.c_str(), r.corrupt ? " (corrupt)" : "");
+    std::printf("  supervisor pid %d, world size %d, %u processes\n", int(r.supervisor), r.world,
+                r.processes);
+    std::printf("  store: %.1f MiB used of %.1f MiB heap (%.1f MiB segment), %" PRIu64 " objects\n",
+                double(r.used) / 1048576.0, double(r.heap) / 1048576.0,
+                double(r.capacity) / 1048576.0, r.objects);
+    if (r.actors.empty()) continue;
+    std::printf("  %-16s %-20s %8s %5s %-10s %6s %8s %10s\n", "NAME", "CLASS", "PID", "CORE",
+                "STATE", "QUEUE", "RESTARTS", "SERVED");
+    for (const ActorRow& a : r.actors) {
+      std::printf("  %-16s %-20s %8d %5s %-10s %6" PRIu64 " %8d %10" PRIu64 "\n",
+                  a.name.empty() ? "-" : a.name.c_str(), a.cls.c_str(), int(a.pid),
+                  a.core >= 0 ? std::to_string(a.core).c_str() : "-", a.state.c_str(), a.depth,
+                  a.restarts, a.served);
+    }
+  }
+  return 0;
+}
+
+int run_clean(bool dry_run) {
+  int removed = 0;
+  for (const std::string& name : list_segments()) {
+    const SessionRow r = inspect(name);
+    if (r.live) continue;
+    std::printf("%s %s%s\n", dry_run ? "would remove" : "removed", name.c_str(),
+                r.corrupt ? " (corrupt)" : "");
+    if (!dry_run) store::Segment::remove(name);
+    ++removed;
+  }
+  if (removed == 0) std::printf("nothing to clean\n");
+  return 0;
+}
+
+}  // namespace shoal::tools

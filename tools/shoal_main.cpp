@@ -1,0 +1,163 @@
+// The `shoal` command: launch, status, clean, bench.
+#include <cxxopts.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "launcher/launch.hpp"
+#include "launcher/session.hpp"
+#include "tools/bench/bench.hpp"
+#include "tools/sessions.hpp"
+
+namespace {
+
+const char* kUsage =
+    "usage: shoal <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS...]\n"
+    "                       run N ranks of PROGRAM in one session (like mpirun)\n"
+    "  status [--json]      live sessions: store use, objects, actors, queues\n"
+    "  clean [--dry-run]    remove what dead sessions left in /dev/shm\n"
+    "  bench [--json] [--filter REGEX] [--list]\n"
+    "                       microbenchmarks\n"
+    "\n"
+    "run 'shoal <command> --help' for a command's options.\n";
+
+int usage_error(const std::string& message, const std::string& help) {
+  std::fprintf(stderr, "shoal: %s\n\n%s", message.c_str(), help.c_str());
+  return 2;
+}
+
+int cmd_launch(int argc, char** argv) {
+  // Everything after "--" belongs to the program.
+  int split = argc;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--") == 0) {
+      split = i;
+      break;
+    }
+  }
+  cxxopts::Options opts("shoal launch", "Run N ranks of PROGRAM in one shoal session.");
+  opts.custom_help("-n N [--cpus LIST] [--store-size SIZE] [--no-prefault]");
+  opts.positional_help("-- PROGRAM [ARGS...]");
+  opts.add_options()
+      ("n,ranks", "number of ranks (processes) to run", cxxopts::value<int>())
+      ("cpus", "pin rank i to the i-th core of LIST (e.g. 0-3 or 0,2)", cxxopts::value<std::string>())
+      ("store-size", "store capacity, K/M/G suffixes (default: 30% of RAM)", cxxopts::value<std::string>())
+      ("no-prefault", "do not fault store pages in ahead of use")
+      ("h,help", "print this help");
+  const std::string help = opts.help();
+  cxxopts::ParseResult r;
+  try {
+    r = opts.parse(split, argv);
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_error(std::string("launch: ") + e.what(), help);
+  }
+  if (r.count("help")) {
+    std::printf("%s", help.c_str());
+    return 0;
+  }
+  if (!r.unmatched().empty()) return usage_error("launch: unexpected argument '" + r.unmatched()[0] + "' (put the program after --)", help);
+  shoal::launcher::LaunchOptions o;
+  if (!r.count("n")) return usage_error("launch: -n N is required", help);
+  o.ranks = r["n"].as<int>();
+  if (o.ranks < 1) return usage_error("launch: -n must be at least 1, got " + std::to_string(o.ranks), help);
+  if (o.ranks > 512) return usage_error("launch: -n is at most 512", help);
+  if (r.count("cpus")) {
+    std::string error;
+    auto cpus = shoal::launcher::parse_cpu_list(r["cpus"].as<std::string>(), &error);
+    if (!cpus) return usage_error("launch: " + error, help);
+    o.cpus = *cpus;
+  }
+  if (r.count("store-size")) {
+    auto bytes = shoal::launcher::parse_size(r["store-size"].as<std::string>());
+    if (!bytes || *bytes == 0) {
+      return usage_error("launch: bad --store-size '" + r["store-size"].as<std::string>() + "' (e.g. 512M, 2G)", help);
+    }
+    o.store_bytes = *bytes;
+  }
+  o.prefault = r.count("no-prefault") == 0;
+  for (int i = split + 1; i < argc; ++i) o.argv.push_back(argv[i]);
+  if (o.argv.empty()) return usage_error("launch: no PROGRAM after --", help);
+  return shoal::launcher::run_launch(o);
+}
+
+int cmd_status(int argc, char** argv) {
+  cxxopts::Options opts("shoal status", "Show the live shoal sessions of this user.");
+  opts.add_options()("json", "print one JSON object")("h,help", "print this help");
+  const std::string help = opts.help();
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s", help.c_str());
+      return 0;
+    }
+    if (!r.unmatched().empty()) return usage_error("status: unexpected argument '" + r.unmatched()[0] + "'", help);
+    return shoal::tools::run_status(r.count("json") > 0);
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_error(std::string("status: ") + e.what(), help);
+  }
+}
+
+int cmd_clean(int argc, char** argv) {
+  cxxopts::Options opts("shoal clean", "Remove the segments of dead sessions from /dev/shm.");
+  opts.add_options()("dry-run", "only list what would be removed")("h,help", "print this help");
+  const std::string help = opts.help();
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s", help.c_str());
+      return 0;
+    }
+    if (!r.unmatched().empty()) return usage_error("clean: unexpected argument '" + r.unmatched()[0] + "'", help);
+    return shoal::tools::run_clean(r.count("dry-run") > 0);
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_error(std::string("clean: ") + e.what(), help);
+  }
+}
+
+int cmd_bench(int argc, char** argv) {
+  cxxopts::Options opts("shoal bench", "Run shoal's microbenchmarks.");
+  opts.add_options()
+      ("json", "print one JSON object: {metric: {value, unit}}")
+      ("filter", "run only metrics matching this regex", cxxopts::value<std::string>())
+      ("list", "list the metric names and exit")
+      ("h,help", "print this help");
+  const std::string help = opts.help();
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s", help.c_str());
+      return 0;
+    }
+    if (!r.unmatched().empty()) return usage_error("bench: unexpected argument '" + r.unmatched()[0] + "'", help);
+    return shoal::bench::run(r.count("filter") ? r["filter"].as<std::string>() : "",
+                             r.count("json") > 0, r.count("list") > 0);
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_error(std::string("bench: ") + e.what(), help);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2) {
+    std::fprintf(stderr, "%s", kUsage);
+    return 2;
+  }
+  const std::string cmd = argv[1];
+  if (cmd == "-h" || cmd == "--help" || cmd == "help") {
+    std::printf("%s", kUsage);
+    return 0;
+  }
+  // Each command parses its own options (argv[1] acts as its program name).
+  if (cmd == "launch") return cmd_launch(argc - 1, argv + 1);
+  if (cmd == "status") return cmd_status(argc - 1, argv + 1);
+  if (cmd == "clean") return cmd_clean(argc - 1, argv + 1);
+  if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
+  std::fprintf(stderr, "shoal: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);
+  return 2;
+}
