@@ -1,8 +1,11 @@
 // The seed page's first example: an AsyncActor whose run_concurrent calls all
 // run at once on the actor's one event loop, blocking on an Event until the
-// expected number have started.
+// expected number have started. Prints what the page prints:
+//   (AsyncActor pid=N) Waiting for other coroutines to start.                x3
+//   (AsyncActor pid=N) All coroutines are executing concurrently, unblocking.
+//   (AsyncActor pid=N) All coroutines ran concurrently.                      x4
 //
-//   shoal launch -n 1 -- build/examples/async_actor_barrier
+//   shoal launch -n 1 -- build/examples/async_actor_barrier     (or run it directly)
 #include <shoal/shoal.hpp>
 
 #include <iostream>
@@ -36,7 +39,8 @@ int main() {
   shoal::init();
   auto actor = shoal::actor<AsyncActor>().remote(4);
   std::vector<shoal::ObjectRef<void>> refs;
-  for (int i = 0; i < 4; ++i) refs.push_back(actor.task(&AsyncActor::run_concurrent).remote());
+  for (int i = 0; i < 4; ++i)
+    refs.push_back(actor.task(&AsyncActor::run_concurrent).remote());
 
   // Fetch results using a regular, blocking get.
   shoal::get(refs);

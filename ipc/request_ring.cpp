@@ -19,7 +19,7 @@ RequestRing RequestRing::format(void* memory, uint32_t capacity) {
     cells[i].seq.store(make_seq(i, CellState::kFree, 0), std::memory_order_relaxed);
   }
   std::atomic_thread_fence(std::memory_order_release);
-  return RequestRing(header, cells);
+  return RequestRing(header, cells, capacity);
 }
 
 Result<RequestRing, RingError> RequestRing::attach(void* memory, size_t bytes) {
@@ -32,11 +32,11 @@ Result<RequestRing, RingError> RequestRing::attach(void* memory, size_t bytes) {
   if (header->magic != kMagic || cap < 2 || (cap & (cap - 1)) != 0 || bytes_for(cap) > bytes) {
     return fail(RingError::kCorrupt);
   }
-  return RequestRing(header, reinterpret_cast<RingCell*>(header + 1));
+  return RequestRing(header, reinterpret_cast<RingCell*>(header + 1), cap);
 }
 
 Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) noexcept {
-  const uint64_t cap = header_->capacity;
+  const uint64_t cap = capacity_;
   const uint64_t mask = cap - 1;
   for (;;) {
     // acquire: pairs with the tail CAS of the producer that advanced it.
@@ -65,17 +65,18 @@ Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) n
       continue;
     }
     if (spos + cap == pos) return fail(RingError::kFull);  // previous lap not consumed yet
-    if (spos > pos + cap || spos + cap < pos) {
-      // Neither this lap nor the previous one: someone wrote garbage here.
-      if (header_->tail.load(std::memory_order_acquire) == pos) return fail(RingError::kCorrupt);
-    }
-    // Otherwise our tail was stale; reload.
+    // Any other position means our tail was stale: the cell moved on because
+    // position `pos` was claimed, published and consumed, and whoever claimed
+    // it moved tail past pos before publishing (our acquire of the cell makes
+    // that visible). With tail still at pos the word is garbage, and
+    // re-reading forever would hang.
+    if (header_->tail.load(std::memory_order_acquire) == pos) return fail(RingError::kCorrupt);
   }
 }
 
 RequestRing::Peek RequestRing::try_peek(RingCell** out) noexcept {
   const uint64_t pos = header_->head.load(std::memory_order_relaxed);  // only we write head
-  RingCell& cell = cells_[pos & (header_->capacity - 1)];
+  RingCell& cell = cells_[pos & (capacity_ - 1)];
   // acquire: pairs with publish().
   const uint64_t s = cell.seq.load(std::memory_order_acquire);
   if (seq_pos(s) != pos) return Peek::kEmpty;
@@ -96,7 +97,7 @@ RequestRing::Peek RequestRing::try_peek(RingCell** out) noexcept {
 
 void RequestRing::release_head() noexcept {
   const uint64_t pos = header_->head.load(std::memory_order_relaxed);
-  const uint64_t cap = header_->capacity;
+  const uint64_t cap = capacity_;
   // release: pairs with try_claim()'s acquire; our reads of the payload are done.
   cells_[pos & (cap - 1)].seq.store(make_seq(pos + cap, CellState::kFree, 0),
                                     std::memory_order_release);
@@ -112,7 +113,7 @@ uint64_t RequestRing::depth() const noexcept {
 
 uint32_t RequestRing::skip_claims_of(ProcessSlotId dead) noexcept {
   uint32_t skipped = 0;
-  for (uint32_t i = 0; i < header_->capacity; ++i) {
+  for (uint32_t i = 0; i < capacity_; ++i) {
     uint64_t s = cells_[i].seq.load(std::memory_order_acquire);
     if (seq_state(s) == CellState::kClaimed && seq_slot(s) == (dead & 0x3fff)) {
       // release: pairs with try_peek()'s acquire.

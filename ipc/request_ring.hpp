@@ -84,7 +84,7 @@ class RequestRing {
   static Result<RequestRing, RingError> attach(void* memory, size_t bytes);
 
   bool valid() const { return header_ != nullptr; }
-  uint32_t capacity() const { return header_->capacity; }
+  uint32_t capacity() const { return capacity_; }
   RingHeader& header() const { return *header_; }
 
   // ---- producers ----
@@ -116,8 +116,8 @@ class RequestRing {
   void for_each_queued(F&& f) noexcept {
     const uint64_t head = header_->head.load(std::memory_order_relaxed);
     const uint64_t tail = header_->tail.load(std::memory_order_acquire);
-    const uint64_t mask = header_->capacity - 1;
-    for (uint64_t pos = head; pos < tail && pos - head < header_->capacity; ++pos) {
+    const uint64_t mask = capacity_ - 1;
+    for (uint64_t pos = head; pos < tail && pos - head < capacity_; ++pos) {
       RingCell& cell = cells_[pos & mask];
       const uint64_t s = cell.seq.load(std::memory_order_acquire);  // pairs with publish()
       if (seq_pos(s) == pos && seq_state(s) == CellState::kReady) f(cell);
@@ -129,10 +129,14 @@ class RequestRing {
   uint32_t skip_claims_of(ProcessSlotId dead) noexcept;
 
  private:
-  RequestRing(RingHeader* header, RingCell* cells) : header_(header), cells_(cells) {}
+  RequestRing(RingHeader* header, RingCell* cells, uint32_t capacity)
+      : header_(header), cells_(cells), capacity_(capacity) {}
 
   RingHeader* header_ = nullptr;
   RingCell* cells_ = nullptr;
+  // The capacity validated by format()/attach(), never re-read from shared
+  // memory: a header corrupted later cannot move an index outside the cells.
+  uint32_t capacity_ = 0;
 };
 
 }  // namespace shoal::ipc

@@ -42,6 +42,7 @@ void ForkServer::handle(const std::vector<pollfd>& fds) {
     if (p.fd == mailbox_.fd()) {
       while (auto m = mailbox_.receive()) {
         if (m->type == MessageType::kSpawn) spawn(m->a, m->b);
+        if (m->type == MessageType::kShutdown) shutdown_requested_ = true;
       }
       continue;
     }
@@ -75,6 +76,19 @@ void ForkServer::reap() {
 void ForkServer::kill_children() {
   for (Child& c : children_) {
     if (c.pid > 0) ::kill(c.pid, SIGKILL);
+  }
+}
+
+void ForkServer::stop_children() {
+  kill_children();
+  std::vector<pollfd> fds;
+  for (int i = 0; i < 20; ++i) {
+    fds.clear();
+    add_fds(fds);
+    if (fds.size() <= 1) break;  // only the mailbox: every pipe is closed
+    ::poll(fds.data(), fds.size(), 10);
+    handle(fds);
+    reap();
   }
 }
 

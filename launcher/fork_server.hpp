@@ -39,6 +39,11 @@ class ForkServer {
   // Forks incarnation `incarnation` of actor `index` (if it still wants one).
   void spawn(uint32_t index, uint32_t incarnation);
   void kill_children();
+  // Kills every child and forwards what is still in their pipes, for up to
+  // about 200 ms: their last lines are not lost when the session ends.
+  void stop_children();
+  // A kShutdown message arrived: the owner is ending the session.
+  bool shutdown_requested() const { return shutdown_requested_; }
 
  private:
   struct Child {
@@ -53,6 +58,7 @@ class ForkServer {
   int out_fd_;
   int err_fd_;
   std::vector<Child> children_;
+  bool shutdown_requested_ = false;
 };
 
 }  // namespace shoal::launcher

@@ -83,6 +83,10 @@ void announce(store::Store& store) {
     ::poll(fds.data(), fds.size(), 100);
     fs.handle(fds);
     fs.reap();
+    if (fs.shutdown_requested()) {
+      fs.stop_children();
+      ::_exit(0);
+    }
   }
 }
 
@@ -118,15 +122,7 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   }
   fs.kill_children();
   sup.shutdown_session(driver_pid);
-  // Give the actors' last lines a moment to drain.
-  for (int i = 0; i < 20; ++i) {
-    fds.clear();
-    fs.add_fds(fds);
-    if (fds.size() <= 1) break;
-    ::poll(fds.data(), fds.size(), 10);
-    fs.handle(fds);
-    fs.reap();
-  }
+  fs.stop_children();  // the actors' last lines
   ::_exit(0);
 }
 
@@ -219,9 +215,21 @@ void end_session(Session& session) {
     store::Segment::remove(s.segment().name());
   } else {
     if (session.helper_pid > 0) {
-      ::kill(session.helper_pid, SIGKILL);  // its actors die with it
+      // The fork server kills its actors and forwards their last lines (a
+      // SIGKILL here would drop what they printed but it had not yet read);
+      // if it does not finish in time, SIGKILL: its actors die with it.
+      send_message(fork_server_mailbox(s.session_tag(), s.me()),
+                   Message{MessageType::kShutdown, 0, 0, 0});
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
       int status = 0;
-      ::waitpid(session.helper_pid, &status, 0);
+      while (::waitpid(session.helper_pid, &status, WNOHANG) == 0) {
+        if (std::chrono::steady_clock::now() > deadline) {
+          ::kill(session.helper_pid, SIGKILL);
+          ::waitpid(session.helper_pid, &status, 0);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
     }
     s.leave();
   }

@@ -127,7 +127,9 @@ struct alignas(64) ObjectEntry {
   uint16_t creator;              // process slot + 1 of the creating process
   uint8_t codec;                 // Codec
   uint8_t reserved0;
-  uint64_t reserved1;
+  uint16_t claimer;              // process slot + 1 of whoever put it in kWriting
+  uint16_t reserved1;
+  uint32_t reserved2;
   // Lines 0-3: small payloads, 16-byte aligned.
   alignas(16) std::byte inline_data[kInlineBytes];
   // Line 3: large payloads and contained references.
@@ -136,7 +138,7 @@ struct alignas(64) ObjectEntry {
   uint32_t child_count;               // references this object holds on others
   std::atomic<uint32_t> child_cursor; // children pinned so far (see ObjectTable)
   uint64_t children_inline[kInlineChildren];  // (slot << 32) | gen, 0 for an empty place
-  uint64_t reserved2;
+  uint64_t reserved3;
 };
 
 static_assert(sizeof(ObjectEntry) == 256);

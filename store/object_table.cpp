@@ -22,26 +22,64 @@ constexpr size_t kFreeCacheMax = 8192;
 // use is re-validated by the claiming CAS.
 struct SlotHints {
   const void* table = nullptr;
+  uint64_t session = 0;  // a new session may be mapped where an old one was
   uint32_t cursor = 0;
   std::vector<uint32_t> freed;
 };
-thread_local SlotHints t_hints;
 
-SlotHints& hints_for(const void* table, uint32_t count) {
-  if (t_hints.table != table) {
-    t_hints.table = table;
-    t_hints.freed.clear();
-    t_hints.freed.reserve(kFreeCacheMax);
-    // Spread threads of different processes over the table.
-    t_hints.cursor = static_cast<uint32_t>((uint64_t(::getpid()) * 2654435761u) % count);
+// A per-thread T that stays usable while its thread exits. shoal::shutdown()
+// runs from atexit, after the main thread's thread_local destructors, and
+// still frees objects; a plain thread_local std::vector would be written
+// after its destructor. The pointer is trivially destructible; the reaper
+// frees T at thread exit and resets the pointer, so a use after that makes a
+// fresh T (leaked, but only a thread that is ending can do that).
+template <class T>
+class ExitSafeLocal {
+ public:
+  static T& get() {
+    if (ptr_ == nullptr) {
+      (void)&reaper_;  // constructs the reaper for this thread
+      ptr_ = new T();
+    }
+    return *ptr_;
   }
-  return t_hints;
+
+ private:
+  struct Reaper {
+    ~Reaper() {
+      delete ptr_;
+      ptr_ = nullptr;
+    }
+  };
+  static thread_local T* ptr_;
+  static thread_local Reaper reaper_;
+};
+template <class T>
+thread_local T* ExitSafeLocal<T>::ptr_ = nullptr;
+template <class T>
+thread_local typename ExitSafeLocal<T>::Reaper ExitSafeLocal<T>::reaper_;
+
+SlotHints& hints_for(const void* table, uint64_t session, uint32_t count) {
+  SlotHints& hints = ExitSafeLocal<SlotHints>::get();
+  // Stale hints would hand out entries above the new table's high water, where
+  // recovery and status never look.
+  if (hints.table != table || hints.session != session) {
+    hints.table = table;
+    hints.session = session;
+    hints.freed.clear();
+    hints.freed.reserve(kFreeCacheMax);
+    // Spread threads of different processes over the table.
+    hints.cursor = static_cast<uint32_t>((uint64_t(::getpid()) * 2654435761u) % count);
+  }
+  return hints;
 }
 
 constexpr uint64_t kLockCorruptAfterNs = 5'000'000'000ull;
 
 // Scratch list for iterative frees, reused so a free allocates nothing.
-thread_local std::vector<uint32_t> t_free_work;
+struct FreeWork {
+  std::vector<uint32_t> slots;
+};
 
 bool unsealed(ObjectState s) { return s == ObjectState::kPending || s == ObjectState::kWriting; }
 bool live(ObjectState s) { return unsealed(s) || s == ObjectState::kSealed; }
@@ -100,11 +138,15 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
                                                  ipc::ProcessSlotId me, ObjectState initial,
                                                  uint32_t writer, uint32_t child_places) {
   const uint32_t tag = LockTag::record(me, rec_index);
-  SlotHints& h = hints_for(entries_, count_);
-  auto try_slot = [&](uint32_t s) -> bool {
+  SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_);
+  auto try_slot = [&](uint32_t s, bool scanning) -> bool {
     ObjectEntry& e = entries_[s];
     uint64_t c = e.ctrl.load(std::memory_order_relaxed);
     if (c != 0) return false;
+    // Before the claim can land: recovery scans entries below the high water
+    // only, so an entry claimed by a process killed right after its CAS must
+    // already be below it. (Freed entries from the hints are below it anyway.)
+    if (scanning) bump_high_water(s);
     rec->slot = s;
     // release: the record names the entry before the CAS can land (recovery).
     rec->state.store(uint32_t(RecordState::kCreating), std::memory_order_release);
@@ -121,6 +163,7 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
     rec->gen = gen;
     e.writer = writer;
     e.creator = uint16_t(me + 1);
+    e.claimer = initial == ObjectState::kWriting ? uint16_t(me + 1) : 0;
     e.child_count = child_places;
     e.waiter.store(kNoWaiter, std::memory_order_relaxed);
     rec->state.store(uint32_t(RecordState::kHeld), std::memory_order_release);
@@ -131,7 +174,7 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
   while (!h.freed.empty()) {
     const uint32_t s = h.freed.back();
     h.freed.pop_back();
-    if (s < count_ && try_slot(s)) {
+    if (s < count_ && try_slot(s, false)) {
       processes_->slot(me).objects_created.fetch_add(1, std::memory_order_relaxed);
       return s;
     }
@@ -139,8 +182,7 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
   for (uint32_t i = 0; i < count_; ++i) {
     const uint32_t s = h.cursor;
     h.cursor = h.cursor + 1 == count_ ? 0 : h.cursor + 1;
-    if (try_slot(s)) {
-      bump_high_water(s);
+    if (try_slot(s, true)) {
       processes_->slot(me).objects_created.fetch_add(1, std::memory_order_relaxed);
       return s;
     }
@@ -249,7 +291,7 @@ uint64_t ObjectTable::child_at(const ObjectEntry& e, uint32_t place) const {
 
 void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* rec) {
   // Iterative: children whose last pin we drop join the work list.
-  std::vector<uint32_t>& work = t_free_work;
+  std::vector<uint32_t>& work = ExitSafeLocal<FreeWork>::get().slots;
   const size_t base = work.size();  // a recovery may nest inside another free's list
   work.push_back(first);
   while (work.size() > base) {
@@ -275,6 +317,7 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     e.children_inline[0] = e.children_inline[1] = 0;
     e.writer = 0;
     e.creator = 0;
+    e.claimer = 0;
     e.waiter.store(kNoWaiter, std::memory_order_relaxed);
     uint32_t gen = e.gen.load(std::memory_order_relaxed) + 1;
     if (gen == 0) gen = 1;
@@ -283,7 +326,7 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     if (slot == first && rec) rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
     // release: the entry is free; pairs with the acquire of create()'s CAS.
     e.ctrl.store(0, std::memory_order_release);
-    SlotHints& h = hints_for(entries_, count_);
+    SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_);
     if (h.freed.size() < kFreeCacheMax) h.freed.push_back(slot);
   }
 }
@@ -373,6 +416,7 @@ ClaimResult ObjectTable::claim(uint32_t slot, uint32_t gen, ipc::ProcessSlotId m
     e.ctrl.store(c, std::memory_order_release);
     return ClaimResult::kGone;
   }
+  e.claimer = uint16_t(me + 1);
   e.ctrl.store(Ctrl::with_state(c, ObjectState::kWriting), std::memory_order_release);
   return (c & Ctrl::kCancelRequested) ? ClaimResult::kClaimedCancelled : ClaimResult::kClaimed;
 }
@@ -392,10 +436,16 @@ bool ObjectTable::claim_for_failure(uint32_t slot, uint32_t gen, ipc::ProcessSlo
       break;
     }
   }
-  if (e.gen.load(std::memory_order_relaxed) != gen) {
+  // A result being written by a live process is that process's to finish:
+  // only a dead claimer's work may be taken over.
+  const bool claimed_by_live = Ctrl::state(c) == ObjectState::kWriting && e.claimer != 0 &&
+                               e.claimer != uint16_t(me + 1) &&
+                               !processes_->is_dead(ipc::ProcessSlotId(e.claimer - 1));
+  if (e.gen.load(std::memory_order_relaxed) != gen || claimed_by_live) {
     e.ctrl.store(c, std::memory_order_release);
     return false;
   }
+  e.claimer = uint16_t(me + 1);
   // Whatever a dead writer left half written goes; the failure replaces it.
   if (e.data_off != 0) {
     (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
@@ -412,8 +462,14 @@ Result<std::byte*, StoreError> ObjectTable::reserve_payload(uint32_t slot, uint6
                                                             bool inline_ok) {
   ObjectEntry& e = entries_[slot];
   if (bytes <= kInlineBytes && inline_ok) return e.inline_data;
+  // The size is what frees the block: record it before the block can be
+  // linked in, so that a writer dying before describe() leaks nothing.
+  e.size = bytes;
   auto off = heap_->allocate(bytes, offset_of(&e.data_off), me);
-  if (!off) return fail(off.error());
+  if (!off) {
+    e.size = 0;
+    return fail(off.error());
+  }
   return base_ + *off;
 }
 

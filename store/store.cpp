@@ -204,14 +204,16 @@ void Store::recover_process(ipc::ProcessSlotId dead,
 }
 
 uint64_t Store::live_objects() const {
-  uint64_t created = header().retired_created.load(std::memory_order_relaxed);
-  uint64_t freed = header().retired_freed.load(std::memory_order_relaxed);
-  for (uint32_t i = 0; i < processes_.size(); ++i) {
-    const ipc::ProcessSlot& s = processes_.slot(ipc::ProcessSlotId(i));
-    created += s.objects_created.load(std::memory_order_relaxed);
-    freed += s.objects_freed.load(std::memory_order_relaxed);
+  // Counted where they are, in the table: per-process counters of creates and
+  // frees cannot stay exact when a process is killed between an entry's CAS and
+  // its count, and a recovery then counts the free a second time (or a create
+  // never). Entries in use all sit below the high water.
+  uint64_t live = 0;
+  const uint32_t hw = objects_.high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (objects_.entry(i).ctrl.load(std::memory_order_relaxed) != 0) ++live;
   }
-  return created > freed ? created - freed : 0;
+  return live;
 }
 
 }  // namespace shoal::store

@@ -90,7 +90,8 @@ class Store {
                        const std::function<bool(uint32_t writer)>& writer_dead,
                        const std::function<void(uint32_t slot)>& fail);
 
-  // Objects alive in the session (created minus freed, over all processes).
+  // Objects alive in the session: table entries in use (a scan up to the
+  // table's high water; for status and tests, not for hot paths).
   uint64_t live_objects() const;
 
  private:

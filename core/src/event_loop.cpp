@@ -222,7 +222,6 @@ struct EventLoop::Impl {
   uint64_t spin_min = 50'000;
   uint64_t spin_max = 1'000'000;
   uint64_t ema_gap = 50'000;
-  uint64_t last_work = 0;
 
   store::Store* store = nullptr;
   ipc::WakeWord private_wake;
@@ -317,7 +316,6 @@ EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
   if (Runtime* rt = runtime_or_null()) impl_->store = rt->store;
   previous_ = t_loop;
   t_loop = this;
-  impl_->last_work = ipc::now_ns();
 }
 
 EventLoop::~EventLoop() { t_loop = previous_; }
@@ -383,6 +381,7 @@ size_t EventLoop::ready_count() const { return impl_->count; }
 void EventLoop::run_until(const std::function<bool()>& done) {
   Impl& m = *impl_;
   uint32_t idle_spins = 0;
+  uint64_t idle_since = 0;  // when the loop last ran out of work (0: it has work)
   while (!done()) {
     bool worked = m.drain_inbox();
     if (intake_ != nullptr && intake_->poll()) worked = true;
@@ -400,15 +399,20 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       worked = true;
     }
     if (worked) {
-      const uint64_t now = ipc::now_ns();
-      const uint64_t gap = now - m.last_work;
-      m.ema_gap = (m.ema_gap * 7 + gap) / 8;
-      m.last_work = now;
+      // The spin window follows how long work keeps us waiting; back-to-back
+      // work shrinks it without a clock read.
+      if (idle_since != 0) {
+        m.ema_gap = (m.ema_gap * 7 + (ipc::now_ns() - idle_since)) / 8;
+        idle_since = 0;
+      } else {
+        m.ema_gap -= m.ema_gap / 8;
+      }
       idle_spins = 0;
       continue;
     }
     // Idle: spin for a window that follows how often work arrives, then park.
     // The clock is read every 16 spins only.
+    if (idle_since == 0) idle_since = ipc::now_ns();
     if ((++idle_spins & 15) != 0) {
       ipc::cpu_relax();
       continue;
@@ -417,8 +421,8 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     uint64_t window = m.ema_gap * 4;
     if (window < m.spin_min) window = m.spin_min;
     if (window > m.spin_max) window = m.spin_max;
-    if (now - m.last_work < window) {
-      if (now - m.last_work < ipc::SpinBudget::kPauseNs) {
+    if (now - idle_since < window) {
+      if (now - idle_since < ipc::SpinBudget::kPauseNs) {
         ipc::cpu_relax();
       } else {
         ::sched_yield();
@@ -449,7 +453,6 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       }
     }
     if (!due) wake.park(token, std::chrono::nanoseconds(park_ns));
-    m.last_work = ipc::now_ns();
   }
 }
 

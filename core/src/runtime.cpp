@@ -205,7 +205,8 @@ RefRecord* put_object(const PutArgs& a) {
   RefRecord* rec = *created;
   const uint32_t slot = rec->slot;
   auto abandon = [&](store::StoreError error, const char* what) {
-    s.objects().describe(slot, store::Codec::kNone, 0, 0);
+    // Keep the size: it is what frees a payload block already reserved.
+    s.objects().describe(slot, store::Codec::kNone, 0, s.objects().entry(slot).size);
     s.objects().seal(slot, s.me());
     s.unpin(rec);  // the last pin of a sealed object: freed
     throw_store_error(error, what, a.size);
@@ -323,6 +324,10 @@ class Watcher {
       }
       cv_.notify_all();
       loop.run_until([this] { return stop_.load(std::memory_order_acquire); });
+      // The loop may see stop_ while ~Watcher is still inside post(): it
+      // lives until post() is done with it.
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return released_; });
     });
     std::unique_lock<std::mutex> lock(mu_);
     cv_.wait(lock, [this] { return loop_ != nullptr; });
@@ -330,6 +335,11 @@ class Watcher {
   ~Watcher() {
     stop_.store(true, std::memory_order_release);
     loop_->post([] {});
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
     thread_.join();
   }
   void watch(ObjectRefBase ref, std::function<void()> fn) {
@@ -349,6 +359,7 @@ class Watcher {
   std::condition_variable cv_;
   EventLoop* loop_ = nullptr;
   std::atomic<bool> stop_{false};
+  bool released_ = false;  // mu_: ~Watcher no longer touches the loop
   std::thread thread_;
 };
 

@@ -298,3 +298,35 @@ void kill(const ActorHandle<A>& handle) {
   };                                                                         \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_actor_registered_, __COUNTER__) = \
       ::shoal::detail::register_actor<Class>()
+
+// ---- msgpack: ActorHandles inside containers travel as [index, generation] ----
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+
+  template <class A>
+  struct pack<shoal::ActorHandle<A>> {
+    template <class Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& o,
+                                        const shoal::ActorHandle<A>& h) const {
+      o.pack_array(2);
+      o.pack(h.id().index);
+      o.pack(h.id().gen);
+      return o;
+    }
+  };
+
+  template <class A>
+  struct convert<shoal::ActorHandle<A>> {
+    const msgpack::object& operator()(const msgpack::object& o, shoal::ActorHandle<A>& h) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) throw msgpack::type_error();
+      h = shoal::ActorHandle<A>(shoal::detail::ActorId{o.via.array.ptr[0].as<uint32_t>(),
+                                                      o.via.array.ptr[1].as<uint32_t>()});
+      return o;
+    }
+  };
+
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE
+}  // namespace msgpack

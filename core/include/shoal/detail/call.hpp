@@ -52,7 +52,7 @@ template <class T>
 struct is_object_ref : std::false_type {};
 template <class T>
 struct is_object_ref<ObjectRef<T>> : std::true_type {
-  using value = T;
+  using element_type = T;
 };
 
 // ---- encoding (caller side) ----
@@ -69,7 +69,7 @@ class ArgWriter {
     using Param = std::remove_cvref_t<P>;
     using Arg = std::remove_cvref_t<A>;
     if constexpr (is_object_ref<Arg>::value) {
-      using U = typename is_object_ref<Arg>::value;
+      using U = typename is_object_ref<Arg>::element_type;
       if constexpr (is_object_ref<Param>::value) {
         static_assert(std::is_same_v<Param, Arg>, "shoal: ObjectRef argument of the wrong type");
         add_ref(ArgTag::kRefPass, arg);
