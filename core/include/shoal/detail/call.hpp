@@ -131,9 +131,12 @@ class ArgReader {
 // The ObjectIds of every kRefResolve argument, in order.
 std::vector<ObjectId> refs_to_resolve(std::span<const std::byte> args);
 
+// Returns the value itself: for a `const T&` parameter a T, which the caller
+// stores (returning P would hand back a reference to a destroyed temporary).
 template <class P>
-P decode_arg(const ArgReader::Item& item, const std::vector<ObjectRefBase>& resolved,
-             size_t* next_resolved) {
+std::remove_cvref_t<P> decode_arg(const ArgReader::Item& item,
+                                  const std::vector<ObjectRefBase>& resolved,
+                                  size_t* next_resolved) {
   using Param = std::remove_cvref_t<P>;
   if constexpr (is_object_ref<Param>::value) {
     if (item.tag != ArgTag::kRefPass) throw_decode_failure(type_name<Param>(), "expected an ObjectRef argument");
