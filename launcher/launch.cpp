@@ -173,6 +173,7 @@ int run_launch(const LaunchOptions& opt) {
   int first_failure = 0;
   bool stopping = false;
   uint64_t kill_deadline = 0;
+  const pid_t launcher_pid = ::getpid();
   for (int r = 0; r < opt.ranks; ++r) {
     int out[2], err[2];
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
@@ -184,6 +185,7 @@ int run_launch(const LaunchOptions& opt) {
     if (pid == 0) {
       ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != launcher_pid) ::_exit(127);  // died before the prctl took effect
       // The launcher's own stdout/stderr, for the lines of this rank's actors.
       const int log_out = ::dup(STDOUT_FILENO);
       const int log_err = ::dup(STDERR_FILENO);

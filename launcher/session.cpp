@@ -66,8 +66,12 @@ void announce(store::Store& store) {
 }
 
 // The fork server of one rank of `shoal launch`.
-[[noreturn]] void run_fork_server(store::Store& store, ipc::ProcessSlotId owner, Mailbox box) {
+[[noreturn]] void run_fork_server(store::Store& store, ipc::ProcessSlotId owner, Mailbox box,
+                                  pid_t rank_pid) {
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  // A rank that died before the prctl sends no signal: we would outlive it and
+  // hold its stdout open, and the launcher would wait for that pipe forever.
+  if (::getppid() != rank_pid) ::_exit(0);
   ::signal(SIGINT, SIG_IGN);
   store.forget_slot();
   if (!store.join(ipc::ProcessKind::kForkServer, owner, "fork-server")) ::_exit(1);
@@ -185,9 +189,10 @@ Result<Session, std::string> join_launch_session(bool prefault) {
   auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
   if (!fork_box) return fail(std::string("cannot bind the fork server's socket: ") + std::strerror(errno));
   std::fflush(nullptr);
+  const pid_t rank_pid = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) return fail(std::string("cannot fork the fork server: ") + std::strerror(errno));
-  if (pid == 0) run_fork_server(s, *me, std::move(*fork_box));
+  if (pid == 0) run_fork_server(s, *me, std::move(*fork_box), rank_pid);
   fork_box->close();
   session.store = std::move(*store);
   session.helper_pid = pid;

@@ -1,0 +1,509 @@
+// `shoal status [--json]` while sessions run, and `shoal clean` after a
+// launcher was killed with SIGKILL.
+//
+// This process runs a session of its own (256 MiB) with named actors in known
+// states; `shoal launch` sessions are started beside it where needed.
+#include <signal.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <cctype>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <variant>
+#include <vector>
+
+#include <shoal/shoal.hpp>
+
+#include "tests/cli/processes.hpp"
+#include "tests/support/test_support.hpp"
+
+using namespace std::chrono_literals;
+using namespace shoal::testing;
+
+class StatusWorker {
+ public:
+  int work(int x) { return x + 1; }
+  int pid() { return int(::getpid()); }
+  int sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }
+};
+SHOAL_ACTOR(StatusWorker, &StatusWorker::work, &StatusWorker::pid, &StatusWorker::sleep_ms);
+
+class StatusAsync {
+ public:
+  shoal::Task<int> twice(int x) { co_return 2 * x; }
+};
+SHOAL_ACTOR(StatusAsync, &StatusAsync::twice);
+
+// A rank that reports its session and sleeps until killed.
+SHOAL_TEST_PEER(status_sleeper) {
+  const char* s = std::getenv("SHOAL_SESSION");
+  std::printf("ready rank=%d session=%s\n", shoal::rank(), s ? s : "");
+  std::fflush(stdout);
+  std::this_thread::sleep_for(120s);
+  return 0;
+}
+
+namespace {
+
+// ---- a small JSON reader (enough to check that status --json is JSON) --------
+
+struct Json {
+  std::variant<std::nullptr_t, bool, double, std::string, std::vector<Json>,
+               std::map<std::string, Json>>
+      v;
+  bool is_object() const { return std::holds_alternative<std::map<std::string, Json>>(v); }
+  const Json& operator[](const std::string& key) const {
+    static const Json missing;
+    const auto& m = std::get<std::map<std::string, Json>>(v);
+    auto it = m.find(key);
+    return it == m.end() ? missing : it->second;
+  }
+  bool has(const std::string& key) const {
+    return is_object() && std::get<std::map<std::string, Json>>(v).count(key) > 0;
+  }
+  const std::vector<Json>& array() const { return std::get<std::vector<Json>>(v); }
+  const std::string& str() const { return std::get<std::string>(v); }
+  double num() const { return std::get<double>(v); }
+  bool boolean() const { return std::get<bool>(v); }
+};
+
+class JsonReader {
+ public:
+  explicit JsonReader(const std::string& text) : s_(text) {}
+  // Throws std::runtime_error on anything that is not one JSON value.
+  Json read() {
+    Json j = value();
+    space();
+    if (i_ != s_.size()) fail("trailing characters");
+    return j;
+  }
+
+ private:
+  [[noreturn]] void fail(const std::string& why) {
+    throw std::runtime_error("bad JSON at " + std::to_string(i_) + ": " + why);
+  }
+  void space() {
+    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])))
+      ++i_;
+  }
+  bool eat(char c) {
+    space();
+    if (i_ < s_.size() && s_[i_] == c) {
+      ++i_;
+      return true;
+    }
+    return false;
+  }
+  void expect(char c) {
+    if (!eat(c)) fail(std::string("expected '") + c + "'");
+  }
+  Json value() {
+    space();
+    if (i_ >= s_.size()) fail("unexpected end");
+    const char c = s_[i_];
+    if (c == '{') {
+      ++i_;
+      std::map<std::string, Json> m;
+      if (!eat('}')) {
+        do {
+          space();
+          std::string key = string();
+          expect(':');
+          m[key] = value();
+        } while (eat(','));
+        expect('}');
+      }
+      return Json{std::move(m)};
+    }
+    if (c == '[') {
+      ++i_;
+      std::vector<Json> a;
+      if (!eat(']')) {
+        do
+          a.push_back(value());
+        while (eat(','));
+        expect(']');
+      }
+      return Json{std::move(a)};
+    }
+    if (c == '"') return Json{string()};
+    for (const auto& [word, j] : {std::pair<std::string, Json>{"true", Json{true}},
+                                  {"false", Json{false}},
+                                  {"null", Json{nullptr}}}) {
+      if (s_.compare(i_, word.size(), word) == 0) {
+        i_ += word.size();
+        return j;
+      }
+    }
+    const size_t start = i_;
+    if (s_[i_] == '-') ++i_;
+    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
+                              s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+' || s_[i_] == '-')) {
+      ++i_;
+    }
+    if (i_ == start) fail("unexpected character");
+    return Json{std::stod(s_.substr(start, i_ - start))};
+  }
+  std::string string() {
+    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
+    ++i_;
+    std::string out;
+    while (i_ < s_.size() && s_[i_] != '"') {
+      char c = s_[i_++];
+      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
+      if (c == '\\') {
+        if (i_ >= s_.size()) fail("bad escape");
+        c = s_[i_++];
+        switch (c) {
+          case 'n':
+            c = '\n';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'u':
+            if (i_ + 4 > s_.size()) fail("bad \\u escape");
+            c = char(std::stoi(s_.substr(i_, 4), nullptr, 16));
+            i_ += 4;
+            break;
+          case '"':
+          case '\\':
+          case '/':
+            break;
+          default:
+            fail("bad escape");
+        }
+      }
+      out += c;
+    }
+    if (i_ >= s_.size()) fail("unterminated string");
+    ++i_;
+    return out;
+  }
+
+  const std::string& s_;
+  size_t i_ = 0;
+};
+
+// ---- running the command ------------------------------------------------------------
+
+struct Ran {
+  int code = -1;
+  std::string out, err;
+};
+
+Ran shoal_cmd(const std::vector<std::string>& args) {
+  std::vector<std::string> argv{shoal_bin()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  Child c(argv);
+  Ran r;
+  r.code = c.wait(60s);
+  r.out = c.out();
+  r.err = c.err();
+  return r;
+}
+
+Json status_json() {
+  const Ran r = shoal_cmd({"status", "--json"});
+  EXPECT_EQ(r.code, 0) << r.err;
+  try {
+    return JsonReader(r.out).read();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << e.what() << "\n" << r.out;
+    return Json{};
+  }
+}
+
+// The session named `name` in a status --json document, or nullptr.
+const Json* find_session(const Json& doc, const std::string& name) {
+  if (!doc.has("sessions")) return nullptr;
+  for (const Json& s : doc["sessions"].array()) {
+    if (s["name"].str() == name) return &s;
+  }
+  return nullptr;
+}
+
+const Json* find_actor(const Json& session, const std::string& name) {
+  for (const Json& a : session["actors"].array()) {
+    if (a["name"].str() == name) return &a;
+  }
+  return nullptr;
+}
+
+// Starts `shoal launch -n ranks [flags] -- this binary` running status_sleeper
+// and waits until every rank is ready; returns the launch's session name.
+std::string start_sleeping_launch(Child& c, int ranks) {
+  const bool ok = c.read_until([&](const std::string& out) {
+    int ready = 0;
+    for (const std::string& line : split_lines(out))
+      ready += line.find(") ready ") != std::string::npos;
+    return ready == ranks;
+  });
+  EXPECT_TRUE(ok) << c.out() << c.err();
+  for (const std::string& line : split_lines(c.out())) {
+    const size_t at = line.find("session=");
+    if (at != std::string::npos) return line.substr(at + 8);
+  }
+  return "";
+}
+
+std::vector<std::string> launch_argv(int ranks, const std::vector<std::string>& flags) {
+  std::vector<std::string> argv{shoal_bin(), "launch", "-n", std::to_string(ranks)};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  argv.push_back("--");
+  argv.push_back(self_exe());
+  return argv;
+}
+
+std::vector<pid_t> rank_pids(const std::string& out) {
+  std::vector<pid_t> pids;
+  for (const std::string& line : split_lines(out)) {
+    int rank = 0, pid = 0;
+    if (std::sscanf(line.c_str(), "(rank %d pid=%d)", &rank, &pid) == 2) pids.push_back(pid_t(pid));
+  }
+  return pids;
+}
+
+constexpr uint64_t kStoreBytes = uint64_t(256) << 20;
+
+// The session of this process, with actors in known states (see SetUpTestSuite).
+class Status : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    shoal::init(shoal::Config{.store_bytes = kStoreBytes});
+    s_ = new State;
+    s_->big = shoal::put(std::vector<uint8_t>(size_t(4) << 20, 1));
+    s_->alpha = shoal::actor<StatusWorker>().options({.name = "alpha"}).remote();
+    for (int i = 0; i < 5; ++i)
+      shoal::get(s_->alpha.task(&StatusWorker::work).remote(i));
+    s_->alpha_served = 5;
+    s_->alpha_pid = s_->alpha.pid();
+
+    s_->phoenix =
+        shoal::actor<StatusWorker>().options({.name = "phoenix", .max_restarts = 2}).remote();
+    const pid_t first = s_->phoenix.pid();
+    shoal::get(s_->phoenix.task(&StatusWorker::pid).remote());
+    ::kill(first, SIGKILL);
+    // Calls made once the restart is done succeed; earlier ones may fail.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      try {
+        const int pid = shoal::get(s_->phoenix.task(&StatusWorker::pid).remote());
+        if (pid != first) {
+          s_->phoenix_pid = pid_t(pid);
+          break;
+        }
+      } catch (const shoal::ActorDiedError&) {
+      }
+      std::this_thread::sleep_for(10ms);
+    }
+
+    s_->gamma = shoal::actor<StatusAsync>().options({.name = "gamma"}).remote();
+    shoal::get(s_->gamma.task(&StatusAsync::twice).remote(1));
+    shoal::get(s_->gamma.task(&StatusAsync::twice).remote(2));
+    s_->anonymous = shoal::actor<StatusWorker>().remote();
+    shoal::get(s_->anonymous.task(&StatusWorker::work).remote(0));
+
+    // One call runs (for a long time), three wait in the ring behind it.
+    s_->busy = shoal::actor<StatusWorker>().options({.name = "busy"}).remote();
+    s_->busy_calls.push_back(s_->busy.task(&StatusWorker::sleep_ms).remote(60000));
+    for (int i = 0; i < 3; ++i)
+      s_->busy_calls.push_back(s_->busy.task(&StatusWorker::work).remote(i));
+  }
+  static void TearDownTestSuite() {
+    delete s_;
+    shoal::shutdown();
+  }
+
+  struct State {
+    shoal::ObjectRef<std::vector<uint8_t>> big;
+    shoal::ActorHandle<StatusWorker> alpha, phoenix, anonymous, busy;
+    shoal::ActorHandle<StatusAsync> gamma;
+    pid_t alpha_pid = 0, phoenix_pid = 0;
+    int alpha_served = 0;  // calls alpha has finished
+    std::vector<shoal::ObjectRef<int>> busy_calls;
+  };
+  static State* s_;
+
+  // status --json once the busy actor shows its running call and queue.
+  static Json settled_status() {
+    Json doc;
+    const bool ok = eventually(
+        [&] {
+          doc = status_json();
+          const Json* s = find_session(doc, session_name());
+          const Json* busy = s ? find_actor(*s, "busy") : nullptr;
+          return busy && (*busy)["queue_depth"].num() == 3 && (*busy)["running"].num() == 1;
+        },
+        30s);
+    EXPECT_TRUE(ok) << "the busy actor never showed 1 running call and 3 queued";
+    return doc;
+  }
+};
+Status::State* Status::s_ = nullptr;
+
+}  // namespace
+
+TEST_F(Status, JsonListsTheSessionWithCapacityBytesUsedAndObjectCount) {
+  ASSERT_NE(s_->phoenix_pid, 0) << "phoenix never restarted";
+  const Json doc = settled_status();
+  const uint64_t live = store_live_objects();
+  const Json* s = find_session(doc, session_name());
+  ASSERT_NE(s, nullptr) << "our session is not listed";
+  EXPECT_EQ((*s)["capacity_bytes"].num(), double(kStoreBytes));
+  EXPECT_LE((*s)["heap_bytes"].num(), (*s)["capacity_bytes"].num());
+  EXPECT_GE((*s)["used_bytes"].num(), double(4 << 20));
+  EXPECT_LE((*s)["used_bytes"].num(), (*s)["heap_bytes"].num());
+  EXPECT_EQ((*s)["objects"].num(), double(live));
+  EXPECT_GE(live, 5u);  // the 4 MiB object and the four results of `busy`
+  EXPECT_EQ((*s)["world_size"].num(), 1);
+  EXPECT_TRUE(running(pid_t((*s)["supervisor_pid"].num())));
+  EXPECT_EQ((*s)["creator_pid"].num(), double(::getpid()));
+  EXPECT_FALSE((*s)["corrupt"].boolean());
+}
+
+TEST_F(Status, JsonListsEachActorWithNameClassPidStateQueueRestartsAndCallsServed) {
+  const Json doc = settled_status();
+  const Json* s = find_session(doc, session_name());
+  ASSERT_NE(s, nullptr);
+
+  const Json* alpha = find_actor(*s, "alpha");
+  ASSERT_NE(alpha, nullptr);
+  EXPECT_EQ((*alpha)["class"].str(), "StatusWorker");
+  EXPECT_EQ((*alpha)["pid"].num(), double(s_->alpha_pid));
+  EXPECT_EQ((*alpha)["state"].str(), "alive");
+  EXPECT_EQ((*alpha)["queue_depth"].num(), 0);
+  EXPECT_EQ((*alpha)["restarts"].num(), 0);
+  EXPECT_EQ((*alpha)["calls_served"].num(), s_->alpha_served);
+
+  const Json* phoenix = find_actor(*s, "phoenix");
+  ASSERT_NE(phoenix, nullptr);
+  EXPECT_EQ((*phoenix)["restarts"].num(), 1);
+  EXPECT_EQ((*phoenix)["pid"].num(), double(s_->phoenix_pid));
+  EXPECT_EQ((*phoenix)["state"].str(), "alive");
+
+  const Json* gamma = find_actor(*s, "gamma");
+  ASSERT_NE(gamma, nullptr);
+  EXPECT_EQ((*gamma)["class"].str(), "StatusAsync");
+  EXPECT_EQ((*gamma)["calls_served"].num(), 2);
+  EXPECT_EQ((*gamma)["state"].str(), "alive");
+
+  const Json* busy = find_actor(*s, "busy");
+  ASSERT_NE(busy, nullptr);
+  EXPECT_EQ((*busy)["queue_depth"].num(), 3);
+  EXPECT_EQ((*busy)["calls_served"].num(), 0);
+
+  // The unnamed actor is listed too, with an empty name.
+  bool anonymous = false;
+  for (const Json& a : (*s)["actors"].array()) {
+    anonymous |= a["name"].str().empty() && a["class"].str() == "StatusWorker" &&
+                 a["pid"].num() == double(s_->anonymous.pid());
+  }
+  EXPECT_TRUE(anonymous);
+}
+
+TEST_F(Status, TextShowsTheSessionAndOneRowPerActor) {
+  settled_status();
+  const Ran r = shoal_cmd({"status"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_NE(r.out.find(session_name()), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("256.0 MiB"), std::string::npos) << r.out;
+  // NAME CLASS PID CORE STATE QUEUE RESTARTS SERVED
+  std::map<std::string, std::vector<std::string>> rows;
+  for (const std::string& line : split_lines(r.out)) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;)
+      w.push_back(x);
+    if (w.size() == 8) rows[w[0]] = w;
+  }
+  ASSERT_TRUE(rows.count("alpha")) << r.out;
+  EXPECT_EQ(rows["alpha"],
+            (std::vector<std::string>{"alpha", "StatusWorker", std::to_string(s_->alpha_pid), "-",
+                                      "alive", "0", "0", std::to_string(s_->alpha_served)}));
+  ASSERT_TRUE(rows.count("phoenix")) << r.out;
+  EXPECT_EQ(rows["phoenix"][6], "1");
+  ASSERT_TRUE(rows.count("busy")) << r.out;
+  EXPECT_EQ(rows["busy"][5], "3");
+  ASSERT_TRUE(rows.count("gamma")) << r.out;
+  EXPECT_EQ(rows["gamma"][1], "StatusAsync");
+}
+
+TEST_F(Status, LaunchSessionIsListedWithItsWorldSizeAndStoreSize) {
+  Child c(launch_argv(2, {"--store-size", "128M"}), {"SHOAL_TEST_PEER=status_sleeper"});
+  const std::string name = start_sleeping_launch(c, 2);
+  ASSERT_FALSE(name.empty());
+  const Json doc = status_json();
+  const Json* s = find_session(doc, name);
+  ASSERT_NE(s, nullptr) << "the launch session is not listed";
+  EXPECT_EQ((*s)["world_size"].num(), 2);
+  EXPECT_EQ((*s)["capacity_bytes"].num(), double(128 << 20));
+  EXPECT_EQ((*s)["supervisor_pid"].num(), double(c.pid()));
+  // Our own session is listed beside it.
+  EXPECT_NE(find_session(doc, session_name()), nullptr);
+  ::kill(c.pid(), SIGTERM);
+  EXPECT_EQ(c.wait(30s), 128 + SIGTERM);
+  EXPECT_EQ(find_session(status_json(), name), nullptr) << "an ended session is still listed";
+}
+
+TEST_F(Status, CleanRemovesTheSegmentOfASigkilledLauncherAndLeavesLiveSessionsAlone) {
+  // A live launch beside ours: clean must not touch either.
+  Child live(launch_argv(1, {}), {"SHOAL_TEST_PEER=status_sleeper"});
+  const std::string live_name = start_sleeping_launch(live, 1);
+  ASSERT_FALSE(live_name.empty());
+
+  Child doomed(launch_argv(2, {}), {"SHOAL_TEST_PEER=status_sleeper"});
+  const std::string dead_name = start_sleeping_launch(doomed, 2);
+  ASSERT_FALSE(dead_name.empty());
+  const std::vector<pid_t> ranks = rank_pids(doomed.out());
+  const std::vector<pid_t> started = descendants(doomed.pid());
+  ASSERT_EQ(ranks.size(), 2u);
+  ::kill(doomed.pid(), SIGKILL);
+  EXPECT_EQ(doomed.reap(), 128 + SIGKILL);
+  // Its ranks (and their fork servers) die with it, by PDEATHSIG.
+  for (pid_t p : started)
+    EXPECT_TRUE(eventually([&] { return !running(p); }, 5s)) << p;
+  ASSERT_TRUE(segment_exists(dead_name)) << "nothing should have removed it yet";
+  EXPECT_EQ(find_session(status_json(), dead_name), nullptr) << "a dead session is listed as live";
+
+  const Ran dry = shoal_cmd({"clean", "--dry-run"});
+  EXPECT_EQ(dry.code, 0) << dry.err;
+  EXPECT_NE(dry.out.find(dead_name), std::string::npos) << dry.out;
+  EXPECT_TRUE(segment_exists(dead_name)) << "--dry-run removed it";
+
+  const Ran clean = shoal_cmd({"clean"});
+  EXPECT_EQ(clean.code, 0) << clean.err;
+  EXPECT_NE(clean.out.find(dead_name), std::string::npos) << clean.out;
+  EXPECT_FALSE(segment_exists(dead_name));
+  EXPECT_EQ(clean.out.find(live_name), std::string::npos) << clean.out;
+  EXPECT_EQ(clean.out.find(session_name()), std::string::npos) << clean.out;
+
+  // The live sessions are intact and keep working.
+  EXPECT_TRUE(segment_exists(live_name));
+  EXPECT_TRUE(segment_exists(session_name()));
+  EXPECT_EQ(shoal::get(shoal::put(std::string("after clean"))), "after clean");
+  EXPECT_EQ(shoal::get(s_->alpha.task(&StatusWorker::work).remote(41)), 42);
+  ++s_->alpha_served;
+  EXPECT_NE(find_session(status_json(), live_name), nullptr);
+  ::kill(live.pid(), SIGTERM);
+  EXPECT_EQ(live.wait(30s), 128 + SIGTERM);
+  EXPECT_FALSE(segment_exists(live_name));
+}
