@@ -366,7 +366,9 @@ class AsyncIntake final : public LoopIntake {
  public:
   AsyncIntake(ActorProcess& actor, EventLoop& loop, uint32_t max_concurrency)
       : a_(actor), loop_(loop), max_(max_concurrency) {
-    cancel_epoch_ = a_.entry_.cancel_epoch.load(std::memory_order_acquire);
+    // cancel_epoch_ starts at 0, not at the entry's epoch: cancels made
+    // before this process started (or by callers of an earlier incarnation)
+    // are found by the first poll's scan of the queued calls.
   }
 
   bool poll() override {

@@ -20,14 +20,31 @@ namespace shoal {
 template <class T>
 Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
     std::vector<ObjectRef<T>> refs) {
-  if constexpr (std::is_void_v<T>) {
-    for (auto& r : refs) co_await r;
-  } else {
-    std::vector<T> out;
-    out.reserve(refs.size());
-    for (auto& r : refs) out.push_back(co_await r);
-    co_return out;
+  // A failed ref does not end the wait: its error comes once every ref is
+  // sealed, as with tasks. Only a cancellation of this call ends it at once.
+  std::exception_ptr first;
+  auto note = [&](std::exception_ptr e) {
+    if (!first) first = std::move(e);
+  };
+  std::conditional_t<std::is_void_v<T>, char, std::vector<T>> out{};
+  if constexpr (!std::is_void_v<T>) out.reserve(refs.size());
+  for (auto& r : refs) {
+    try {
+      if constexpr (std::is_void_v<T>) {
+        co_await r;
+      } else {
+        out.push_back(co_await r);
+      }
+    } catch (const TaskCancelledError&) {
+      const detail::CallContext* ctx = detail::current_context();
+      if (ctx != nullptr && ctx->cancelled) throw;
+      note(std::current_exception());
+    } catch (...) {
+      note(std::current_exception());
+    }
   }
+  if (first) std::rethrow_exception(first);
+  if constexpr (!std::is_void_v<T>) co_return out;
 }
 
 namespace detail {

@@ -4,7 +4,8 @@
 // For an ObjectRef the ref is only watched: after a timeout it stays usable and
 // can be awaited again; an error object (say the actor died) is rethrown as
 // itself, never as TimeoutError. Any other awaitable (a Task, an Event wait)
-// runs as a child of the current call and is cancelled on timeout.
+// runs as a child of the current call and is cancelled on timeout; the
+// TimeoutError comes once it has finished (its cleanup has run).
 #pragma once
 
 #include <chrono>
@@ -159,6 +160,27 @@ class WaitForAwaiter {
   TimerNode node_;
 };
 
+// After a timeout: waits, without a deadline, for the cancelled child to
+// finish. Not cancellable itself: the child already is, and finishes at its
+// next co_await.
+template <class R>
+class WaitForChildAwaiter {
+ public:
+  explicit WaitForChildAwaiter(std::shared_ptr<WaitForState<R>> state) : state_(std::move(state)) {}
+  bool await_ready() const noexcept { return state_->done; }
+  void await_suspend(std::coroutine_handle<> h) noexcept {
+    node_.handle = h;
+    node_.loop = EventLoop::current();
+    node_.ctx = current_context();
+    state_->waiter = &node_;
+  }
+  void await_resume() noexcept { state_->waiter = nullptr; }
+
+ private:
+  std::shared_ptr<WaitForState<R>> state_;
+  WaitNode node_;
+};
+
 }  // namespace detail
 
 template <class T>
@@ -176,7 +198,10 @@ Task<detail::awaitable_result_t<A>> wait_for(A awaitable, std::chrono::nanosecon
   loop->spawn(detail::wait_for_child<R, A>(std::move(awaitable), state), &state->child_ctx);
   co_await detail::WaitForAwaiter<R>(state, timeout);
   if (!state->done) {
+    // Like asyncio.wait_for: the cancelled awaitable has finished (its
+    // cleanup has run) by the time TimeoutError is raised.
     state->child_ctx.cancel();
+    co_await detail::WaitForChildAwaiter<R>(state);
     throw TimeoutError(detail::timeout_message(timeout));
   }
   if (state->error) std::rethrow_exception(state->error);
