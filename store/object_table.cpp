@@ -59,7 +59,7 @@ thread_local T* ExitSafeLocal<T>::ptr_ = nullptr;
 template <class T>
 thread_local typename ExitSafeLocal<T>::Reaper ExitSafeLocal<T>::reaper_;
 
-SlotHints& hints_for(const void* table, uint64_t session, uint32_t count) {
+SlotHints& hints_for(const void* table, uint64_t session, uint32_t count, ipc::ProcessSlotId me) {
   SlotHints& hints = ExitSafeLocal<SlotHints>::get();
   // Stale hints would hand out entries above the new table's high water, where
   // recovery and status never look.
@@ -68,13 +68,20 @@ SlotHints& hints_for(const void* table, uint64_t session, uint32_t count) {
     hints.session = session;
     hints.freed.clear();
     hints.freed.reserve(kFreeCacheMax);
-    // Spread threads of different processes over the table.
-    hints.cursor = static_cast<uint32_t>((uint64_t(::getpid()) * 2654435761u) % count);
+    // Each process starts scanning at its own small offset: claims rarely
+    // collide, yet the used part of the table stays compact at its start
+    // (the supervisor's repair scan only reads up to the high water mark).
+    hints.cursor = static_cast<uint32_t>((uint64_t(me) * 256) % count);
   }
   return hints;
 }
 
 constexpr uint64_t kLockCorruptAfterNs = 5'000'000'000ull;
+// Consecutive looks at a lock whose owner's slot stays free before it counts
+// as corrupt. One would do; the rest only make a freak interleaving of slot
+// reuse (a whole process lifetime between two of our loads, every time)
+// impossible in practice.
+constexpr uint32_t kOrphanedLockLooks = 64;
 
 // Scratch list for iterative frees, reused so a free allocates nothing.
 struct FreeWork {
@@ -107,9 +114,15 @@ void ObjectTable::count_freed(ipc::ProcessSlotId me) {
 
 Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) const {
   // Locks are held for a few instructions, unless the holder died: then the
-  // supervisor repairs the entry within milliseconds. A lock that names nobody,
-  // or outlives any repair, can only be a corrupt word.
+  // supervisor repairs the entry within milliseconds, and frees the holder's
+  // process slot only after that. A lock that names nobody, that stays on a
+  // slot no process holds, or that outlives any repair, can only be a corrupt
+  // word. (A slot is claimed before its process locks anything and released
+  // after every lock it held is undone, so once we have seen the slot free,
+  // the next look at the word finds that lock gone.)
   uint64_t deadline = 0;
+  uint64_t seen = 0;          // the locked word we keep finding
+  uint32_t orphan_looks = 0;  // consecutive looks at `seen` with its owner's slot free
   for (uint32_t i = 0;; ++i) {
     const uint64_t c = e.ctrl.load(std::memory_order_acquire);
     const uint32_t tag = Ctrl::lock(c);
@@ -119,6 +132,15 @@ Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) co
         (kind != LockTag::kEntryKind && !processes_->valid(LockTag::owner(tag)))) {
       return fail(StoreError::kCorrupt);
     }
+    const ipc::ProcessSlotId owner = LockTag::owner(tag);
+    // acquire: pairs with release() of the slot, which follows its unlocks.
+    const bool orphaned =
+        owner != ipc::kNoProcess &&
+        ipc::owner_state(processes_->slot(owner).owner.load(std::memory_order_acquire)) ==
+            ipc::ProcessState::kFree;
+    orphan_looks = orphaned && c == seen ? orphan_looks + 1 : 0;
+    seen = c;
+    if (orphan_looks >= kOrphanedLockLooks) return fail(StoreError::kCorrupt);
     if (i < 256) {
       ipc::cpu_relax();
     } else if (i < 2048) {
@@ -138,7 +160,7 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
                                                  ipc::ProcessSlotId me, ObjectState initial,
                                                  uint32_t writer, uint32_t child_places) {
   const uint32_t tag = LockTag::record(me, rec_index);
-  SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_);
+  SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_, me);
   auto try_slot = [&](uint32_t s, bool scanning) -> bool {
     ObjectEntry& e = entries_[s];
     uint64_t c = e.ctrl.load(std::memory_order_relaxed);
@@ -326,7 +348,7 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     if (slot == first && rec) rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
     // release: the entry is free; pairs with the acquire of create()'s CAS.
     e.ctrl.store(0, std::memory_order_release);
-    SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_);
+    SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_, me);
     if (h.freed.size() < kFreeCacheMax) h.freed.push_back(slot);
   }
 }
@@ -347,11 +369,18 @@ void ObjectTable::release_children(uint32_t slot, ipc::ProcessSlotId me,
                                    std::vector<uint32_t>* work) {
   ObjectEntry& e = entries_[slot];
   const uint32_t ctag = LockTag::entry(slot);
+  // A count whose overflow list is not a valid heap block (a corrupt word)
+  // has no child that can be read: walking its places would only take time.
+  const uint32_t count =
+      e.child_count <= kInlineChildren ||
+              (e.children_off != 0 && heap_->contains(e.children_off, uint64_t(e.child_count) * 8))
+          ? e.child_count
+          : 0;
   uint32_t cursor = e.child_cursor.load(std::memory_order_acquire);
-  if (cursor > e.child_count) cursor = e.child_count;  // corrupt: trust the smaller
+  if (cursor > count) cursor = count;  // corrupt: trust the smaller
   // A crash after moving the cursor down but before finishing that child
   // leaves the child at `cursor` locked with our tag: finish it first.
-  if (cursor < e.child_count) {
+  if (cursor < count) {
     const uint64_t child = child_at(e, cursor);
     if (child != 0 && child_ok(child)) {
       const uint64_t c = entries_[child >> 32].ctrl.load(std::memory_order_acquire);

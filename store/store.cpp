@@ -187,13 +187,31 @@ void Store::recover_process(ipc::ProcessSlotId dead,
   // 1. The allocator first: its journal may still have to link a block into an
   //    entry that the steps below free.
   heap_.recover_from(dead, me_);
-  // 2. Every reference the process held, including operations it was inside.
+  // 2. The operations it was inside, before any plain reference: dropping a
+  //    reference waits until its entry is unlocked, and an entry the dead
+  //    process left locked (a second pin of an object it already held, a
+  //    release by a container it was freeing) is unlocked by nobody but us.
+  //    First the operations its records name...
+  RecordPool::for_each_record(segment_.base(), heap_, slot, [&](RefRecord* rec, uint32_t index) {
+    const auto state = detail::RecordState(rec->state.load(std::memory_order_acquire));
+    if (state == detail::RecordState::kFree || !objects_.valid_slot(rec->slot)) return;
+    const uint64_t c = objects_.entry(rec->slot).ctrl.load(std::memory_order_acquire);
+    if (Ctrl::lock(c) == LockTag::record(dead, index)) {
+      objects_.recover_record(rec, index, dead, me_);
+    }
+  });
+  //    ...then whatever else it left locked: frees under its process tag and
+  //    the children they were releasing, and the child it was pinning for a
+  //    container it wrote (undone for every object whose writer is gone; the
+  //    failing of such objects waits for the last step).
+  objects_.recover_entries(dead, me_, writer_dead, [](uint32_t) {});
+  // 3. Every reference it held.
   RecordPool::for_each_record(segment_.base(), heap_, slot, [&](RefRecord* rec, uint32_t index) {
     objects_.recover_record(rec, index, dead, me_);
   });
-  // 3. Entries it left locked, unsealed objects nobody will write, orphaned calls.
+  // 4. Unsealed objects nobody will write, orphaned calls.
   objects_.recover_entries(dead, me_, writer_dead, fail);
-  // 4. Its reference chunks.
+  // 5. Its reference chunks.
   RecordPool::free_chunks(segment_.base(), heap_, slot, me_);
   header().retired_created.fetch_add(slot.objects_created.load(std::memory_order_relaxed),
                                      std::memory_order_relaxed);
