@@ -93,6 +93,10 @@ Result<RefRecord*, StoreError> Store::create_object(ObjectState initial, uint32_
 }
 
 Result<RefRecord*, StoreError> Store::pin(uint32_t slot, uint32_t gen) {
+  // Counted before the record exists: a wait() running on another thread
+  // that sees the new record also sees the count move (both relaxed, but the
+  // record reaches that thread only through a release/acquire hand-over).
+  pins_made_.fetch_add(1, std::memory_order_relaxed);
   auto rec = records_->acquire();
   if (!rec) return fail(rec.error());
   RefRecord* r = *rec;

@@ -5,6 +5,8 @@
 // Thread-safe: any thread may create, pin, unpin and wait at once.
 #pragma once
 
+#include <atomic>
+
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -69,6 +71,10 @@ class Store {
   Result<detail::RefRecord*, StoreError> create_object(ObjectState initial, uint32_t writer,
                                                        uint32_t child_places = 0);
   Result<detail::RefRecord*, StoreError> pin(uint32_t slot, uint32_t gen);
+  // How many pin() calls this process has made: pin() is the one way a
+  // process gets a second record for an object it may already hold (every
+  // other record is made with a new object).
+  uint64_t pins_made() const { return pins_made_.load(std::memory_order_relaxed); }
   // Drops the record's pin (freeing the object if it was the last) and
   // returns the record to the pool.
   void unpin(detail::RefRecord* rec);
@@ -105,6 +111,7 @@ class Store {
   TypeRegistry types_;
   ipc::ProcessSlotId me_ = ipc::kNoProcess;
   std::unique_ptr<RecordPool> records_;
+  std::atomic<uint64_t> pins_made_{0};  // relaxed: read by wait()'s shortcut, see pins_made()
 };
 
 }  // namespace shoal::store

@@ -3,11 +3,13 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
 
 #include <shoal/errors.hpp>
@@ -281,6 +283,31 @@ void throw_type_mismatch(uint64_t expected_fp, std::string_view expected_name, u
 
 void throw_decode_failure(std::string_view type_name, const char* why) {
   throw Error("shoal: cannot decode a " + std::string(type_name) + ": " + why);
+}
+
+uint64_t pins_made() noexcept {
+  Runtime* rt = g_runtime;
+  return rt != nullptr && rt->store != nullptr ? rt->store->pins_made() : 0;
+}
+
+WaitListMemo& wait_list_memo() {
+  thread_local WaitListMemo memo;
+  return memo;
+}
+
+void check_distinct_slots(std::vector<uint32_t> slots) {
+  // Refs made one after another usually have slots in rising or falling
+  // order: then they are distinct without sorting.
+  bool rising = true, falling = true;
+  for (size_t i = 1; i < slots.size(); ++i) {
+    rising = rising && slots[i] > slots[i - 1];
+    falling = falling && slots[i] < slots[i - 1];
+  }
+  if (rising || falling) return;
+  std::sort(slots.begin(), slots.end());
+  if (std::adjacent_find(slots.begin(), slots.end()) != slots.end()) {
+    throw std::invalid_argument("shoal::wait: the same ObjectRef is listed twice");
+  }
 }
 
 size_t wait_refs(const std::vector<const RefRecord*>& recs, size_t num_returns,

@@ -1,13 +1,20 @@
 #include "tools/bench/bench.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <regex>
 
 #include <shoal/shoal.hpp>
 
+#include "launcher/session.hpp"
+#include "tools/bench/measure.hpp"
+
 namespace shoal::bench {
 
 namespace {
+
+constexpr uint64_t kMinStoreBytes = uint64_t(4) << 30;
 
 std::vector<Benchmark>& registry() {
   static std::vector<Benchmark> all;
@@ -28,6 +35,10 @@ const char* unit_name(Unit unit) {
 
 void Reporter::report(const std::string& name, double value, Unit unit) {
   out_->push_back(Metric{name, value, unit});
+}
+
+bool Reporter::wants(const std::string& name) const {
+  return filter_ == nullptr || std::regex_search(name, *filter_);
 }
 
 Register::Register(std::string group, std::vector<std::string> metrics,
@@ -64,12 +75,40 @@ int run(const std::string& filter, bool json, bool list) {
     std::fprintf(stderr, "shoal bench: no metric matches \"%s\" (see --list)\n", filter.c_str());
     return 2;
   }
+  // One session for the whole run; its store holds a 1 GiB object and the
+  // small ones beside it with room to spare.
+  Config config;
+  config.store_bytes = std::max<uint64_t>(launcher::default_store_bytes(), kMinStoreBytes);
+  try {
+    init(config);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "shoal bench: cannot start a session: %s\n", e.what());
+    return 1;
+  }
+  if (!json) {
+    // The figures depend on what else the machine is running.
+    if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
+      char load[64] = {};
+      if (std::fgets(load, sizeof(load), f)) {
+        std::fprintf(stderr, "load average at start: %s", load);
+      }
+      std::fclose(f);
+    }
+  }
   std::vector<Metric> results;
-  Reporter reporter(&results);
+  Reporter reporter(&results, &re);
+  int status = 0;
   for (const Benchmark* b : chosen) {
     if (!json) std::fprintf(stderr, "running %s ...\n", b->group.c_str());
-    b->run(reporter);
+    settle();  // what the previous benchmark left behind is cleaned up first
+    try {
+      b->run(reporter);
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shoal bench: %s failed: %s\n", b->group.c_str(), e.what());
+      status = 1;
+    }
   }
+  shutdown();
   std::vector<Metric> shown;
   for (const Metric& m : results) {
     if (std::regex_search(m.name, re)) shown.push_back(m);
@@ -87,7 +126,7 @@ int run(const std::string& filter, bool json, bool list) {
       std::printf("%-44s %16.6g  %s\n", m.name.c_str(), m.value, unit_name(m.unit));
     }
   }
-  return 0;
+  return status;
 }
 
 }  // namespace shoal::bench

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <functional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -21,11 +22,20 @@ struct Metric {
 // Reports what a benchmark measured.
 class Reporter {
  public:
-  explicit Reporter(std::vector<Metric>* out) : out_(out) {}
+  Reporter(std::vector<Metric>* out, const std::regex* filter) : out_(out), filter_(filter) {}
   void report(const std::string& name, double value, Unit unit);
+  // Whether the run asked for this metric: a benchmark measuring several can
+  // skip the work of those filtered out.
+  bool wants(const std::string& name) const;
+  // report(name, compute(), unit) if the run wants `name`.
+  template <class F>
+  void measure(const std::string& name, Unit unit, F&& compute) {
+    if (wants(name)) report(name, compute(), unit);
+  }
 
  private:
   std::vector<Metric>* out_;
+  const std::regex* filter_;
 };
 
 struct Benchmark {
@@ -40,7 +50,9 @@ struct Register {
 };
 
 // `shoal bench`: runs every benchmark with a metric matching `filter` (an
-// ECMAScript regex, searched), prints a table or one JSON object.
+// ECMAScript regex, searched) in one session it starts and ends itself, and
+// prints a table or one JSON object. Returns 1 if a benchmark failed (the
+// others still run), 2 for a bad filter.
 int run(const std::string& filter, bool json, bool list);
 
 }  // namespace shoal::bench

@@ -6,13 +6,17 @@
 // std::future, fetched with get(), waited on, and passed to other actors.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <coroutine>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <future>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -59,6 +63,21 @@ class ObjectRefBase {
   void swap(ObjectRefBase& o) noexcept {
     std::swap(rec_, o.rec_);
     std::swap(epoch_, o.epoch_);
+  }
+  // For wait(): slides the `count` refs at `src` down to `dst` (dst < src),
+  // where every place from dst up to src holds an empty ref; the places left
+  // behind end up empty. No reference count changes hands.
+  template <class R>
+  static void slide_down(R* dst, R* src, size_t count) noexcept {
+    for (size_t k = 0; k < count; ++k) {
+      ObjectRefBase& d = dst[k];
+      const ObjectRefBase& s = src[k];
+      d.rec_ = s.rec_;
+      d.epoch_ = s.epoch_;
+    }
+    for (R* p = std::max(src, dst + count); p < src + count; ++p) {
+      static_cast<ObjectRefBase&>(*p).rec_ = nullptr;
+    }
   }
   friend bool operator==(const ObjectRefBase& a, const ObjectRefBase& b) noexcept {
     return a.rec_ == b.rec_ || (a.rec_ && b.rec_ && a.id() == b.id());
@@ -250,42 +269,96 @@ struct WaitResult {
 };
 
 // Waits until num_returns of refs are ready (or the timeout passes). `ready`
-// holds at most num_returns refs. Throws std::invalid_argument for num_returns
-// 0 or above refs.size(), or for a ref listed twice.
+// holds at most num_returns refs: the first ready ones in input order. Throws
+// std::invalid_argument for num_returns 0 or above refs.size(), or for a ref
+// listed twice. Pass the list as an rvalue to wait on what is left of it in a
+// loop: `not_ready = wait(std::move(not_ready)).not_ready;` moves every ref
+// instead of copying it.
 template <class T>
-WaitResult<T> wait(const std::vector<ObjectRef<T>>& refs, WaitOptions options = {}) {
-  if (options.num_returns == 0 || options.num_returns > refs.size()) {
+WaitResult<T> wait(std::vector<ObjectRef<T>> refs, WaitOptions options = {}) {
+  const size_t n = refs.size();
+  const size_t want = options.num_returns;
+  if (want == 0 || want > n) {
     throw std::invalid_argument("shoal::wait: num_returns must be between 1 and the number of refs (" +
-                                std::to_string(refs.size()) + "), got " +
-                                std::to_string(options.num_returns));
+                                std::to_string(n) + "), got " + std::to_string(want));
   }
-  std::vector<const detail::RefRecord*> recs;
-  recs.reserve(refs.size());
-  for (const auto& r : refs) {
-    detail::check_live(r.record(), r.session_epoch());
-    recs.push_back(r.record());
+  // Every ref live, and every object listed once. A list made of exactly the
+  // records of a list this thread already checked (the not_ready of the last
+  // wait, passed back) needs no second look, as long as this process has
+  // pinned nothing since: only a pin gives it a second record for an object
+  // it holds, every other record is made with a new object.
+  detail::WaitListMemo& memo = detail::wait_list_memo();
+  const uint32_t now = detail::epoch();
+  const uint64_t pins = detail::pins_made();
+  bool known = memo.epoch == now && memo.pins == pins && memo.records.size() == n;
+  if (known) {
+    // Branch-free: the same records (so none is null) and all of this session.
+    const detail::RefRecord* const* checked = memo.records.data();
+    uintptr_t differ = 0;
+    uint32_t stale = 0;
+    for (size_t i = 0; i < n; ++i) {
+      differ |= reinterpret_cast<uintptr_t>(refs[i].record()) ^
+                reinterpret_cast<uintptr_t>(checked[i]);
+      stale |= refs[i].session_epoch() ^ now;
+    }
+    known = differ == 0 && stale == 0;
   }
-  {
-    std::vector<ObjectId> ids;
-    ids.reserve(refs.size());
-    for (const auto& r : refs) ids.push_back(r.id());
-    std::sort(ids.begin(), ids.end(), [](const ObjectId& a, const ObjectId& b) {
-      return std::make_pair(a.slot(), a.generation()) < std::make_pair(b.slot(), b.generation());
-    });
-    if (std::adjacent_find(ids.begin(), ids.end()) != ids.end()) {
-      throw std::invalid_argument("shoal::wait: the same ObjectRef is listed twice");
+  if (!known) {
+    for (const auto& r : refs) {
+      if (r.record() == nullptr || r.session_epoch() != now) {
+        detail::check_live(r.record(), r.session_epoch());
+      }
     }
   }
-  std::vector<char> ready;
-  detail::wait_refs(recs, options.num_returns, options.timeout, ready);
+  if (!known) {
+    std::vector<uint32_t> slots;  // a live ref pins its object: its slot names it
+    slots.reserve(n);
+    for (const auto& r : refs) slots.push_back(r.record()->slot);
+    detail::check_distinct_slots(std::move(slots));
+  }
+  detail::check_blocking_allowed("shoal::wait");
+  size_t sealed = 0;
+  for (size_t i = 0; i < n && sealed < want; ++i) sealed += detail::is_sealed(refs[i].record());
+  if (sealed < want) {
+    std::vector<const detail::RefRecord*> recs;
+    recs.reserve(n);
+    for (const auto& r : refs) recs.push_back(r.record());
+    std::vector<char> ready;
+    detail::wait_refs(recs, want, options.timeout, ready);
+  }
+  // The first `want` sealed refs (in input order) move to `ready`; the rest
+  // close up behind them, swapped into the places emptied, and become
+  // `not_ready`, remembered as checked.
   WaitResult<T> out;
-  for (size_t i = 0; i < refs.size(); ++i) {
-    if (ready[i] && out.ready.size() < options.num_returns) {
-      out.ready.push_back(refs[i]);
+  out.ready.reserve(want);
+  memo.records.resize(n);
+  const detail::RefRecord** remembered = memo.records.data();
+  size_t kept = 0, i = 0;
+  for (; i < n && out.ready.size() < want; ++i) {
+    if (detail::is_sealed(refs[i].record())) {
+      out.ready.push_back(std::move(refs[i]));
     } else {
-      out.not_ready.push_back(refs[i]);
+      remembered[kept] = refs[i].record();
+      if (kept != i) refs[kept].swap(refs[i]);
+      ++kept;
     }
   }
+  if (i < n) {
+    // The rest only closes up: its records are already in `remembered` if
+    // the list was known, at `i` instead of `kept`.
+    if (known) {
+      std::memmove(remembered + kept, remembered + i, (n - i) * sizeof(*remembered));
+    } else {
+      for (size_t j = i, k = kept; j < n; ++j, ++k) remembered[k] = refs[j].record();
+    }
+    ObjectRefBase::slide_down(refs.data() + kept, refs.data() + i, n - i);
+    kept += n - i;
+  }
+  memo.records.resize(kept);
+  memo.epoch = now;
+  memo.pins = pins;
+  refs.resize(kept);
+  out.not_ready = std::move(refs);
   return out;
 }
 
@@ -317,7 +390,7 @@ class AsCompleted {
         owner_ = nullptr;
         return;
       }
-      auto result = shoal::wait(owner_->pending_, WaitOptions{1, std::nullopt});
+      auto result = shoal::wait(std::move(owner_->pending_), WaitOptions{1, std::nullopt});
       current_ = result.ready.front();
       owner_->pending_ = std::move(result.not_ready);
     }

@@ -31,6 +31,20 @@ RefRecord* pin_id(const ObjectId& id);      // throws ObjectNotFoundError / Usag
 ObjectId id_of(const RefRecord* rec);
 bool is_sealed(const RefRecord* rec) noexcept;
 void check_live(const RefRecord* rec, uint32_t epoch);  // throws UsageError if the session ended
+uint64_t pins_made() noexcept;  // Store::pins_made() of this process (0 outside a session)
+
+// ---- wait ----
+// The records of the last not_ready list wait() returned on this thread, in
+// order, with the session epoch and pins_made() they were checked at.
+struct WaitListMemo {
+  std::vector<const RefRecord*> records;
+  uint32_t epoch = 0;
+  uint64_t pins = 0;
+};
+WaitListMemo& wait_list_memo();
+// Throws std::invalid_argument if a table slot is listed twice (the slots of
+// live refs: two refs to one object).
+void check_distinct_slots(std::vector<uint32_t> slots);
 
 // ---- put ----
 struct PutArgs {

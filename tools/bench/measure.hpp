@@ -1,0 +1,141 @@
+// How `shoal bench` measures, and what its benchmarks share. Every figure is
+// the median of several runs made in the same process, after a warm-up run
+// that is thrown away; a benchmark leaves no actor and no cleanup behind for
+// the next one (retire(), settle()).
+#pragma once
+
+#include <sched.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <thread>
+#include <utility>
+#include <vector>
+
+namespace shoal::bench {
+
+inline constexpr int kRepetitions = 5;
+inline constexpr double kRepetitionSeconds = 0.2;
+
+inline uint64_t now_ns() {
+  // steady_clock is CLOCK_MONOTONIC: one clock for every process of the machine.
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// Operations per second: `batch()` performs `ops_per_batch` operations and is
+// repeated until `seconds` have passed; the median of kRepetitions such runs.
+template <class F>
+double median_rate(F&& batch, double ops_per_batch, double seconds = kRepetitionSeconds) {
+  std::vector<double> rates;
+  for (int rep = -1; rep < kRepetitions; ++rep) {  // rep -1: warm-up
+    const uint64_t t0 = now_ns();
+    const uint64_t budget = uint64_t((rep < 0 ? seconds / 2 : seconds) * 1e9);
+    uint64_t batches = 0, elapsed = 0;
+    do {
+      batch();
+      ++batches;
+      elapsed = now_ns() - t0;
+    } while (elapsed < budget);
+    if (rep >= 0) rates.push_back(double(batches) * ops_per_batch * 1e9 / double(elapsed));
+  }
+  return median(rates);
+}
+
+// Microseconds per run of `once()`: the median of `reps` timed runs after
+// `warmups` untimed ones.
+template <class F>
+double median_us(F&& once, int reps = kRepetitions, int warmups = 1) {
+  std::vector<double> us;
+  for (int i = 0; i < warmups; ++i) {
+    once();
+  }
+  for (int i = 0; i < reps; ++i) {
+    const uint64_t t0 = now_ns();
+    once();
+    us.push_back(double(now_ns() - t0) / 1e3);
+  }
+  return median(us);
+}
+
+// The median of `reps` values returned by `sample()`, after `warmups` more.
+template <class F>
+double median_of(F&& sample, int reps = kRepetitions, int warmups = 1) {
+  std::vector<double> v;
+  for (int i = 0; i < warmups; ++i) {
+    sample();
+  }
+  for (int i = 0; i < reps; ++i) {
+    v.push_back(sample());
+  }
+  return median(v);
+}
+
+// Two distinct cores this process may run on ({-1, -1} if it has one only):
+// where a measurement pins its two sides, so that the scheduler cannot put
+// both on one core of a busy machine.
+std::pair<int, int> two_cores();
+
+// Pins the calling thread to `cpu` (no-op for -1) until destroyed, when its
+// previous affinity comes back.
+class PinThread {
+ public:
+  explicit PinThread(int cpu);
+  ~PinThread();
+  PinThread(const PinThread&) = delete;
+  PinThread& operator=(const PinThread&) = delete;
+
+ private:
+  cpu_set_t saved_;
+  bool pinned_ = false;
+};
+
+// Waits (up to 5 s) until the session's own processes are idle: after actors
+// are killed, the supervisor recovers what they held, and a benchmark that
+// starts meanwhile shares the cores with it.
+void settle();
+
+// Kills the actors, waits until the supervisor has seen each one die, then
+// until it has finished cleaning up after them (settle()).
+template <class Handle>
+void retire(const std::vector<Handle>& actors) {
+  for (const Handle& a : actors) kill(a);
+  const uint64_t deadline = now_ns() + 5'000'000'000ull;
+  for (const Handle& a : actors) {
+    while (a.pid() != 0 && now_ns() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  }
+  settle();
+}
+
+template <class Handle>
+void retire(const Handle& actor) {
+  retire(std::vector<Handle>{actor});
+}
+
+// Keeps the compiler from dropping the work that made a value nobody reads.
+template <class T>
+inline void keep(const T& value) {
+  asm volatile("" : : "r,m"(value) : "memory");
+}
+
+// A notice on stderr, beside the table on stdout.
+template <class... Args>
+void note(const char* format, Args... args) {
+  std::fprintf(stderr, "  ");
+  std::fprintf(stderr, format, args...);
+  std::fprintf(stderr, "\n");
+}
+
+}  // namespace shoal::bench
