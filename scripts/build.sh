@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
 # Configures and builds shoal into build/ (or build-<sanitizers>/ with
-# --sanitize LIST). Prints the build directory on its last line.
+# --sanitize LIST). --areas store,ipc builds the tests of those areas only
+# (and the examples only if "examples" is one of them). Prints the build
+# directory on its last line.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sanitize=""
+areas=""
 while (($#)); do
   case "$1" in
     --sanitize) sanitize="$2"; shift 2 ;;
+    --areas) areas="$2"; shift 2 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
 "$root/scripts/deps.sh"
 build="$root/build"
 [ -z "$sanitize" ] || build="$root/build-${sanitize//,/-}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE="$sanitize" >/dev/null
+examples=ON
+[ -z "$areas" ] || [[ ",$areas," == *,examples,* ]] || examples=OFF
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE="$sanitize" \
+  -DSHOAL_TEST_AREAS="${areas//,/;}" -DSHOAL_BUILD_EXAMPLES="$examples" >/dev/null
 cmake --build "$build" -j"$(nproc)" >&2
 echo "$build"
