@@ -38,22 +38,26 @@ struct alignas(64) RingCell {
 static_assert(sizeof(RingCell) == kRingCellBytes);
 static_assert(std::is_standard_layout_v<RingCell>);
 
+// Producers and the consumer write to different 128-byte pairs of lines
+// (cores fetch lines in such pairs), and so does every cell: a ring that
+// starts 128-byte aligned has no false sharing between its parts.
 struct alignas(64) RingHeader {
-  // Line 0: producers.
+  // Lines 0-1: producers.
   std::atomic<uint64_t> tail;  // next position to claim; CAS by producers (helping)
-  uint8_t pad0[56];
-  // Line 1: the consumer.
+  uint8_t pad0[120];
+  // Line 2: the consumer.
   std::atomic<uint64_t> head;      // next position to consume; written by the consumer only
   WakeWord not_full;               // producers park here when the ring is full
   std::atomic<uint32_t> consumer;  // process slot to notify after a publish (kNoProcess: none)
   uint8_t pad1[48];
-  // Line 2: immutable after init.
+  // Line 3: immutable after init.
   uint64_t magic;
   uint32_t capacity;  // cells, a power of two
   uint32_t reserved;
   uint8_t pad2[48];
 };
-static_assert(sizeof(RingHeader) == 192);
+static_assert(sizeof(RingHeader) == 256);
+static_assert(offsetof(RingHeader, head) == 128);
 static_assert(std::is_standard_layout_v<RingHeader>);
 
 enum class RingError {
@@ -78,7 +82,8 @@ class RequestRing {
   }
 
   RequestRing() = default;
-  // `memory` must be 64-byte aligned and bytes_for(capacity) long.
+  // `memory` must be 64-byte aligned (128 for no false sharing) and
+  // bytes_for(capacity) long.
   static RequestRing format(void* memory, uint32_t capacity);
   // Validates an existing ring of `bytes` bytes.
   static Result<RequestRing, RingError> attach(void* memory, size_t bytes);

@@ -23,6 +23,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -902,6 +903,52 @@ TEST(Wait, BadArgumentsThrowInvalidArgument) {
   const shoal::ObjectRef<int> by_id(refs[0].id());
   EXPECT_THROW(shoal::wait(std::vector<shoal::ObjectRef<int>>{refs[0], by_id}),
                std::invalid_argument);
+}
+
+TEST(Wait, LoopOnWhatIsLeftMovesTheRefsAndKeepsTheirOrder) {
+  std::vector<shoal::ObjectRef<int>> all;
+  for (int i = 0; i < 200; ++i) all.push_back(shoal::put(i));
+  std::vector<shoal::ObjectRef<int>> not_ready = all;
+  std::vector<int> seen;
+  while (!not_ready.empty()) {
+    auto r = shoal::wait(std::move(not_ready), {.num_returns = not_ready.size() > 7 ? 3u : 1u});
+    for (const auto& ref : r.ready) seen.push_back(shoal::get(ref));
+    not_ready = std::move(r.not_ready);
+    // What is left is exactly the tail of `all`, in order.
+    ASSERT_EQ(not_ready, std::vector<shoal::ObjectRef<int>>(all.end() - long(not_ready.size()), all.end()));
+  }
+  std::vector<int> expected(200);
+  std::iota(expected.begin(), expected.end(), 0);
+  EXPECT_EQ(seen, expected);
+  // An lvalue list is copied: the caller's refs stay as they were.
+  const auto r = shoal::wait(all, {.num_returns = 2});
+  EXPECT_EQ(all.size(), 200u);
+  EXPECT_EQ(r.ready, (std::vector<shoal::ObjectRef<int>>{all[0], all[1]}));
+  EXPECT_EQ(r.not_ready.size(), 198u);
+}
+
+TEST(Wait, ADuplicateSlippedIntoAListAlreadyCheckedIsStillFound) {
+  auto gate = make_gate();
+  std::vector<shoal::ObjectRef<int>> refs{shoal::put(1)};
+  for (int i = 0; i < 5; ++i) refs.push_back(gate.task(&Gate::wait_open).remote(1));
+  // wait() remembers the not_ready it returns as checked...
+  auto left = shoal::wait(std::move(refs)).not_ready;
+  ASSERT_EQ(left.size(), 5u);
+  // ...a copy of one ref put over another is a duplicate...
+  auto copied = left;
+  copied[3] = copied[1];
+  EXPECT_THROW(shoal::wait(std::move(copied), {.num_returns = 1, .timeout = 10ms}),
+               std::invalid_argument);
+  // ...and so is a new ref to one of the objects, made from its id, even in
+  // the place of a ref dropped meanwhile (whose record it may reuse).
+  auto left2 = shoal::wait(std::move(left), {.num_returns = 1, .timeout = 10ms}).not_ready;
+  ASSERT_EQ(left2.size(), 5u);
+  const shoal::ObjectId id = left2[0].id();
+  left2[4] = shoal::ObjectRef<int>();
+  left2[4] = shoal::ObjectRef<int>(id);
+  EXPECT_THROW(shoal::wait(std::move(left2), {.num_returns = 1, .timeout = 10ms}),
+               std::invalid_argument);
+  shoal::get(gate.task(&Gate::open).remote(1));
 }
 
 // ---- as_completed -------------------------------------------------------------
