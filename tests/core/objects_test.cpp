@@ -944,10 +944,21 @@ TEST(Wait, ADuplicateSlippedIntoAListAlreadyCheckedIsStillFound) {
   auto left2 = shoal::wait(std::move(left), {.num_returns = 1, .timeout = 10ms}).not_ready;
   ASSERT_EQ(left2.size(), 5u);
   const shoal::ObjectId id = left2[0].id();
+  const shoal::ObjectRef<int> p0 = left2[0], p1 = left2[1];
   left2[4] = shoal::ObjectRef<int>();
   left2[4] = shoal::ObjectRef<int>(id);
   EXPECT_THROW(shoal::wait(std::move(left2), {.num_returns = 1, .timeout = 10ms}),
                std::invalid_argument);
+  // The same when the list starts with a ready ref, which wait() returns
+  // without looking further than it unless the list is new to it.
+  std::vector<shoal::ObjectRef<int>> mixed{shoal::put(7), p0, p1, p0};
+  EXPECT_THROW(shoal::wait(std::move(mixed)), std::invalid_argument);
+  std::vector<shoal::ObjectRef<int>> fine{shoal::put(7), shoal::put(8), p0, p1};
+  auto r = shoal::wait(std::move(fine));
+  ASSERT_EQ(r.ready.size(), 1u);
+  EXPECT_EQ(shoal::get(r.ready[0]), 7);
+  r.not_ready.push_back(r.not_ready[1]);
+  EXPECT_THROW(shoal::wait(std::move(r.not_ready)), std::invalid_argument);
   shoal::get(gate.task(&Gate::open).remote(1));
 }
 

@@ -66,18 +66,32 @@ class ObjectRefBase {
   }
   // For wait(): slides the `count` refs at `src` down to `dst` (dst < src),
   // where every place from dst up to src holds an empty ref; the places left
-  // behind end up empty. No reference count changes hands.
+  // behind end up empty. No reference count changes hands. Writes their
+  // records to `records` (which may be `expected` shifted down) and returns
+  // whether they were exactly `expected` (null: nothing expected) and all of
+  // session `epoch`.
   template <class R>
-  static void slide_down(R* dst, R* src, size_t count) noexcept {
+  static bool slide_down(R* dst, R* src, size_t count, const detail::RefRecord** records,
+                         const detail::RefRecord* const* expected, uint32_t epoch) noexcept {
+    uintptr_t differ = expected == nullptr;
+    uint32_t stale = 0;
     for (size_t k = 0; k < count; ++k) {
-      ObjectRefBase& d = dst[k];
       const ObjectRefBase& s = src[k];
-      d.rec_ = s.rec_;
-      d.epoch_ = s.epoch_;
+      detail::RefRecord* const rec = s.rec_;
+      const uint32_t e = s.epoch_;
+      if (expected != nullptr) {
+        differ |= reinterpret_cast<uintptr_t>(rec) ^ reinterpret_cast<uintptr_t>(expected[k]);
+      }
+      stale |= e ^ epoch;
+      ObjectRefBase& d = dst[k];
+      d.rec_ = rec;
+      d.epoch_ = e;
+      records[k] = rec;
     }
     for (R* p = std::max(src, dst + count); p < src + count; ++p) {
       static_cast<ObjectRefBase&>(*p).rec_ = nullptr;
     }
+    return differ == 0 && stale == 0;
   }
   friend bool operator==(const ObjectRefBase& a, const ObjectRefBase& b) noexcept {
     return a.rec_ == b.rec_ || (a.rec_ && b.rec_ && a.id() == b.id());
@@ -268,6 +282,28 @@ struct WaitResult {
   std::vector<ObjectRef<T>> ready, not_ready;  // each in input order
 };
 
+namespace detail {
+// wait()'s full check of a list given in two parts: throws UsageError for an
+// empty ref or one of an ended session, std::invalid_argument for two refs to
+// one object.
+template <class R>
+void check_wait_list(const R* a, size_t na, const R* b, size_t nb, uint32_t now) {
+  std::vector<uint32_t> slots;  // a live ref pins its object: its slot names it
+  slots.reserve(na + nb);
+  auto add = [&](const R* p, size_t count) {
+    for (size_t i = 0; i < count; ++i) {
+      if (p[i].record() == nullptr || p[i].session_epoch() != now) {
+        check_live(p[i].record(), p[i].session_epoch());
+      }
+      slots.push_back(p[i].record()->slot);
+    }
+  };
+  add(a, na);
+  add(b, nb);
+  check_distinct_slots(std::move(slots));
+}
+}  // namespace detail
+
 // Waits until num_returns of refs are ready (or the timeout passes). `ready`
 // holds at most num_returns refs: the first ready ones in input order. Throws
 // std::invalid_argument for num_returns 0 or above refs.size(), or for a ref
@@ -282,44 +318,30 @@ WaitResult<T> wait(std::vector<ObjectRef<T>> refs, WaitOptions options = {}) {
     throw std::invalid_argument("shoal::wait: num_returns must be between 1 and the number of refs (" +
                                 std::to_string(n) + "), got " + std::to_string(want));
   }
-  // Every ref live, and every object listed once. A list made of exactly the
-  // records of a list this thread already checked (the not_ready of the last
-  // wait, passed back) needs no second look, as long as this process has
-  // pinned nothing since: only a pin gives it a second record for an object
-  // it holds, every other record is made with a new object.
+  // Every ref must be live, and name an object no other ref of the list
+  // names. A list made of exactly the records of a list this thread already
+  // checked (the not_ready of its last wait, passed back) needs no second
+  // look, as long as this process has pinned nothing since: only a pin gives
+  // it a second record for an object it holds, every other record is made
+  // with a new object.
   detail::WaitListMemo& memo = detail::wait_list_memo();
   const uint32_t now = detail::epoch();
   const uint64_t pins = detail::pins_made();
-  bool known = memo.epoch == now && memo.pins == pins && memo.records.size() == n;
-  if (known) {
-    // Branch-free: the same records (so none is null) and all of this session.
-    const detail::RefRecord* const* checked = memo.records.data();
-    uintptr_t differ = 0;
-    uint32_t stale = 0;
-    for (size_t i = 0; i < n; ++i) {
-      differ |= reinterpret_cast<uintptr_t>(refs[i].record()) ^
-                reinterpret_cast<uintptr_t>(checked[i]);
-      stale |= refs[i].session_epoch() ^ now;
-    }
-    known = differ == 0 && stale == 0;
-  }
-  if (!known) {
-    for (const auto& r : refs) {
-      if (r.record() == nullptr || r.session_epoch() != now) {
-        detail::check_live(r.record(), r.session_epoch());
-      }
-    }
-  }
-  if (!known) {
-    std::vector<uint32_t> slots;  // a live ref pins its object: its slot names it
-    slots.reserve(n);
-    for (const auto& r : refs) slots.push_back(r.record()->slot);
-    detail::check_distinct_slots(std::move(slots));
-  }
+  const bool memo_fits = memo.epoch == now && memo.pins == pins && memo.records.size() == n;
   detail::check_blocking_allowed("shoal::wait");
+  // Look for `want` sealed refs from the front, checking each ref passed.
   size_t sealed = 0;
-  for (size_t i = 0; i < n && sealed < want; ++i) sealed += detail::is_sealed(refs[i].record());
+  for (size_t i = 0; i < n && sealed < want; ++i) {
+    if (refs[i].record() == nullptr || refs[i].session_epoch() != now) {
+      detail::check_live(refs[i].record(), refs[i].session_epoch());
+    }
+    sealed += detail::is_sealed(refs[i].record());
+  }
+  bool checked = false;
   if (sealed < want) {
+    // About to block: the whole list is checked first.
+    detail::check_wait_list(refs.data(), n, refs.data(), 0, now);
+    checked = true;
     std::vector<const detail::RefRecord*> recs;
     recs.reserve(n);
     for (const auto& r : refs) recs.push_back(r.record());
@@ -327,32 +349,33 @@ WaitResult<T> wait(std::vector<ObjectRef<T>> refs, WaitOptions options = {}) {
     detail::wait_refs(recs, want, options.timeout, ready);
   }
   // The first `want` sealed refs (in input order) move to `ready`; the rest
-  // close up behind them, swapped into the places emptied, and become
-  // `not_ready`, remembered as checked.
-  WaitResult<T> out;
-  out.ready.reserve(want);
+  // close up behind them and become `not_ready`, remembered as checked once
+  // they are. Each record is compared with the memo as it is rewritten.
+  memo.epoch = 0;  // no session has epoch 0: the memo is void until rewritten
   memo.records.resize(n);
   const detail::RefRecord** remembered = memo.records.data();
+  bool same = memo_fits;
+  WaitResult<T> out;
+  out.ready.reserve(want);
   size_t kept = 0, i = 0;
   for (; i < n && out.ready.size() < want; ++i) {
-    if (detail::is_sealed(refs[i].record())) {
+    const detail::RefRecord* rec = refs[i].record();
+    same = same && remembered[i] == rec;  // read before any write at or below i
+    if (detail::is_sealed(rec)) {
       out.ready.push_back(std::move(refs[i]));
     } else {
-      remembered[kept] = refs[i].record();
+      remembered[kept] = rec;
       if (kept != i) refs[kept].swap(refs[i]);
       ++kept;
     }
   }
   if (i < n) {
-    // The rest only closes up: its records are already in `remembered` if
-    // the list was known, at `i` instead of `kept`.
-    if (known) {
-      std::memmove(remembered + kept, remembered + i, (n - i) * sizeof(*remembered));
-    } else {
-      for (size_t j = i, k = kept; j < n; ++j, ++k) remembered[k] = refs[j].record();
-    }
-    ObjectRefBase::slide_down(refs.data() + kept, refs.data() + i, n - i);
+    same = ObjectRefBase::slide_down(refs.data() + kept, refs.data() + i, n - i, remembered + kept,
+                                     same ? remembered + i : nullptr, now);
     kept += n - i;
+  }
+  if (!checked && !same) {
+    detail::check_wait_list(out.ready.data(), out.ready.size(), refs.data(), kept, now);
   }
   memo.records.resize(kept);
   memo.epoch = now;
