@@ -56,14 +56,9 @@ struct alignas(64) ActorEntry {
   uint32_t reserved0;
   uint64_t ring_off;                  // segment offset of its RequestRing
 
-  // Line 1: counters written by the actor's own process.
-  alignas(64) std::atomic<uint64_t> calls_served;
-  std::atomic<uint64_t> calls_failed;
-  std::atomic<uint32_t> in_progress;
-  uint32_t reserved1;
-  uint8_t pad1[40];
-
-  // Lines 2..: identity, written while kCreating, immutable afterwards.
+  // Line 1: identity, written while kCreating, immutable afterwards. (Lines
+  // are fetched in 128-byte pairs: this one shares line 0's pair, and the
+  // counters the actor writes at every call stay out of the callers' way.)
   alignas(64) uint64_t class_id;  // fingerprint of the class name
   uint64_t ctor_id;               // fingerprint of the constructor signature
   uint64_t ctor_args;             // (slot << 32) | gen of the constructor-arguments object
@@ -71,11 +66,21 @@ struct alignas(64) ActorEntry {
   uint32_t reserved2;
   uint64_t ring_bytes;
   uint8_t pad2[24];
+
+  // Line 2: counters written by the actor's own process.
+  alignas(64) std::atomic<uint64_t> calls_served;
+  std::atomic<uint64_t> calls_failed;
+  std::atomic<uint32_t> in_progress;
+  uint32_t reserved1;
+  uint8_t pad1[40];
+
+  // Lines 3..: identity (immutable after kCreating) and the death notice.
   char name[64];        // "" for unnamed actors
   char class_name[64];
   char death_message[192];
 };
 static_assert(sizeof(ActorEntry) == 512);
+static_assert(offsetof(ActorEntry, class_id) == 64 && offsetof(ActorEntry, calls_served) == 128);
 static_assert(std::is_standard_layout_v<ActorEntry>);
 
 }  // namespace shoal::ipc

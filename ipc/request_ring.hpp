@@ -38,26 +38,26 @@ struct alignas(64) RingCell {
 static_assert(sizeof(RingCell) == kRingCellBytes);
 static_assert(std::is_standard_layout_v<RingCell>);
 
-// Producers and the consumer write to different 128-byte pairs of lines
-// (cores fetch lines in such pairs), and so does every cell: a ring that
-// starts 128-byte aligned has no false sharing between its parts.
+// Producers, the consumer and what both only read live in different 128-byte
+// pairs of lines (cores fetch lines in such pairs), and so does every cell: a
+// ring that starts 128-byte aligned has no false sharing between its parts.
 struct alignas(64) RingHeader {
   // Lines 0-1: producers.
   std::atomic<uint64_t> tail;  // next position to claim; CAS by producers (helping)
   uint8_t pad0[120];
-  // Line 2: the consumer.
-  std::atomic<uint64_t> head;      // next position to consume; written by the consumer only
-  WakeWord not_full;               // producers park here when the ring is full
-  std::atomic<uint32_t> consumer;  // process slot to notify after a publish (kNoProcess: none)
-  uint8_t pad1[48];
-  // Line 3: immutable after init.
+  // Lines 2-3: the consumer.
+  std::atomic<uint64_t> head;  // next position to consume; written by the consumer only
+  WakeWord not_full;           // producers park here when the ring is full
+  uint8_t pad1[116];
+  // Lines 4-5: read by every producer, written rarely.
   uint64_t magic;
-  uint32_t capacity;  // cells, a power of two
-  uint32_t reserved;
-  uint8_t pad2[48];
+  uint32_t capacity;               // cells, a power of two; immutable after init
+  std::atomic<uint32_t> consumer;  // process slot to notify after a publish (kNoProcess: none)
+  uint8_t pad2[112];
 };
-static_assert(sizeof(RingHeader) == 256);
+static_assert(sizeof(RingHeader) == 384);
 static_assert(offsetof(RingHeader, head) == 128);
+static_assert(offsetof(RingHeader, magic) == 256);
 static_assert(std::is_standard_layout_v<RingHeader>);
 
 enum class RingError {

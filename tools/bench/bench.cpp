@@ -46,6 +46,39 @@ Register::Register(std::string group, std::vector<std::string> metrics,
   registry().push_back(Benchmark{std::move(group), std::move(metrics), std::move(run)});
 }
 
+namespace {
+
+// This machine's cores sometimes pass cache lines several times slower than
+// at other times, for seconds at a stretch. The raw ping-pong baselines are
+// measured again once everything else has run, and the faster of the two
+// measurements stands: the one every figure of the run is judged against
+// (never flattering it).
+void remeasure_baselines(const std::vector<const Benchmark*>& chosen,
+                         std::vector<Metric>& results) {
+  for (const Benchmark* b : chosen) {
+    if (b->group != "baseline_spin_pingpong" && b->group != "baseline_futex_pingpong") continue;
+    std::vector<Metric> again;
+    const std::regex all(".*");
+    Reporter reporter(&again, &all);
+    settle();
+    try {
+      b->run(reporter);
+    } catch (const std::exception&) {
+      continue;  // the first measurement stands
+    }
+    for (const Metric& m : again) {
+      for (Metric& first : results) {
+        if (first.name != m.name) continue;
+        std::fprintf(stderr, "  %s: %.4g at the start of the run, %.4g at its end\n",
+                     m.name.c_str(), first.value, m.value);
+        first.value = std::max(first.value, m.value);
+      }
+    }
+  }
+}
+
+}  // namespace
+
 int run(const std::string& filter, bool json, bool list) {
   std::regex re;
   try {
@@ -108,6 +141,7 @@ int run(const std::string& filter, bool json, bool list) {
       status = 1;
     }
   }
+  remeasure_baselines(chosen, results);
   shutdown();
   std::vector<Metric> shown;
   for (const Metric& m : results) {
