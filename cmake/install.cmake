@@ -14,6 +14,7 @@ install(TARGETS shoal shoal_core shoal_launcher shoal_store shoal_ipc
   INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(TARGETS shoal_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/core/include/shoal
+                  ${PROJECT_SOURCE_DIR}/store/include/shoal
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 install(EXPORT shoalTargets
   NAMESPACE shoal::

@@ -1,6 +1,10 @@
 // ActorTable: one entry per actor of the session (stateless-task workers are
 // actors too), in shared memory, so that any process can find an actor by name,
 // reach its request ring and see whether it lives.
+//
+// This layer keeps the entries and their lifecycle states only; what an
+// actor's kind and cause of death mean is the launcher's business
+// (launcher/actor_lifecycle.hpp).
 #pragma once
 
 #include <sys/types.h>
@@ -25,18 +29,6 @@ enum class ActorState : uint32_t {
 };
 const char* to_string(ActorState state);
 
-enum class ActorKind : uint32_t { kThreaded = 0, kAsync = 1, kWorker = 2 };
-
-// Why an actor is dead; the message in death_message says more.
-enum class DeathCause : uint32_t {
-  kNone = 0,
-  kCrashed = 1,         // its process died (signal or exit) with no restarts left
-  kKilled = 2,          // shoal::kill()
-  kExited = 3,          // exit_actor()
-  kCreationFailed = 4,  // the constructor threw, or the class is unknown
-  kOwnerDied = 5,       // the process that created it is gone
-};
-
 struct alignas(64) ActorEntry {
   // Line 0: lifecycle, read by every caller.
   std::atomic<uint32_t> state;        // ActorState; seq_cst (see ActorHandle calls)
@@ -46,8 +38,8 @@ struct alignas(64) ActorEntry {
   std::atomic<uint32_t> incarnation;  // 0 for the first process, +1 per restart
   std::atomic<int32_t> restarts;      // restarts so far
   std::atomic<uint32_t> cancel_epoch; // bumped by cancel(); the actor rescans its calls
-  std::atomic<uint32_t> death_cause;  // DeathCause
-  uint32_t kind;                      // ActorKind
+  std::atomic<uint32_t> death_cause; // why it died (launcher::DeathCause), 0 while it lives
+  uint32_t kind;                      // how it runs its calls (launcher::ActorKind)
   int32_t max_concurrency;
   int32_t max_restarts;               // -1: forever
   int32_t cpu;                        // core to pin to, -1: none
@@ -82,5 +74,20 @@ struct alignas(64) ActorEntry {
 static_assert(sizeof(ActorEntry) == 512);
 static_assert(offsetof(ActorEntry, class_id) == 64 && offsetof(ActorEntry, calls_served) == 128);
 static_assert(std::is_standard_layout_v<ActorEntry>);
+
+// A view over the table in a mapped segment. Cheap to copy.
+class ActorTable {
+ public:
+  ActorTable() = default;
+  ActorTable(ActorEntry* entries, uint32_t count) : entries_(entries), count_(count) {}
+
+  uint32_t size() const { return count_; }
+  bool valid(uint32_t index) const { return index < count_; }
+  ActorEntry& entry(uint32_t index) const { return entries_[index]; }
+
+ private:
+  ActorEntry* entries_ = nullptr;
+  uint32_t count_ = 0;
+};
 
 }  // namespace shoal::ipc

@@ -15,8 +15,8 @@ RobustLock::Acquired RobustLock::lock(ProcessSlotId me, const ProcessTable& proc
                                     std::memory_order_relaxed)) {
     return Acquired::kClean;
   }
-  for (int spin = 0; spin < 200; ++spin) {
-    cpu_relax();
+  Backoff backoff(SpinPolicy::kLockSpinNs);
+  while (backoff.step()) {
     expected = 0;
     if (word_.load(std::memory_order_relaxed) == 0 &&
         word_.compare_exchange_strong(expected, mine, std::memory_order_acquire,

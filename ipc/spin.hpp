@@ -1,6 +1,11 @@
-// Spinning that stays polite on an oversubscribed machine: a short burst of
+// The one spin/backoff policy of shoal: how every waiter (a blocked get, a
+// producer facing a full ring, an entry-lock or RobustLock waiter, an idle
+// event loop or actor) spins before it parks or sleeps.
+//
+// Spinning stays polite on an oversubscribed machine: a short burst of
 // `pause`, then a sched_yield() now and then so that a peer sharing our core
-// can run and answer.
+// can run and answer. A yield is a system call (a few hundred ns here) that a
+// seal landing meanwhile has to wait out, so yields stay rare.
 #pragma once
 
 #include <sched.h>
@@ -24,41 +29,110 @@ inline uint64_t now_ns() noexcept {
                                    .count());
 }
 
-// One step of a bounded spin: call step() in the loop; it returns false once
-// the budget (nanoseconds) is spent and the caller should park. The first
-// kPauseNs spin on `pause` only; after that every kYieldEvery-th step yields
-// the core. A yield is a system call (a few hundred ns here) that a seal
-// landing meanwhile has to wait out, so yields stay rare: a peer sharing our
-// core still gets it within about a microsecond and a half.
-class SpinBudget {
- public:
+struct SpinPolicy {
+  // The first microseconds of a spin only `pause`: a peer on another core
+  // answers within a few cache-line transfers (~0.1 us each here).
   static constexpr uint64_t kPauseNs = 3'000;
+  // After that every 32nd step yields the core: a peer sharing our core gets
+  // it within about a microsecond and a half.
   static constexpr uint64_t kYieldEvery = 32;
+  // The clock is read every 16th step only (a read costs ~20 ns).
+  static constexpr uint64_t kClockEvery = 16;
+  // How long a blocked waiter (get, wait, a producer facing a full ring)
+  // spins before it parks on its wake word: about one futex round trip here
+  // (~47 us), so parking early never saves more than it costs.
+  static constexpr uint64_t kWaitSpinNs = 50'000;
+  // Lock holders (entry locks, RobustLock) hold for a few instructions
+  // unless they died: a short spin, then the caller sleeps or parks.
+  static constexpr uint64_t kLockSpinNs = 20'000;
+  // Idle loops (an event loop, an actor waiting for calls) spin for a window
+  // that follows how often work arrives: kIdleGapFactor times the average gap
+  // between arrivals, within these bounds. Below the minimum a loop would
+  // park between calls of a caller that pipelines them; above the maximum an
+  // idle process burns a core for nothing.
+  static constexpr uint64_t kIdleSpinMinNs = 50'000;
+  static constexpr uint64_t kIdleSpinMaxNs = 1'000'000;
+  static constexpr uint64_t kIdleGapFactor = 4;
+};
 
-  explicit SpinBudget(uint64_t budget_ns) noexcept : budget_ns_(budget_ns) {}
+// A bounded spin: call step() in the wait loop; it returns false once
+// `budget_ns` is spent and the caller should park (or sleep).
+class Backoff {
+ public:
+  explicit Backoff(uint64_t budget_ns = SpinPolicy::kWaitSpinNs) noexcept
+      : budget_ns_(budget_ns) {}
 
   bool step() noexcept {
     ++spins_;
-    if ((spins_ & 31) == 1) {
+    if (spins_ % SpinPolicy::kClockEvery == 1) {
       const uint64_t t = now_ns();
       if (start_ns_ == 0) start_ns_ = t;
       elapsed_ns_ = t - start_ns_;
       if (elapsed_ns_ >= budget_ns_) return false;
     }
-    if (elapsed_ns_ < kPauseNs || spins_ % kYieldEvery != 0) {
-      cpu_relax();
-    } else {
-      ::sched_yield();  // a peer sharing our core may be the one that answers
-    }
+    pause_or_yield(elapsed_ns_, spins_);
     return true;
   }
 
   uint64_t spins() const noexcept { return spins_; }
 
+  // One step of spinning `elapsed_ns` into a spin: `pause`, or now and then
+  // a yield of the core.
+  static void pause_or_yield(uint64_t elapsed_ns, uint64_t step) noexcept {
+    if (elapsed_ns < SpinPolicy::kPauseNs || step % SpinPolicy::kYieldEvery != 0) {
+      cpu_relax();
+    } else {
+      ::sched_yield();  // a peer sharing our core may be the one that answers
+    }
+  }
+
  private:
   uint64_t budget_ns_;
   uint64_t start_ns_ = 0;
   uint64_t elapsed_ns_ = 0;
+  uint64_t spins_ = 0;
+};
+
+// The adaptive spin of an idle loop. Call worked() whenever the loop found
+// work, and step() whenever it found none; step() spins and returns true
+// while the window lasts, false when the loop should park. The window is
+// kIdleGapFactor times a moving average of how long work kept the loop
+// waiting; back-to-back work shrinks it without a clock read.
+class IdleSpin {
+ public:
+  void worked() noexcept {
+    if (idle_since_ns_ != 0) {
+      ema_gap_ns_ = (ema_gap_ns_ * 7 + (now_ns() - idle_since_ns_)) / 8;
+      idle_since_ns_ = 0;
+    } else {
+      ema_gap_ns_ -= ema_gap_ns_ / 8;
+    }
+    spins_ = 0;
+  }
+
+  bool step() noexcept {
+    if (idle_since_ns_ == 0) idle_since_ns_ = now_ns();
+    ++spins_;
+    if (spins_ % SpinPolicy::kClockEvery != 0) {
+      cpu_relax();
+      return true;
+    }
+    const uint64_t idle = now_ns() - idle_since_ns_;
+    if (idle >= window_ns()) return false;
+    Backoff::pause_or_yield(idle, spins_);
+    return true;
+  }
+
+  uint64_t window_ns() const noexcept {
+    const uint64_t w = ema_gap_ns_ * SpinPolicy::kIdleGapFactor;
+    return w < SpinPolicy::kIdleSpinMinNs   ? SpinPolicy::kIdleSpinMinNs
+           : w > SpinPolicy::kIdleSpinMaxNs ? SpinPolicy::kIdleSpinMaxNs
+                                            : w;
+  }
+
+ private:
+  uint64_t ema_gap_ns_ = SpinPolicy::kIdleSpinMinNs;
+  uint64_t idle_since_ns_ = 0;  // 0: the loop has work
   uint64_t spins_ = 0;
 };
 

@@ -12,6 +12,8 @@
 #include <cstring>
 #include <string>
 
+#include "launcher/actor_lifecycle.hpp"
+
 namespace shoal::launcher {
 
 namespace {
@@ -100,7 +102,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
       e.incarnation.load(std::memory_order_acquire) != incarnation) {
     return;  // killed meanwhile, or an older request
   }
-  const bool worker = e.kind == uint32_t(ipc::ActorKind::kWorker);
+  const bool worker = e.kind == uint32_t(ActorKind::kWorker);
   char label[sizeof(e.class_name)];
   std::memcpy(label, e.class_name, sizeof(label));
   label[sizeof(label) - 1] = '\0';

@@ -9,13 +9,13 @@
 #include <string>
 
 #include "ipc/request_ring.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "ipc/spin.hpp"
 #include "store/error_payload.hpp"
 
 namespace shoal::launcher {
 
 using ipc::ActorState;
-using ipc::DeathCause;
 
 int open_pidfd(pid_t pid) {
   return int(::syscall(SYS_pidfd_open, pid, 0));
@@ -118,7 +118,7 @@ void Supervisor::fail_result(uint32_t slot) {
   if (store::WriterId::kind(writer) == store::WriterId::kActorKind &&
       store::WriterId::id(writer) < store_.actor_count()) {
     const ipc::ActorEntry& a = store_.actor(store::WriterId::id(writer));
-    const bool worker = a.kind == uint32_t(ipc::ActorKind::kWorker);
+    const bool worker = a.kind == uint32_t(ActorKind::kWorker);
     err.kind = worker ? store::ErrorKind::kWorkerCrashed : store::ErrorKind::kActorDied;
     err.actor_class = worker ? "" : std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name)));
     err.message = std::string(a.death_message, strnlen(a.death_message, sizeof(a.death_message)));

@@ -10,8 +10,6 @@
 
 namespace shoal::store {
 
-using detail::RecordState;
-using detail::RefRecord;
 
 namespace {
 
@@ -123,7 +121,8 @@ Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) co
   uint64_t deadline = 0;
   uint64_t seen = 0;          // the locked word we keep finding
   uint32_t orphan_looks = 0;  // consecutive looks at `seen` with its owner's slot free
-  for (uint32_t i = 0;; ++i) {
+  ipc::Backoff backoff(ipc::SpinPolicy::kLockSpinNs);
+  for (;;) {
     const uint64_t c = e.ctrl.load(std::memory_order_acquire);
     const uint32_t tag = Ctrl::lock(c);
     if (tag == 0) return c;
@@ -141,16 +140,11 @@ Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) co
     orphan_looks = orphaned && c == seen ? orphan_looks + 1 : 0;
     seen = c;
     if (orphan_looks >= kOrphanedLockLooks) return fail(StoreError::kCorrupt);
-    if (i < 256) {
-      ipc::cpu_relax();
-    } else if (i < 2048) {
-      ::sched_yield();
-    } else {
-      const uint64_t now = ipc::now_ns();
-      if (deadline == 0) deadline = now + kLockCorruptAfterNs;
-      if (now > deadline) return fail(StoreError::kCorrupt);
-      ::usleep(50);
-    }
+    if (backoff.step()) continue;
+    const uint64_t now = ipc::now_ns();
+    if (deadline == 0) deadline = now + kLockCorruptAfterNs;
+    if (now > deadline) return fail(StoreError::kCorrupt);
+    ::usleep(50);  // the holder died: the supervisor repairs the entry within milliseconds
   }
 }
 

@@ -71,14 +71,14 @@ class ObjectTable {
   // ---- references held by processes (RefRecords) ----
   // Claims a free entry for a new object in `initial` state (kWriting for a put,
   // kPending for a call's result), holding one pin through `rec`.
-  Result<uint32_t, StoreError> create(detail::RefRecord* rec, uint32_t rec_index,
+  Result<uint32_t, StoreError> create(RefRecord* rec, uint32_t rec_index,
                                       ipc::ProcessSlotId me, ObjectState initial, uint32_t writer,
                                       uint32_t child_places);
   // Adds a pin through `rec` on the live object (slot, gen).
-  Result<void, StoreError> pin(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
+  Result<void, StoreError> pin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
                                uint32_t slot, uint32_t gen);
   // Drops rec's pin; frees the object if it was the last one and it is sealed.
-  void unpin(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me);
+  void unpin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me);
 
   // ---- writers ----
   ClaimResult claim(uint32_t slot, uint32_t gen, ipc::ProcessSlotId me);
@@ -117,7 +117,7 @@ class ObjectTable {
   Result<std::vector<uint64_t>, StoreError> children(uint32_t slot) const;
 
   // ---- recovery (the supervisor, for a dead process) ----
-  void recover_record(detail::RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
+  void recover_record(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
                       ipc::ProcessSlotId me);
   // Scans the table once: finishes operations `dead` left locked, frees or
   // fails (through `fail`) unsealed objects whose writer is gone, and frees
@@ -134,7 +134,7 @@ class ObjectTable {
 
  private:
   Result<uint64_t, StoreError> wait_unlocked(const ObjectEntry& e) const;
-  void free_locked(uint32_t slot, ipc::ProcessSlotId me, detail::RefRecord* rec);
+  void free_locked(uint32_t slot, ipc::ProcessSlotId me, RefRecord* rec);
   void release_children(uint32_t slot, ipc::ProcessSlotId me, std::vector<uint32_t>* work);
   void finish_child_release(uint32_t child_slot, uint64_t locked_value, ipc::ProcessSlotId me,
                             std::vector<uint32_t>* work);
@@ -143,7 +143,7 @@ class ObjectTable {
   uint64_t child_at(const ObjectEntry& e, uint32_t place) const;
   bool child_ok(uint64_t child) const { return valid_slot(uint32_t(child >> 32)); }
   void finish_unpin(uint32_t slot, uint64_t locked_value, ipc::ProcessSlotId me,
-                    detail::RefRecord* rec);
+                    RefRecord* rec);
   void retag(ObjectEntry& e, uint64_t c, uint32_t tag) {
     e.ctrl.store(Ctrl::with_lock(c, tag), std::memory_order_relaxed);
   }

@@ -4,8 +4,6 @@
 
 namespace shoal::store {
 
-using detail::RecordState;
-using detail::RefRecord;
 
 namespace {
 

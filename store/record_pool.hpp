@@ -26,9 +26,9 @@ struct alignas(64) HeldChunk {
   uint32_t magic;
   uint32_t capacity;
   uint8_t pad[48];
-  detail::RefRecord records[kRecordsPerChunk];
+  RefRecord records[kRecordsPerChunk];
 };
-static_assert(sizeof(HeldChunk) == 64 + kRecordsPerChunk * sizeof(detail::RefRecord));
+static_assert(sizeof(HeldChunk) == 64 + kRecordsPerChunk * sizeof(RefRecord));
 static_assert(std::is_standard_layout_v<HeldChunk>);
 
 class RecordPool {
@@ -39,10 +39,10 @@ class RecordPool {
       : base_(base), heap_(heap), slot_(slot), me_(me), pool_id_(pool_id) {}
 
   // A free record, or kTooManyRefs / kHeapFull. Thread-safe.
-  Result<detail::RefRecord*, StoreError> acquire();
-  void release(detail::RefRecord* rec);
+  Result<RefRecord*, StoreError> acquire();
+  void release(RefRecord* rec);
   // The record's index, for lock tags.
-  uint32_t index_of(const detail::RefRecord* rec) const;
+  uint32_t index_of(const RefRecord* rec) const;
 
   // Walks the chunk chain of (possibly dead) process `slot`, bounds-checked.
   template <class F>

@@ -9,7 +9,6 @@
 
 namespace shoal::store {
 
-using detail::RefRecord;
 
 Store::Store(Segment segment) : segment_(std::move(segment)) { wire(); }
 
@@ -19,6 +18,7 @@ void Store::wire() {
   const SegmentLayout& l = segment_.layout();
   std::byte* base = segment_.base();
   processes_ = ipc::ProcessTable(segment_.at<ipc::ProcessSlot>(l.processes_off), l.processes_count);
+  actors_ = ipc::ActorTable(segment_.at<ipc::ActorEntry>(l.actors_off), l.actors_count);
   heap_ = HeapAllocator(base, l.total_bytes, &segment_.header().alloc,
                         segment_.at<uint64_t>(l.bitmap_off), l.bitmap_words,
                         segment_.at<uint64_t>(l.summary_off), l.summary_words, l.heap_off,
@@ -44,10 +44,6 @@ Result<std::unique_ptr<Store>, StoreError> Store::attach(const std::string& name
   auto seg = Segment::open(name);
   if (!seg) return fail(seg.error());
   return std::unique_ptr<Store>(new Store(std::move(seg).value()));
-}
-
-ipc::ActorEntry& Store::actor(uint32_t index) const {
-  return segment_.at<ipc::ActorEntry>(layout().actors_off)[index];
 }
 
 Result<ipc::ProcessSlotId, StoreError> Store::join(ipc::ProcessKind kind,
@@ -119,7 +115,7 @@ Store::Wait Store::wait_sealed(uint32_t slot, uint32_t gen, uint64_t deadline_ns
   if (!objects_.valid_slot(slot)) return Wait::kCorrupt;
   if (objects_.sealed(slot)) return Wait::kSealed;
   const ObjectEntry& e = objects_.entry(slot);
-  ipc::SpinBudget spin(spin_ns);
+  ipc::Backoff spin(spin_ns);
   while (spin.step()) {
     if (objects_.sealed(slot)) return Wait::kSealed;
     if (deadline_ns != 0 && (spin.spins() & 63) == 0 && ipc::now_ns() >= deadline_ns) {
@@ -155,7 +151,7 @@ Store::Wait Store::wait_some(const std::vector<uint64_t>& objects, size_t want,
     return n;
   };
   if (count_sealed() >= want) return Wait::kSealed;
-  ipc::SpinBudget spin(spin_ns);
+  ipc::Backoff spin(spin_ns);
   while (spin.step()) {
     if ((spin.spins() & 7) != 0) continue;
     if (count_sealed() >= want) return Wait::kSealed;
@@ -197,8 +193,8 @@ void Store::recover_process(ipc::ProcessSlotId dead,
   //    release by a container it was freeing) is unlocked by nobody but us.
   //    First the operations its records name...
   RecordPool::for_each_record(segment_.base(), heap_, slot, [&](RefRecord* rec, uint32_t index) {
-    const auto state = detail::RecordState(rec->state.load(std::memory_order_acquire));
-    if (state == detail::RecordState::kFree || !objects_.valid_slot(rec->slot)) return;
+    const auto state = RecordState(rec->state.load(std::memory_order_acquire));
+    if (state == RecordState::kFree || !objects_.valid_slot(rec->slot)) return;
     const uint64_t c = objects_.entry(rec->slot).ctrl.load(std::memory_order_acquire);
     if (Ctrl::lock(c) == LockTag::record(dead, index)) {
       objects_.recover_record(rec, index, dead, me_);

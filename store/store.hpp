@@ -58,8 +58,9 @@ class Store {
   ObjectTable& objects() { return objects_; }
   HeapAllocator& heap() { return heap_; }
   TypeRegistry& types() { return types_; }
-  ipc::ActorEntry& actor(uint32_t index) const;
-  uint32_t actor_count() const { return layout().actors_count; }
+  ipc::ActorTable& actors() { return actors_; }
+  ipc::ActorEntry& actor(uint32_t index) const { return actors_.entry(index); }
+  uint32_t actor_count() const { return actors_.size(); }
   ipc::WakeWord& my_wake() { return processes_.slot(me_).wake; }
   std::byte* base() const { return segment_.base(); }
   template <class T>
@@ -68,16 +69,16 @@ class Store {
   }
 
   // ---- references ----
-  Result<detail::RefRecord*, StoreError> create_object(ObjectState initial, uint32_t writer,
+  Result<RefRecord*, StoreError> create_object(ObjectState initial, uint32_t writer,
                                                        uint32_t child_places = 0);
-  Result<detail::RefRecord*, StoreError> pin(uint32_t slot, uint32_t gen);
+  Result<RefRecord*, StoreError> pin(uint32_t slot, uint32_t gen);
   // How many pin() calls this process has made: pin() is the one way a
   // process gets a second record for an object it may already hold (every
   // other record is made with a new object).
   uint64_t pins_made() const { return pins_made_.load(std::memory_order_relaxed); }
   // Drops the record's pin (freeing the object if it was the last) and
   // returns the record to the pool.
-  void unpin(detail::RefRecord* rec);
+  void unpin(RefRecord* rec);
 
   // ---- waiting ----
   enum class Wait { kSealed, kTimedOut, kCorrupt };
@@ -106,6 +107,7 @@ class Store {
 
   Segment segment_;
   ipc::ProcessTable processes_;
+  ipc::ActorTable actors_;
   HeapAllocator heap_;
   ObjectTable objects_;
   TypeRegistry types_;

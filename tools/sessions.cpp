@@ -14,6 +14,7 @@
 
 #include "ipc/actor_table.hpp"
 #include "ipc/request_ring.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "store/segment.hpp"
 #include "store/store.hpp"
 
@@ -122,7 +123,7 @@ SessionRow inspect(const std::string& name) {
     ActorRow a;
     a.index = i;
     a.name = text(e.name, sizeof(e.name));
-    a.cls = e.kind == uint32_t(ipc::ActorKind::kWorker) ? "task" : text(e.class_name, sizeof(e.class_name));
+    a.cls = e.kind == uint32_t(launcher::ActorKind::kWorker) ? "task" : text(e.class_name, sizeof(e.class_name));
     a.state = ipc::to_string(state);
     a.pid = e.pid.load();
     a.core = e.cpu;

@@ -24,6 +24,7 @@
 
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "ipc/spin.hpp"
 #include "store/error_payload.hpp"
 
@@ -50,7 +51,7 @@ class ActorProcess {
   [[noreturn]] void creation_failed(const std::string& why);
   bool copy_call(ipc::RingCell* cell, CallInput& in);
   bool next_call(CallInput& in);  // blocks; false only for a dropped cell
-  void idle_wait(uint64_t idle_since, uint32_t spins);
+  void idle_wait();  // one step of waiting for a call: spin, or park
   // Claims the call's result; false if the call is to be dropped (or was
   // answered here: cancelled, unknown method).
   bool begin(const CallInput& in, const char** method_name);
@@ -71,7 +72,7 @@ class ActorProcess {
   bool worker_ = false;
   void* self_ = nullptr;
   std::string class_name_;
-  uint64_t ema_gap_ = 100'000;
+  ipc::IdleSpin idle_;
 };
 
 // ---------------------------------------------------------------- setup
@@ -79,7 +80,7 @@ class ActorProcess {
 void ActorProcess::creation_failed(const std::string& why) {
   const std::string msg = "actor " + class_name_ + " could not be created: " + why;
   std::snprintf(entry_.death_message, sizeof(entry_.death_message), "%s", msg.c_str());
-  entry_.death_cause.store(uint32_t(ipc::DeathCause::kCreationFailed), std::memory_order_seq_cst);
+  entry_.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_seq_cst);
   std::fprintf(stderr, "shoal: %s\n", msg.c_str());
   std::fflush(nullptr);
   ::_exit(1);
@@ -87,7 +88,7 @@ void ActorProcess::creation_failed(const std::string& why) {
 
 void ActorProcess::run() {
   class_name_.assign(entry_.class_name, strnlen(entry_.class_name, sizeof(entry_.class_name)));
-  worker_ = entry_.kind == uint32_t(ipc::ActorKind::kWorker);
+  worker_ = entry_.kind == uint32_t(launcher::ActorKind::kWorker);
   if (!worker_) {
     cls_ = find_class(entry_.class_id);
     if (cls_ == nullptr) creation_failed("the class is not registered in this executable");
@@ -171,25 +172,8 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
   return true;
 }
 
-void ActorProcess::idle_wait(uint64_t idle_since, uint32_t spins) {
-  // Spin for a window that follows how often calls come, then sleep. The
-  // clock is read every 16 spins only.
-  if ((spins & 15) != 0) {
-    ipc::cpu_relax();
-    return;
-  }
-  uint64_t window = ema_gap_ * 4;
-  if (window < 50'000) window = 50'000;
-  if (window > 1'000'000) window = 1'000'000;
-  const uint64_t now = ipc::now_ns();
-  if (now - idle_since < window) {
-    if (now - idle_since < ipc::SpinBudget::kPauseNs) {
-      ipc::cpu_relax();
-    } else {
-      ::sched_yield();
-    }
-    return;
-  }
+void ActorProcess::idle_wait() {
+  if (idle_.step()) return;
   ipc::WakeWord& wake = store_.my_wake();
   const uint32_t token = wake.prepare();
   ipc::RingCell* cell;
@@ -198,18 +182,13 @@ void ActorProcess::idle_wait(uint64_t idle_since, uint32_t spins) {
 }
 
 bool ActorProcess::next_call(CallInput& in) {
-  uint64_t idle_since = 0;
-  uint32_t spins = 0;
   for (;;) {
     ipc::RingCell* cell = nullptr;
     switch (ring_.try_peek(&cell)) {
       case ipc::RequestRing::Peek::kReady: {
         const bool ok = copy_call(cell, in);
         ring_.release_head();
-        // How long calls keep us waiting sets the spin window; back-to-back
-        // calls cost no clock read.
-        const uint64_t waited = idle_since == 0 ? 0 : ipc::now_ns() - idle_since;
-        ema_gap_ = (ema_gap_ * 7 + waited) / 8;
+        idle_.worked();  // how long calls keep us waiting sets the spin window
         return ok;
       }
       case ipc::RequestRing::Peek::kSkipped:
@@ -218,8 +197,7 @@ bool ActorProcess::next_call(CallInput& in) {
         ipc::cpu_relax();
         continue;
       case ipc::RequestRing::Peek::kEmpty:
-        if (idle_since == 0) idle_since = ipc::now_ns();
-        idle_wait(idle_since, ++spins);
+        idle_wait();
         continue;
     }
   }

@@ -12,6 +12,7 @@
 
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "ipc/spin.hpp"
 #include "launcher/mailbox.hpp"
 
@@ -40,7 +41,7 @@ struct NewActor {
   std::string_view class_name;
   uint64_t class_id = 0;
   uint64_t ctor_id = 0;
-  ipc::ActorKind kind = ipc::ActorKind::kThreaded;
+  launcher::ActorKind kind = launcher::ActorKind::kThreaded;
   int max_concurrency = 1;
   int max_restarts = 0;
   int cpu = -1;
@@ -109,7 +110,7 @@ ActorId start_actor(const NewActor& spec) {
   e.incarnation.store(0, std::memory_order_relaxed);
   e.restarts.store(0, std::memory_order_relaxed);
   e.cancel_epoch.store(0, std::memory_order_relaxed);
-  e.death_cause.store(uint32_t(ipc::DeathCause::kNone), std::memory_order_relaxed);
+  e.death_cause.store(uint32_t(launcher::DeathCause::kNone), std::memory_order_relaxed);
   e.calls_served.store(0, std::memory_order_relaxed);
   e.calls_failed.store(0, std::memory_order_relaxed);
   e.in_progress.store(0, std::memory_order_relaxed);
@@ -128,7 +129,7 @@ ActorId start_actor(const NewActor& spec) {
                               launcher::Message{launcher::MessageType::kSpawn, index, 0, 0})) {
     copy_text(e.death_message, sizeof(e.death_message),
               "actor " + std::string(spec.class_name) + " could not be started: no fork server");
-    e.death_cause.store(uint32_t(ipc::DeathCause::kCreationFailed), std::memory_order_relaxed);
+    e.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_relaxed);
     e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
   }
   return ActorId{index, gen};
@@ -170,7 +171,7 @@ ActorId create_actor(const ActorSpec& spec) {
   n.class_name = spec.class_name;
   n.class_id = spec.class_id;
   n.ctor_id = spec.ctor_id;
-  n.kind = spec.is_async ? ipc::ActorKind::kAsync : ipc::ActorKind::kThreaded;
+  n.kind = spec.is_async ? launcher::ActorKind::kAsync : launcher::ActorKind::kThreaded;
   n.max_concurrency = o.max_concurrency.value_or(spec.is_async ? 1000 : 1);
   n.max_restarts = o.max_restarts;
   n.cpu = o.cpu.value_or(-1);
@@ -226,8 +227,8 @@ void kill_actor(ActorId id) {
   if (id.index >= s.actor_count()) return;
   ipc::ActorEntry& e = s.actor(id.index);
   if (e.gen.load(std::memory_order_relaxed) != id.gen) return;
-  uint32_t none = uint32_t(ipc::DeathCause::kNone);
-  if (!e.death_cause.compare_exchange_strong(none, uint32_t(ipc::DeathCause::kKilled))) return;
+  uint32_t none = uint32_t(launcher::DeathCause::kNone);
+  if (!e.death_cause.compare_exchange_strong(none, uint32_t(launcher::DeathCause::kKilled))) return;
   const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
   copy_text(e.death_message, sizeof(e.death_message), "actor " + cls + " was killed (shoal::kill)");
   const pid_t pid = e.pid.load(std::memory_order_acquire);
@@ -261,7 +262,7 @@ RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
         NewActor n;
         n.class_name = "task";
         n.class_id = kWorkerClassId;
-        n.kind = ipc::ActorKind::kWorker;
+        n.kind = launcher::ActorKind::kWorker;
         n.max_concurrency = 1000;
         n.max_restarts = -1;
         rt.workers.push_back(start_actor(n));
@@ -297,7 +298,7 @@ void exit_actor() {
     throw UsageError("shoal::exit_actor called outside an actor");
   }
   ipc::ActorEntry& e = rt->store->actor(rt->actor_index);
-  e.death_cause.store(uint32_t(ipc::DeathCause::kExited), std::memory_order_seq_cst);
+  e.death_cause.store(uint32_t(launcher::DeathCause::kExited), std::memory_order_seq_cst);
   const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
   detail::copy_text(e.death_message, sizeof(e.death_message),
                     "actor " + cls + " exited (shoal::exit_actor)");

@@ -20,7 +20,6 @@ thread_local std::vector<std::byte> t_arg_bytes;
 thread_local std::vector<uint64_t> t_arg_refs;
 
 constexpr uint64_t kCallArgsFingerprint = fnv1a("shoal::detail::CallArgs");
-constexpr uint64_t kFullRingSpinNs = 50'000;
 
 }  // namespace
 
@@ -101,7 +100,7 @@ std::vector<ObjectRefBase> resolve_args_blocking(std::span<const std::byte> args
   for (const ObjectId& id : refs_to_resolve(args)) {
     out.push_back(ObjectRef<char>::adopt(pin_id(id)));
     const RefRecord* rec = out.back().record();
-    if (rt.store->wait_sealed(rec->slot, rec->gen, 0, 50'000) != store::Store::Wait::kSealed) {
+    if (rt.store->wait_sealed(rec->slot, rec->gen, 0, ipc::SpinPolicy::kWaitSpinNs) != store::Store::Wait::kSealed) {
       throw StoreCorruptError("shoal: an argument object changed under a reference");
     }
   }
@@ -236,7 +235,7 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
     return rec;
   }
   ipc::RequestRing::Claim claim;
-  ipc::SpinBudget spin(kFullRingSpinNs);
+  ipc::Backoff spin(ipc::SpinPolicy::kWaitSpinNs);
   for (;;) {
     auto c = ring->try_claim(s.me());
     if (c) {

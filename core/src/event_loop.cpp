@@ -219,9 +219,7 @@ struct EventLoop::Impl {
   std::vector<std::function<void()>> inbox_work;
   std::atomic<bool> inbox_flag{false};
 
-  uint64_t spin_min = 50'000;
-  uint64_t spin_max = 1'000'000;
-  uint64_t ema_gap = 50'000;
+  ipc::IdleSpin idle;  // how long the loop spins before it parks
 
   store::Store* store = nullptr;
   ipc::WakeWord private_wake;
@@ -371,17 +369,10 @@ void EventLoop::spawn(Task<void> task, CallContext* ctx,
 
 void EventLoop::set_forbid_blocking(bool forbid) { forbid_blocking_ = forbid; }
 
-void EventLoop::set_spin_window(uint64_t min_ns, uint64_t max_ns) {
-  impl_->spin_min = min_ns;
-  impl_->spin_max = max_ns < min_ns ? min_ns : max_ns;
-}
-
 size_t EventLoop::ready_count() const { return impl_->count; }
 
 void EventLoop::run_until(const std::function<bool()>& done) {
   Impl& m = *impl_;
-  uint32_t idle_spins = 0;
-  uint64_t idle_since = 0;  // when the loop last ran out of work (0: it has work)
   while (!done()) {
     bool worked = m.drain_inbox();
     if (intake_ != nullptr && intake_->poll()) worked = true;
@@ -399,36 +390,10 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       worked = true;
     }
     if (worked) {
-      // The spin window follows how long work keeps us waiting; back-to-back
-      // work shrinks it without a clock read.
-      if (idle_since != 0) {
-        m.ema_gap = (m.ema_gap * 7 + (ipc::now_ns() - idle_since)) / 8;
-        idle_since = 0;
-      } else {
-        m.ema_gap -= m.ema_gap / 8;
-      }
-      idle_spins = 0;
+      m.idle.worked();
       continue;
     }
-    // Idle: spin for a window that follows how often work arrives, then park.
-    // The clock is read every 16 spins only.
-    if (idle_since == 0) idle_since = ipc::now_ns();
-    if ((++idle_spins & 15) != 0) {
-      ipc::cpu_relax();
-      continue;
-    }
-    const uint64_t now = ipc::now_ns();
-    uint64_t window = m.ema_gap * 4;
-    if (window < m.spin_min) window = m.spin_min;
-    if (window > m.spin_max) window = m.spin_max;
-    if (now - idle_since < window) {
-      if (now - idle_since < ipc::SpinBudget::kPauseNs) {
-        ipc::cpu_relax();
-      } else {
-        ::sched_yield();
-      }
-      continue;
-    }
+    if (m.idle.step()) continue;
     if (m.store != nullptr) {
       for (RefWaitNode* n = m.refs_head; n != nullptr; n = n->next) {
         if (!n->registered) {

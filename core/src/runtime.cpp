@@ -17,6 +17,7 @@
 
 #include "core/src/sealed_awaiter.hpp"
 #include "ipc/spin.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "launcher/fork_server.hpp"
 #include "store/error_payload.hpp"
 
@@ -29,7 +30,6 @@ std::atomic<uint32_t> g_epoch{1};
 namespace {
 
 Runtime* g_runtime = nullptr;
-constexpr uint64_t kGetSpinNs = 50'000;
 
 const bool g_actor_main_installed = (launcher::set_actor_main(&actor_main), true);
 
@@ -255,7 +255,7 @@ ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanos
       deadline = ipc::now_ns() + uint64_t(t);
       if (deadline == 0) deadline = 1;
     }
-    switch (s.wait_sealed(rec->slot, rec->gen, deadline, kGetSpinNs)) {
+    switch (s.wait_sealed(rec->slot, rec->gen, deadline, ipc::SpinPolicy::kWaitSpinNs)) {
       case store::Store::Wait::kSealed:
         break;
       case store::Store::Wait::kTimedOut: {
@@ -324,7 +324,7 @@ size_t wait_refs(const std::vector<const RefRecord*>& recs, size_t num_returns,
     deadline = ipc::now_ns() + uint64_t(t);
     if (deadline == 0) deadline = 1;
   }
-  if (s.wait_some(packed, num_returns, deadline, kGetSpinNs) == store::Store::Wait::kCorrupt) {
+  if (s.wait_some(packed, num_returns, deadline, ipc::SpinPolicy::kWaitSpinNs) == store::Store::Wait::kCorrupt) {
     throw StoreCorruptError("shoal::wait: an object changed under a reference (corrupt segment)");
   }
   ready.assign(recs.size(), 0);
@@ -401,7 +401,7 @@ void install_actor_runtime(store::Store& store, uint32_t index) {
   auto* rt = new Runtime;  // the fork server had none: it was forked inside init()
   rt->store = &store;
   const ipc::ActorEntry& e = store.actor(index);
-  rt->role = e.kind == uint32_t(ipc::ActorKind::kWorker) ? Role::kWorker : Role::kActor;
+  rt->role = e.kind == uint32_t(launcher::ActorKind::kWorker) ? Role::kWorker : Role::kActor;
   rt->actor_index = index;
   rt->spawner = e.spawner;
   rt->session.world_size = store.header().world_size > 0 ? store.header().world_size : 1;

@@ -465,7 +465,7 @@ TEST(ActorCompile, MethodOfAnUnlistedSignatureDoesNotCompile) {
                            "void f(shoal::ActorHandle<Half> h) { (void)h." +
                                call + "; }\n";
     CommandResult r = run_command({"/usr/bin/c++", "-std=c++20", "-fsyntax-only", "-I" + root,
-                                   "-I" + root + "/core/include", path},
+                                   "-I" + root + "/core/include", "-I" + root + "/store/include", path},
                                   120s);
     std::remove(path.c_str());
     return r;

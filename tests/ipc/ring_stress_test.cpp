@@ -34,7 +34,7 @@ uint64_t encode(uint32_t producer, uint32_t seq) {
 // Pushes `value`, waiting for room as long as it takes. False on a lost wake-up.
 bool push_blocking(RequestRing& ring, Channel& ch, ProcessSlotId me, uint64_t value) {
   for (;;) {
-    SpinBudget spin(20'000);
+    Backoff spin(20'000);
     do {
       auto c = ring.try_claim(me);
       if (c) {
@@ -64,7 +64,7 @@ std::string consume(RequestRing& ring, Channel& ch, uint32_t producers, uint64_t
   const uint64_t total = uint64_t(producers) * per_producer;
   for (uint64_t got = 0; got < total;) {
     RingCell* cell = nullptr;
-    SpinBudget spin(20'000);
+    Backoff spin(20'000);
     RequestRing::Peek p;
     while ((p = ring.try_peek(&cell)) != RequestRing::Peek::kReady) {
       if (p == RequestRing::Peek::kSkipped) continue;
@@ -74,7 +74,7 @@ std::string consume(RequestRing& ring, Channel& ch, uint32_t producers, uint64_t
         if (!ch.not_empty.park(token, kLostWakeUp)) {
           return "consumer: lost wake-up after " + std::to_string(got) + " payloads";
         }
-        spin = SpinBudget(20'000);
+        spin = Backoff(20'000);
       }
     }
     uint64_t v;

@@ -139,8 +139,6 @@ class EventLoop {
   // Async actors: blocking get()/wait() on this thread throw EventLoopBlockedError.
   void set_forbid_blocking(bool forbid);
   bool forbid_blocking() const { return forbid_blocking_; }
-  // Spin window before parking (adaptive between the bounds).
-  void set_spin_window(uint64_t min_ns, uint64_t max_ns);
 
   size_t ready_count() const;
 

@@ -1,13 +1,16 @@
 // RefRecord: one reference a process holds on a store object. Records live in
 // the holding process's own region of the shared segment so that, if the
 // process dies, the supervisor can release exactly what it held.
+//
+// Store protocol (store/object_table.hpp uses it); installed with the public
+// headers because an ObjectRef holds a RefRecord* and counts its copies in it.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <type_traits>
 
-namespace shoal::detail {
+namespace shoal::store {
 
 // What the record's table operation had reached; the supervisor reads this
 // after a crash to finish or undo the operation.
@@ -29,4 +32,9 @@ struct RefRecord {
 static_assert(sizeof(RefRecord) == 16);
 static_assert(std::is_standard_layout_v<RefRecord>);
 
+}  // namespace shoal::store
+
+namespace shoal::detail {
+using store::RecordState;
+using store::RefRecord;
 }  // namespace shoal::detail

@@ -1,0 +1,27 @@
+// What the words `kind` and `death_cause` of an ipc::ActorEntry mean: how the
+// actor runs its calls, and why it is dead. The supervisor reads them to
+// decide between a restart and a death; the core layer writes them when it
+// creates, kills or ends an actor.
+#pragma once
+
+#include <cstdint>
+
+namespace shoal::launcher {
+
+enum class ActorKind : uint32_t {
+  kThreaded = 0,  // calls run on a pool of max_concurrency threads
+  kAsync = 1,     // calls run as coroutines on one event loop
+  kWorker = 2,    // runs stateless tasks, as coroutines on one event loop
+};
+
+// Why an actor is dead; the message in death_message says more.
+enum class DeathCause : uint32_t {
+  kNone = 0,
+  kCrashed = 1,         // its process died (signal or exit) with no restarts left
+  kKilled = 2,          // shoal::kill()
+  kExited = 3,          // exit_actor()
+  kCreationFailed = 4,  // the constructor threw, or the class is unknown
+  kOwnerDied = 5,       // the process that created it is gone
+};
+
+}  // namespace shoal::launcher
