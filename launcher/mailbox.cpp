@@ -73,9 +73,10 @@ std::optional<Message> Mailbox::receive() {
 
 bool send_message(const std::string& name, const Message& m) {
   // A socket of its own for every message: messages are rare (a process
-  // joining, an actor spawned or killed, the end of a session), and a socket
-  // cached per process would need a lock, held while retrying, and would not
-  // survive a fork server closing every descriptor of the children it forks.
+  // joining, an actor spawned or killed, the end of a session), and one
+  // socket cached per process would need a lock shared by every thread, and a
+  // new socket after each fork (a fork server closes every descriptor in the
+  // children it forks, so the cached number may name another file there).
   const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   sockaddr_un addr;
