@@ -41,7 +41,7 @@ if ! $check; then
   clang-format -i --style=file "${files[@]}"
   exit 0
 fi
-# One clang-format over every file (one process per file takes ~100x longer);
+# One clang-format over every file (a process per file takes ~10x longer);
 # it names each file that differs in a "-Wclang-format-violations" error.
 status=0
 report=$(clang-format --dry-run --Werror --style=file "${files[@]}" 2>&1) || status=$?
