@@ -20,12 +20,19 @@ namespace {
 ActorMainFn g_actor_main = nullptr;
 }
 
-void set_actor_main(ActorMainFn fn) { g_actor_main = fn; }
-ActorMainFn actor_main() { return g_actor_main; }
+void set_actor_main(ActorMainFn fn) {
+  g_actor_main = fn;
+}
+ActorMainFn actor_main() {
+  return g_actor_main;
+}
 
-ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner,
-                       int out_fd, int err_fd)
-    : store_(store), mailbox_(std::move(mailbox)), owner_(owner), out_fd_(out_fd),
+ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
+                       int err_fd)
+    : store_(store),
+      mailbox_(std::move(mailbox)),
+      owner_(owner),
+      out_fd_(out_fd),
       err_fd_(err_fd) {}
 
 ForkServer::~ForkServer() = default;
@@ -72,7 +79,8 @@ void ForkServer::reap() {
       c.pid = 0;
     }
   }
-  std::erase_if(children_, [](const Child& c) { return c.pid == 0 && !c.out.open() && !c.err.open(); });
+  std::erase_if(children_,
+                [](const Child& c) { return c.pid == 0 && !c.out.open() && !c.err.open(); });
 }
 
 void ForkServer::kill_children() {
@@ -97,7 +105,13 @@ void ForkServer::stop_children() {
 void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   if (index >= store_.actor_count() || g_actor_main == nullptr) return;
   ipc::ActorEntry& e = store_.actor(index);
+  // acquire: pairs with the seq_cst store of kStarting by the actor's creator
+  // (create_actor in core/src/actors.cpp) and of kRestarting by the
+  // supervisor: the entry's fields written before them (class, kind, cpu,
+  // ring) are visible to the child forked below.
   const auto state = ipc::ActorState(e.state.load(std::memory_order_acquire));
+  // acquire: pairs with the supervisor's release store of a restart's
+  // incarnation, made before it sent the request we are serving.
   if ((state != ipc::ActorState::kStarting && state != ipc::ActorState::kRestarting) ||
       e.incarnation.load(std::memory_order_acquire) != incarnation) {
     return;  // killed meanwhile, or an older request
@@ -118,7 +132,8 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
-    for (int fd : {out[0], out[1], err[0], err[1]}) ::close(fd);
+    for (int fd : {out[0], out[1], err[0], err[1]})
+      ::close(fd);
     return;
   }
   if (pid == 0) {

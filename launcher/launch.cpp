@@ -110,6 +110,12 @@ struct Rank {
   LineForwarder out, err;
 };
 
+// Closes a descriptor when the scope ends, whichever way it ends.
+struct ClosedAtExit {
+  int fd;
+  ~ClosedAtExit() { ::close(fd); }
+};
+
 int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -135,6 +141,11 @@ int run_launch(const LaunchOptions& opt) {
   sigset_t old_mask;
   ::sigprocmask(SIG_BLOCK, &mask, &old_mask);
   const int sig_fd = ::signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sig_fd < 0) {
+    std::fprintf(stderr, "shoal launch: signalfd: %s\n", std::strerror(errno));
+    return 1;
+  }
+  const ClosedAtExit sig_fd_closed{sig_fd};
 
   const uint64_t bytes = opt.store_bytes ? opt.store_bytes : default_store_bytes();
   auto created = store::Store::create(bytes);
@@ -151,23 +162,32 @@ int run_launch(const LaunchOptions& opt) {
     return 1;
   }
   s.header().world_size = opt.ranks;
-  s.header().creator_pid.store(::getpid());
-  s.header().supervisor_pid.store(::getpid());
-  s.header().supervisor_slot.store(s.me());
+  // As run_daemon and create_session write them for a plain session; the
+  // ranks, forked below, see them through fork. relaxed: a record only.
+  s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);
+  // release: pairs with the acquire load of `shoal status`
+  // (tools/sessions.cpp); whoever sees our pid there sees our slot claimed.
+  s.header().supervisor_pid.store(::getpid(), std::memory_order_release);
+  s.header().supervisor_slot.store(s.me(), std::memory_order_release);
   auto box = Mailbox::bind(supervisor_mailbox(s.session_tag()));
   if (!box) {
     removed_at_exit();
-    std::fprintf(stderr, "shoal launch: cannot bind the supervisor socket: %s\n", std::strerror(errno));
+    std::fprintf(stderr, "shoal launch: cannot bind the supervisor socket: %s\n",
+                 std::strerror(errno));
     return 1;
   }
   Supervisor sup(s, std::move(*box), Supervisor::Options{});
   std::unique_ptr<Prefaulter> prefaulter;
   if (opt.prefault) prefaulter = std::make_unique<Prefaulter>(s);
+  // release: publishes the set-up session (supervisor bound, prefaulter
+  // running) to a reader that loads the state with acquire; no process waits
+  // on it today (the ranks start after it, through fork).
   s.header().state.store(uint32_t(store::SessionState::kRunning), std::memory_order_release);
 
   std::vector<Rank> ranks(size_t(opt.ranks));
   std::vector<char*> argv;
-  for (const std::string& a : opt.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : opt.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   std::fflush(nullptr);
   int first_failure = 0;
@@ -176,8 +196,16 @@ int run_launch(const LaunchOptions& opt) {
   const pid_t launcher_pid = ::getpid();
   for (int r = 0; r < opt.ranks; ++r) {
     int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0) {
+    if (::pipe2(out, O_CLOEXEC) != 0) {
       std::fprintf(stderr, "shoal launch: pipe: %s\n", std::strerror(errno));
+      first_failure = 1;
+      break;
+    }
+    if (::pipe2(err, O_CLOEXEC) != 0) {
+      const int error = errno;
+      ::close(out[0]);
+      ::close(out[1]);
+      std::fprintf(stderr, "shoal launch: pipe: %s\n", std::strerror(error));
       first_failure = 1;
       break;
     }
@@ -206,7 +234,8 @@ int run_launch(const LaunchOptions& opt) {
         ::sched_setaffinity(0, sizeof(set), &set);
       }
       ::execv(program.c_str(), argv.data());
-      std::fprintf(stderr, "shoal launch: cannot run %s: %s\n", program.c_str(), std::strerror(errno));
+      std::fprintf(stderr, "shoal launch: cannot run %s: %s\n", program.c_str(),
+                   std::strerror(errno));
       ::_exit(127);
     }
     ::close(out[1]);

@@ -21,7 +21,6 @@ class LineForwarder {
   // Reads what is available; forwards complete lines. On end of file, forwards
   // the last partial line (with a newline) and closes. Returns false once closed.
   bool pump();
-  void set_prefix(std::string prefix) { prefix_ = std::move(prefix); }
 
  private:
   void emit(const char* data, size_t n);

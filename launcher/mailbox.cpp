@@ -4,19 +4,28 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <mutex>
 
 namespace shoal::launcher {
 
 namespace {
 
+// While the receiver's queue is full, send_message retries every millisecond
+// for about 100 ms. A receiver polls its mailbox and drains the whole queue
+// when it wakes, so a full queue means it is busy for a moment (forking
+// actors, repairing a death); 100 ms covers that and is still a wait every
+// sender can afford (see mailbox.hpp).
+constexpr int kSendAttempts = 100;
+constexpr useconds_t kSendPauseUs = 1000;
+
 socklen_t make_address(const std::string& name, sockaddr_un* addr) {
   std::memset(addr, 0, sizeof(*addr));
   addr->sun_family = AF_UNIX;
   // Abstract namespace: a leading NUL, no file in the file system.
-  const size_t n = name.size() < sizeof(addr->sun_path) - 1 ? name.size() : sizeof(addr->sun_path) - 1;
+  const size_t n =
+      name.size() < sizeof(addr->sun_path) - 1 ? name.size() : sizeof(addr->sun_path) - 1;
   std::memcpy(addr->sun_path + 1, name.data(), n);
   return socklen_t(offsetof(sockaddr_un, sun_path) + 1 + n);
 }
@@ -32,7 +41,9 @@ Mailbox& Mailbox::operator=(Mailbox&& o) noexcept {
   return *this;
 }
 
-Mailbox::~Mailbox() { close(); }
+Mailbox::~Mailbox() {
+  close();
+}
 
 void Mailbox::close() {
   if (fd_ >= 0) ::close(fd_);
@@ -61,27 +72,30 @@ std::optional<Message> Mailbox::receive() {
 }
 
 bool send_message(const std::string& name, const Message& m) {
-  // One unbound sender socket per process (recreated after a fork).
-  static std::mutex mu;
-  static int fd = -1;
-  static pid_t owner = 0;
-  std::lock_guard<std::mutex> lock(mu);
-  if (fd < 0 || owner != ::getpid()) {
-    if (fd >= 0 && owner == ::getpid()) ::close(fd);
-    fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    owner = ::getpid();
-    if (fd < 0) return false;
-  }
+  // A socket of its own for every message: messages are rare (a process
+  // joining, an actor spawned or killed, the end of a session), and one
+  // socket cached per process would need a lock shared by every thread, and a
+  // new socket after each fork (a fork server closes every descriptor in the
+  // children it forks, so the cached number may name another file there).
+  const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
   sockaddr_un addr;
   const socklen_t len = make_address(name, &addr);
-  for (int attempt = 0; attempt < 100; ++attempt) {
+  bool sent = false;
+  for (int attempt = 0; attempt < kSendAttempts;) {
     const ssize_t n = ::sendto(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL,
                                reinterpret_cast<sockaddr*>(&addr), len);
-    if (n == ssize_t(sizeof(m))) return true;
-    if (errno != EAGAIN && errno != ENOBUFS) return false;
-    ::usleep(1000);  // the receiver's queue is full: it drains within milliseconds
+    if (n == ssize_t(sizeof(m))) {
+      sent = true;
+      break;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n >= 0 || (errno != EAGAIN && errno != ENOBUFS)) break;
+    ::usleep(kSendPauseUs);  // the receiver's queue is full: it drains within milliseconds
+    ++attempt;
   }
-  return false;
+  ::close(fd);
+  return sent;
 }
 
 std::string supervisor_mailbox(uint64_t tag) {

@@ -1,7 +1,26 @@
 // Mailbox: a bound datagram socket in the abstract unix namespace, through
 // which the processes of a session tell the supervisor and the fork servers
 // what happened (a process joined, spawn an actor, shut down). Datagrams are
-// small fixed-size Messages; nothing here blocks.
+// small fixed-size Messages.
+//
+// What blocks: Mailbox::bind and Mailbox::receive never do. send_message may
+// sleep while the receiver's queue is full (net.unix.max_dgram_qlen datagrams,
+// 10 on a stock kernel): it retries every millisecond for up to about 100 ms,
+// then gives up. It holds no lock meanwhile, so other threads' sends go on.
+// Every sender accepts that wait, because for each of them a message lost is
+// worse than a late one:
+//   - join announcements (kJoined): a process that has just claimed its slot,
+//     before it does anything else. One lost all the same is found by the
+//     supervisor's periodic scan of the process table (Supervisor::tick).
+//   - spawn requests (kSpawn): the thread creating an actor, and the
+//     supervisor restarting one (its loop waits meanwhile). A request not
+//     delivered leaves the actor dead. In a plain session's daemon the fork
+//     server shares the supervisor's loop, so a restart request to a full
+//     queue fails without the wait helping.
+//   - kActorGone: shoal::kill() of an actor that has no process yet; nothing
+//     else would fail its pending calls.
+//   - shutdown (kShutdown): end_session(), which waits for the helper process
+//     to exit afterwards anyway (and kills it if it does not).
 #pragma once
 
 #include <sys/types.h>
@@ -38,7 +57,7 @@ class Mailbox {
   // Binds `name`; nullopt (errno set) if it is taken or sockets fail.
   static std::optional<Mailbox> bind(const std::string& name);
   int fd() const { return fd_; }
-  // The next message, if one is waiting.
+  // The next message, if one is waiting; never blocks.
   std::optional<Message> receive();
   void close();
 
@@ -46,7 +65,9 @@ class Mailbox {
   int fd_ = -1;
 };
 
-// Sends `m` to the mailbox `name`; false if nobody is bound there.
+// Sends `m` to the mailbox `name`, waiting up to about 100 ms while its queue
+// is full (see above); false if nobody is bound there, the queue stayed full,
+// or no socket could be opened. Safe from any thread, and in a forked child.
 bool send_message(const std::string& name, const Message& m);
 
 std::string supervisor_mailbox(uint64_t session_tag);

@@ -22,6 +22,9 @@ Prefaulter::Prefaulter(store::Store& store) : store_(store) {
 }
 
 Prefaulter::~Prefaulter() {
+  // release: pairs with the acquire loads of stop_ in run(). stop_ is the
+  // condition of prefault_wake, set before notify() and re-checked by run()
+  // after prepare() (the eventcount protocol of ipc/wake_word.hpp).
   stop_.store(true, std::memory_order_release);
   store_.header().prefault_wake.notify();
   if (thread_.joinable()) thread_.join();
@@ -34,13 +37,15 @@ void Prefaulter::run() {
   const uint64_t heap = store_.heap().capacity();
   std::byte* base = store_.base() + store_.heap().heap_off();
   uint64_t done = h.prefault_done.load(std::memory_order_relaxed);
-  while (!stop_.load(std::memory_order_acquire)) {
+  while (!stop_.load(std::memory_order_acquire)) {  // pairs with the store in ~Prefaulter
     uint64_t target = 2 * store_.heap().high_water();
     if (target < kMinAhead) target = kMinAhead;
     if (target > heap) target = heap;
     h.prefault_target.store(target, std::memory_order_relaxed);
     if (done >= target) {
       const uint32_t token = h.prefault_wake.prepare();
+      // acquire: pairs with the store in ~Prefaulter; re-checked after
+      // prepare(), so a stop is either seen here or wakes the park.
       if (stop_.load(std::memory_order_acquire)) break;
       h.prefault_wake.park(token, std::chrono::milliseconds(20));
       continue;

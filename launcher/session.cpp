@@ -34,11 +34,20 @@ std::optional<uint64_t> parse_size(const std::string& text) {
   uint64_t mult = 1;
   if (i < text.size()) {
     switch (std::toupper(static_cast<unsigned char>(text[i]))) {
-      case 'K': mult = 1ull << 10; break;
-      case 'M': mult = 1ull << 20; break;
-      case 'G': mult = 1ull << 30; break;
-      case 'T': mult = 1ull << 40; break;
-      default: return std::nullopt;
+      case 'K':
+        mult = 1ull << 10;
+        break;
+      case 'M':
+        mult = 1ull << 20;
+        break;
+      case 'G':
+        mult = 1ull << 30;
+        break;
+      case 'T':
+        mult = 1ull << 40;
+        break;
+      default:
+        return std::nullopt;
     }
     ++i;
     if (i < text.size() && (text[i] == 'B' || text[i] == 'b' || text[i] == 'i')) ++i;
@@ -108,6 +117,8 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
     store::Segment::remove(store.segment().name());
     ::_exit(1);
   }
+  // release: pairs with the acquire load of `shoal status`
+  // (tools/sessions.cpp); whoever sees our pid there sees our slot claimed.
   store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
   store.header().supervisor_slot.store(store.me(), std::memory_order_release);
   Supervisor sup(store, std::move(supervisor_box), Supervisor::Options{driver_pid, driver_slot});
@@ -142,7 +153,7 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault)
     store::Segment::remove(s.segment().name());
     return fail(std::string("cannot join the new session: ") + store::to_string(me.error()));
   }
-  s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);
+  s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);  // a record only
   s.header().world_size = 1;
   // Bound before the fork, so nothing sent to the daemon can be lost.
   auto sup_box = Mailbox::bind(supervisor_mailbox(s.session_tag()));
@@ -166,6 +177,9 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault)
   session.owner = true;
   session.helper_pid = pid;
   if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
+  // release: publishes the set-up session (daemon forked, prefaulter running)
+  // to a reader that loads the state with acquire; no process waits on it
+  // today (actors start later, forked by the daemon).
   s.header().state.store(uint32_t(store::SessionState::kRunning), std::memory_order_release);
   return session;
 }
@@ -187,7 +201,8 @@ Result<Session, std::string> join_launch_session(bool prefault) {
   if (!me) return fail(std::string("cannot join the session: ") + store::to_string(me.error()));
   announce(s);
   auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
-  if (!fork_box) return fail(std::string("cannot bind the fork server's socket: ") + std::strerror(errno));
+  if (!fork_box)
+    return fail(std::string("cannot bind the fork server's socket: ") + std::strerror(errno));
   std::fflush(nullptr);
   const pid_t rank_pid = ::getpid();
   const pid_t pid = ::fork();

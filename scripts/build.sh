@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Configures and builds shoal into build/ (or build-<sanitizers>/ with
 # --sanitize LIST). --areas store,ipc builds the tests of those areas only
-# (and the examples only if "examples" is one of them). Prints the build
-# directory on its last line.
+# (and the examples only if "examples" is one of them). --target NAME (once
+# or more) builds those CMake targets and what they need, nothing else.
+# Prints the build directory on its last line.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 sanitize=""
 areas=""
+targets=()
 while (($#)); do
   case "$1" in
     --sanitize) sanitize="$2"; shift 2 ;;
     --areas) areas="$2"; shift 2 ;;
+    --target) targets+=(--target "$2"); shift 2 ;;
     *) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -21,5 +24,5 @@ examples=ON
 [ -z "$areas" ] || [[ ",$areas," == *,examples,* ]] || examples=OFF
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE="$sanitize" \
   -DSHOAL_TEST_AREAS="${areas//,/;}" -DSHOAL_BUILD_EXAMPLES="$examples" >/dev/null
-cmake --build "$build" -j"$(nproc)" >&2
+cmake --build "$build" -j"$(nproc)" "${targets[@]}" >&2
 echo "$build"

@@ -4,6 +4,9 @@ set -euo pipefail
 packages=(g++ make cmake libboost-dev libconcurrentqueue-dev libcxxopts-dev
           libmsgpack-cxx-dev libgtest-dev libbenchmark-dev)
 missing=()
+# --format: clang-format too, for scripts/format.sh. Builds do not need it and
+# it brings LLVM along (~35 MB to download), so the demo does not wait for it.
+[ "${1:-}" != --format ] || packages+=(clang-format)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

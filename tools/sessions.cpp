@@ -53,10 +53,18 @@ std::string json_escape(const std::string& s) {
   std::string out;
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20) {
           char buf[8];
@@ -70,7 +78,9 @@ std::string json_escape(const std::string& s) {
   return out;
 }
 
-std::string text(const char* field, size_t cap) { return std::string(field, strnlen(field, cap)); }
+std::string text(const char* field, size_t cap) {
+  return std::string(field, strnlen(field, cap));
+}
 
 struct ActorRow {
   uint32_t index;
@@ -106,7 +116,8 @@ SessionRow inspect(const std::string& name) {
   }
   store::Store& s = **st;
   const store::SegmentHeader& h = s.header();
-  row.supervisor = h.supervisor_pid.load();
+  // acquire: pairs with the supervisor's release store (run_daemon, run_launch).
+  row.supervisor = h.supervisor_pid.load(std::memory_order_acquire);
   row.live = row.supervisor != 0 ? process_alive(row.supervisor) : process_alive(row.creator);
   row.world = h.world_size > 0 ? h.world_size : 1;
   row.capacity = s.segment().size();
@@ -118,22 +129,29 @@ SessionRow inspect(const std::string& name) {
   }
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     const ipc::ActorEntry& e = s.actor(i);
-    const auto state = ipc::ActorState(e.state.load());
+    // acquire: pairs with the stores of each state by the actor's creator and
+    // the supervisor (release or seq_cst), which publish the fields read
+    // below: the name from kCreating on, the class and the ring after it.
+    const auto state = ipc::ActorState(e.state.load(std::memory_order_acquire));
     if (state == ipc::ActorState::kFree) continue;
     ActorRow a;
     a.index = i;
     a.name = text(e.name, sizeof(e.name));
-    a.cls = e.kind == uint32_t(launcher::ActorKind::kWorker) ? "task" : text(e.class_name, sizeof(e.class_name));
+    a.cls = e.kind == uint32_t(launcher::ActorKind::kWorker)
+                ? "task"
+                : text(e.class_name, sizeof(e.class_name));
     a.state = ipc::to_string(state);
-    a.pid = e.pid.load();
+    // The figures below are a snapshot, each read on its own.
+    a.pid = e.pid.load(std::memory_order_relaxed);
     a.core = e.cpu;
     a.depth = 0;
     if (e.ring_off != 0 && e.ring_off + e.ring_bytes <= s.segment().size()) {
-      if (auto ring = ipc::RequestRing::attach(s.base() + e.ring_off, e.ring_bytes)) a.depth = ring->depth();
+      if (auto ring = ipc::RequestRing::attach(s.base() + e.ring_off, e.ring_bytes))
+        a.depth = ring->depth();
     }
-    a.restarts = e.restarts.load();
-    a.served = e.calls_served.load();
-    a.running = e.in_progress.load();
+    a.restarts = e.restarts.load(std::memory_order_relaxed);
+    a.served = e.calls_served.load(std::memory_order_relaxed);
+    a.running = e.in_progress.load(std::memory_order_relaxed);
     row.actors.push_back(a);
   }
   return row;
@@ -152,18 +170,19 @@ int run_status(bool json) {
     o << "{\"sessions\":[";
     for (size_t i = 0; i < rows.size(); ++i) {
       const SessionRow& r = rows[i];
-      o << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name) << "\",\"supervisor_pid\":"
-        << r.supervisor << ",\"creator_pid\":" << r.creator << ",\"world_size\":" << r.world
-        << ",\"corrupt\":" << (r.corrupt ? "true" : "false") << ",\"capacity_bytes\":" << r.capacity
-        << ",\"heap_bytes\":" << r.heap << ",\"used_bytes\":" << r.used
-        << ",\"objects\":" << r.objects << ",\"processes\":" << r.processes << ",\"actors\":[";
+      o << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name)
+        << "\",\"supervisor_pid\":" << r.supervisor << ",\"creator_pid\":" << r.creator
+        << ",\"world_size\":" << r.world << ",\"corrupt\":" << (r.corrupt ? "true" : "false")
+        << ",\"capacity_bytes\":" << r.capacity << ",\"heap_bytes\":" << r.heap
+        << ",\"used_bytes\":" << r.used << ",\"objects\":" << r.objects
+        << ",\"processes\":" << r.processes << ",\"actors\":[";
       for (size_t j = 0; j < r.actors.size(); ++j) {
         const ActorRow& a = r.actors[j];
         o << (j ? "," : "") << "{\"index\":" << a.index << ",\"name\":\"" << json_escape(a.name)
           << "\",\"class\":\"" << json_escape(a.cls) << "\",\"pid\":" << a.pid
-          << ",\"core\":" << a.core << ",\"state\":\"" << a.state << "\",\"queue_depth\":" << a.depth
-          << ",\"running\":" << a.running << ",\"restarts\":" << a.restarts
-          << ",\"calls_served\":" << a.served << "}";
+          << ",\"core\":" << a.core << ",\"state\":\"" << a.state
+          << "\",\"queue_depth\":" << a.depth << ",\"running\":" << a.running
+          << ",\"restarts\":" << a.restarts << ",\"calls_served\":" << a.served << "}";
       }
       o << "]}";
     }

@@ -13,12 +13,10 @@
 
 #include <atomic>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
 #include <map>
-#include <mutex>
 #include <numeric>
 #include <set>
 #include <string>
@@ -29,6 +27,7 @@
 #include <shoal/shoal.hpp>
 
 #include "tests/cli/processes.hpp"
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -104,28 +103,6 @@ class Slow {
   }
 };
 SHOAL_ACTOR(Slow, &Slow::value_after);
-
-// Holds values back until opened (run it with max_concurrency 2, so that
-// open() gets in while value_when_open() waits).
-class Gate {
- public:
-  int value_when_open(int value) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 30s, [&] { return open_; });
-    return open_ ? value : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Gate, &Gate::value_when_open, &Gate::open);
 
 // What a method that takes an ObjectRef saw of it.
 struct RefReport {
@@ -303,15 +280,15 @@ TEST_F(ActorCalls, RemoteFunctionsRunAsStatelessTasks) {
 // ---- argument rules -----------------------------------------------------------------------
 
 TEST_F(ActorCalls, RefForAValueParameterIsResolvedBeforeTheCall) {
-  auto gate = shoal::actor<Gate>().options({.max_concurrency = 2}).remote();
+  auto latch = shoal::actor<Latch>().options({.max_concurrency = 2}).remote();
   auto adder = shoal::actor<Adder>().remote();
-  shoal::ObjectRef<int> late = gate.task(&Gate::value_when_open).remote(20);
+  shoal::ObjectRef<int> late = latch.task(&Latch::value_when_open).remote(20);
   shoal::ObjectRef<int> sum = adder.task(&Adder::add).remote(late, 1);
-  // Nothing can be summed while the gate holds the value back.
+  // Nothing can be summed while the latch holds the value back.
   std::this_thread::sleep_for(100ms);
   EXPECT_FALSE(sum.ready());
   EXPECT_FALSE(late.ready());
-  shoal::get(gate.task(&Gate::open).remote(), 30s);
+  shoal::get(latch.task(&Latch::open).remote(), 30s);
   EXPECT_EQ(get_in_time(sum), 21);
   EXPECT_TRUE(late.ready());
   // A put object and a user type resolve the same way.
@@ -342,14 +319,14 @@ TEST_F(ActorCalls, RefArgumentThatFailedFailsTheCallWithItsCause) {
 }
 
 TEST_F(ActorCalls, RefParameterReceivesTheRefItselfWithoutWaiting) {
-  auto gate = shoal::actor<Gate>().options({.max_concurrency = 2}).remote();
+  auto latch = shoal::actor<Latch>().options({.max_concurrency = 2}).remote();
   auto user = shoal::actor<RefUser>().options({.max_concurrency = 2}).remote();
-  shoal::ObjectRef<int> late = gate.task(&Gate::value_when_open).remote(5);
+  shoal::ObjectRef<int> late = latch.task(&Latch::value_when_open).remote(5);
   auto report = user.task(&RefUser::inspect).remote(late);
   // The method runs while the value does not exist yet, and waits for it itself.
   ASSERT_TRUE(
       eventually([&] { return get_in_time(user.task(&RefUser::inspecting).remote()) == 1; }));
-  shoal::get(gate.task(&Gate::open).remote(), 30s);
+  shoal::get(latch.task(&Latch::open).remote(), 30s);
   const RefReport r = get_in_time(report);
   EXPECT_FALSE(r.ready_on_entry) << "the method ran before the ref it takes was ready";
   EXPECT_EQ(r.id, late.id().to_string());

@@ -1,7 +1,7 @@
-// What a suspended call costs an async actor (issue 4: "a suspended call
-// costs at most 1 KiB beyond its coroutine frame"): the growth of the actor
-// process's private resident memory with 10,000 calls suspended at once, per
-// call, minus the method's own coroutine frame.
+// What a suspended call costs an async actor, which must be at most 1 KiB
+// beyond its coroutine frame: the growth of the actor process's private
+// resident memory with 10,000 calls suspended at once, per call, minus the
+// method's own coroutine frame.
 //
 // The frame is measured in the driver by creating (not starting) the very
 // same method's coroutines on a local object: malloc's in-use bytes per frame.

@@ -1,9 +1,9 @@
-// Async actors (DESIGN §1, issue 4 "async actors"): a class with any method
-// returning shoal::Task is an async actor; one event-loop thread runs all of
-// its methods, plain ones too; at most max_concurrency calls (default 1000) are
-// in progress at once and the rest wait their turn in submission order;
-// max_concurrency = 100000 starts no thread pool; thousands of suspended calls
-// are cheap: a 4,000-coroutine barrier completes.
+// Async actors: a class with any method returning shoal::Task is an async
+// actor; one event-loop thread runs all of its methods, plain ones too; at most
+// max_concurrency calls (default 1000) are in progress at once and the rest
+// wait their turn in submission order; max_concurrency = 100000 starts no
+// thread pool; thousands of suspended calls are cheap: a 4,000-coroutine
+// barrier completes.
 //
 // Each test runs in its own session.
 #include <dirent.h>

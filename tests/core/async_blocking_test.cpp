@@ -1,20 +1,19 @@
-// Blocking calls on an async actor's event-loop thread (issue 4 "blocking
-// calls"): get, wait and future().get() there would stall every coroutine of
-// the actor, so they throw EventLoopBlockedError, whose message names co_await
-// as the fix, in coroutine and plain methods alike, for ready and pending
-// refs. The same calls from a threaded actor's method work.
+// Blocking calls on an async actor's event-loop thread: get, wait and
+// future().get() there would stall every coroutine of the actor, so they throw
+// EventLoopBlockedError, whose message names co_await as the fix, in coroutine
+// and plain methods alike, for ready and pending refs. The same calls from a
+// threaded actor's method work.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -86,27 +85,6 @@ class ThreadedBlocker {
   std::vector<std::string> in_method(shoal::ObjectRef<int> ref) { return try_blocking_calls(ref); }
 };
 SHOAL_ACTOR(ThreadedBlocker, &ThreadedBlocker::in_method);
-
-// Holds a value back until opened (max_concurrency >= 2).
-class Latch {
- public:
-  int value_when_open(int v) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 60s, [&] { return open_; });
-    return open_ ? v : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Latch, &Latch::value_when_open, &Latch::open);
 
 namespace {
 

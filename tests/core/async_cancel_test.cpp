@@ -1,25 +1,24 @@
-// shoal::cancel (issue 4 "cancellation"): cancelling a call still queued
-// behind max_concurrency drops it at once (without waiting for the calls that
-// are running); a running coroutine gets TaskCancelledError at its current
-// co_await, which it may catch, note and rethrow; get() on the ref then throws
-// TaskCancelledError; cancelling a finished call changes nothing. Calls of
-// coroutine stateless tasks can be cancelled too.
+// shoal::cancel: cancelling a call still queued behind max_concurrency drops it
+// at once (without waiting for the calls that are running); a running coroutine
+// gets TaskCancelledError at its current co_await, which it may catch, note and
+// rethrow; get() on the ref then throws TaskCancelledError; cancelling a
+// finished call changes nothing. Calls of coroutine stateless tasks can be
+// cancelled too.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <fstream>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -27,27 +26,6 @@ using namespace shoal::testing;
 using Clock = std::chrono::steady_clock;
 
 // ---- actors and tasks under test ---------------------------------------------------------------
-
-// Holds values back until opened (a threaded actor; max_concurrency >= 2).
-class Latch {
- public:
-  int value_when_open(int v) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 60s, [&] { return open_; });
-    return open_ ? v : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Latch, &Latch::value_when_open, &Latch::open);
 
 // An async actor whose calls suspend in several ways and note a cancellation
 // (the id of the call and where it was suspended) before rethrowing it.

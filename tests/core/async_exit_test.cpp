@@ -1,49 +1,27 @@
-// exit_actor() inside an async actor (issue 4 "exit"): called from a
-// coroutine it ends the actor at once; the calls in progress (other
-// coroutines suspended on the actor's loop), the calls queued behind
-// max_concurrency and every later call fail with ActorDiedError. Leaving on
-// purpose is not a crash: restarts left or not, the actor stays dead.
+// exit_actor() inside an async actor: called from a coroutine it ends the actor
+// at once; the calls in progress (other coroutines suspended on the actor's
+// loop), the calls queued behind max_concurrency and every later call fail with
+// ActorDiedError. Leaving on purpose is not a crash: restarts left or not, the
+// actor stays dead.
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
 using namespace shoal::testing;
 using Clock = std::chrono::steady_clock;
-
-// Holds values back until opened (a threaded actor; max_concurrency >= 2).
-class Latch {
- public:
-  int value_when_open(int v) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 60s, [&] { return open_; });
-    return open_ ? v : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Latch, &Latch::value_when_open, &Latch::open);
 
 class Quitter {
  public:

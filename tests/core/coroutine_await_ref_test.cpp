@@ -1,16 +1,14 @@
-// `co_await ref` (DESIGN §1, issue 4): works in any Task, in the driver under
-// shoal::run and inside async actors, and suspends only the coroutine: the
-// loop goes on running other coroutines (and, in an actor, other calls) on
-// the same thread until the object is sealed, whoever seals it: another
-// actor, a stateless task, or a process that joined the session (a
-// spawn_peer() peer) and puts the object later.
+// `co_await ref`: works in any Task, in the driver under shoal::run and inside
+// async actors, and suspends only the coroutine: the loop goes on running other
+// coroutines (and, in an actor, other calls) on the same thread until the
+// object is sealed, whoever seals it: another actor, a stateless task, or a
+// process that joined the session (a spawn_peer() peer) and puts the object
+// later.
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -18,34 +16,13 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
 using namespace shoal::testing;
 
 // ---- actors and tasks under test ---------------------------------------------------------------
-
-// A threaded actor that holds values back until opened. Run it with
-// max_concurrency >= 2 so that open() gets in while value_when_open() waits.
-class Latch {
- public:
-  int value_when_open(int v) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 60s, [&] { return open_; });
-    return open_ ? v : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Latch, &Latch::value_when_open, &Latch::open);
 
 // An async actor whose methods await refs they are given.
 class Awaiter {

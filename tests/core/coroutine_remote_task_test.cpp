@@ -1,8 +1,7 @@
-// Coroutine stateless tasks (issue 4 "coroutine stateless tasks"): a
-// function returning shoal::Task<R>, registered with SHOAL_REMOTE, runs as a
-// coroutine on a worker's event loop: several of them are suspended at once on
-// one worker and finish in whatever order their awaits complete. Ray rejects
-// async remote functions; shoal runs them.
+// Coroutine stateless tasks: a function returning shoal::Task<R>, registered
+// with SHOAL_REMOTE, runs as a coroutine on a worker's event loop: several of
+// them are suspended at once on one worker and finish in whatever order their
+// awaits complete. Ray rejects async remote functions; shoal runs them.
 //
 // Sessions here have one worker, so every task lands on the same loop. The
 // state the tasks share (counters, an Event) is per worker process.
@@ -12,8 +11,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
-#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -21,6 +18,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -98,27 +96,6 @@ int driver_pid_of_plain_task() {
 
 SHOAL_REMOTE(nap, meet, doubled, incremented, nothing_much, fails_after_a_nap, gathers_inside,
              times_out_inside, driver_pid_of_plain_task);
-
-// Holds a value back until opened (a threaded actor; max_concurrency >= 2).
-class Latch {
- public:
-  int value_when_open(int v) {
-    std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, 60s, [&] { return open_; });
-    return open_ ? v : -1;
-  }
-  void open() {
-    std::lock_guard<std::mutex> lock(mu_);
-    open_ = true;
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool open_ = false;
-};
-SHOAL_ACTOR(Latch, &Latch::value_when_open, &Latch::open);
 
 namespace {
 

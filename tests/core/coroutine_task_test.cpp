@@ -1,8 +1,8 @@
-// shoal::Task<T> and shoal::run (DESIGN §1, issue 4 "the coroutine runtime"):
-// a Task is lazy, hands control over by symmetric transfer (deep chains and
-// long loops of tasks that finish without suspending use no stack per step),
-// propagates its exception to whoever awaits it, is move-only, and run()
-// drives it in the driver, returning its value or rethrowing.
+// shoal::Task<T> and shoal::run: a Task is lazy, hands control over by
+// symmetric transfer (deep chains and long loops of tasks that finish without
+// suspending use no stack per step), propagates its exception to whoever awaits
+// it, is move-only, and run() drives it in the driver, returning its value or
+// rethrowing.
 //
 // None of this needs a session: a Task and run() work before init().
 #include <pthread.h>

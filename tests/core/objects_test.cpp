@@ -11,7 +11,6 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +18,6 @@
 #include <fstream>
 #include <future>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -30,6 +28,7 @@
 #include <shoal/shoal.hpp>
 
 #include "tests/cli/processes.hpp"
+#include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -97,30 +96,6 @@ constexpr size_t kBig = size_t(64) << 20;
 }  // namespace
 
 // ---- actors the tests use (registered at global scope) ----------------------
-
-// Calls to wait_open(k) block until open(k') with k' >= k has run: the test,
-// not the clock, decides when each result is sealed.
-class Gate {
- public:
-  int wait_open(int k) {
-    std::unique_lock<std::mutex> lock(mu_);
-    if (!cv_.wait_for(lock, 120s, [&] { return level_ >= k; })) return -1;
-    return k;
-  }
-  void open(int k) {
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      level_ = std::max(level_, k);
-    }
-    cv_.notify_all();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  int level_ = 0;
-};
-SHOAL_ACTOR(Gate, &Gate::wait_open, &Gate::open);
 
 class Sleeper {
  public:

@@ -1,6 +1,6 @@
-// Bad input and faults (issue 3): an actor killed -9 at random points of a
-// call stream, garbage written into a request ring, and calls whose argument
-// bytes do not fit the method's parameters.
+// Bad input and faults: an actor killed -9 at random points of a call stream,
+// garbage written into a request ring, and calls whose argument bytes do not
+// fit the method's parameters.
 //
 // The garbage and the ill-formed arguments are written through shoal's
 // internals (the store, the ring, submit_call with a hand-made ArgWriter),

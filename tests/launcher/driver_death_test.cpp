@@ -42,7 +42,7 @@ SHOAL_REMOTE(task_pid);
 
 namespace {
 
-constexpr auto kBound = 1s;  // the bound, measured from the kill
+constexpr auto kBound = 1s;  // how long after the kill anything of the session may remain
 
 struct Started {
   std::string session;

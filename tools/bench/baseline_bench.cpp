@@ -85,9 +85,10 @@ double pingpong_rate(bool futex, uint32_t rounds_per_batch) {
   auto batch = [&] {
     for (uint32_t i = 0; i < rounds_per_batch; ++i) {
       ++seq;
-      pp->ping.value.store(seq, std::memory_order_release);
+      pp->ping.value.store(seq, std::memory_order_release);  // pairs with echo()'s acquire of ping
       if (futex) futex_wake(&pp->ping.value);
       uint32_t v;
+      // acquire: pairs with echo()'s release store of pong.
       while ((v = pp->pong.value.load(std::memory_order_acquire)) != seq) {
         if (futex) {
           futex_wait(&pp->pong.value, v);
@@ -98,7 +99,7 @@ double pingpong_rate(bool futex, uint32_t rounds_per_batch) {
     }
   };
   const double rate = median_rate(batch, rounds_per_batch);
-  pp->ping.value.store(kStop, std::memory_order_release);
+  pp->ping.value.store(kStop, std::memory_order_release);  // pairs with echo()'s acquire of ping
   futex_wake(&pp->ping.value);
   ::waitpid(child, nullptr, 0);
   ::munmap(mem, sizeof(PingPong));
