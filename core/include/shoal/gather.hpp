@@ -54,7 +54,6 @@ Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
   if constexpr (!std::is_void_v<T>) co_return out;
 }
 
-
 // The results of `tasks`, run concurrently on the current loop. Throws the first task's exception
 // (in input order) once all have finished, UsageError outside shoal::run or an actor.
 template <class T>

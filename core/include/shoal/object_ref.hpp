@@ -94,8 +94,8 @@ class ObjectRef : public ObjectRefBase {
   // future() that has to wait), which also decodes the value. The future holds its own ref: this
   // one may go first. Errors go into the future: UsageError for an empty ref or one of an ended
   // session, EventLoopBlockedError on an async actor's event-loop thread (await the ref there).
-  // A future still waiting when shutdown() runs never gets a value: it stays pending, or holds
-  // std::future_error (broken_promise).
+  // A future still waiting when shutdown() runs never gets a value: it stays pending, or its
+  // get() throws std::future_error (broken_promise).
   std::future<T> future() const;
 
   // `T v = co_await ref;` in a shoal::Task: goes on at once if the object is sealed, else
@@ -223,5 +223,5 @@ void cancel(const ObjectRefBase& ref);
 
 }  // namespace shoal
 
+// The definitions of the above (wait()'s in detail/wait_list.hpp, which that header includes).
 #include <shoal/detail/object_ref_impl.hpp>
-#include <shoal/detail/wait_list.hpp>

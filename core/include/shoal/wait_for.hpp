@@ -30,8 +30,7 @@ Task<T> wait_for(ObjectRef<T> ref, std::chrono::nanoseconds timeout) {
 
 // `co_await wait_for(some_task(), 1s);`. Throws TimeoutError after `timeout` (once the cancelled
 // awaitable has finished), what the awaitable throws, UsageError outside shoal::run or an actor.
-template <class A>
-  requires(!std::is_base_of_v<ObjectRefBase, std::remove_cvref_t<A>>)
+template <detail::not_object_ref A>
 Task<detail::awaitable_result_t<A>> wait_for(A awaitable, std::chrono::nanoseconds timeout) {
   return detail::wait_for_awaitable<detail::awaitable_result_t<A>, A>(std::move(awaitable),
                                                                       timeout);

@@ -100,11 +100,14 @@ constexpr uint32_t method_signature() {
   return kMethodSignature<A, I>;
 }
 
+template <class A, size_t... I>
+constexpr bool any_coroutine(std::index_sequence<I...>) {
+  return (is_coroutine_v<std::tuple_element_t<I, methods_t<A>>> || ...);
+}
+
 template <class A>
 constexpr bool is_async_class() {
-  return []<size_t... I>(std::index_sequence<I...>) {
-    return (is_coroutine_v<std::tuple_element_t<I, methods_t<A>>> || ...);
-  }(std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{});
+  return any_coroutine<A>(std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{});
 }
 
 // Where `method` sits in A's SHOAL_ACTOR list, and its signature. A method of a type the list
@@ -115,27 +118,36 @@ struct MethodSlot {
   uint32_t signature = 0;
 };
 
+// Whether A's SHOAL_ACTOR list holds a method of type M A::*.
+template <class A, class M, size_t... I>
+constexpr bool lists_method_type(std::index_sequence<I...>) {
+  return (std::is_same_v<std::tuple_element_t<I, methods_t<A>>, M A::*> || ...);
+}
+
+// Takes method I of the list into `found` if it is `method` and nothing was found before it.
+template <class A, class M, size_t I>
+void match_method(M A::*method, MethodSlot& found) {
+  if constexpr (std::is_same_v<std::tuple_element_t<I, methods_t<A>>, M A::*>) {
+    if (found.index == kNoMethod && method_at<A, I>() == method) {
+      found.index = uint32_t(I);
+      found.signature = method_signature<A, I>();
+    }
+  }
+}
+
+template <class A, class M, size_t... I>
+MethodSlot find_listed_method(M A::*method, std::index_sequence<I...>) {
+  MethodSlot found;
+  (match_method<A, M, I>(method, found), ...);
+  return found;
+}
+
 template <class A, class M>
 MethodSlot find_method(M A::*method) {
-  using Methods = methods_t<A>;
-  constexpr size_t n = std::tuple_size_v<Methods>;
-  static_assert(
-      []<size_t... I>(std::index_sequence<I...>) {
-        return (std::is_same_v<std::tuple_element_t<I, Methods>, M A::*> || ...);
-      }(std::make_index_sequence<n>{}),
-      "shoal: this method is not listed in SHOAL_ACTOR for its class");
-  MethodSlot found;
-  [&]<size_t... I>(std::index_sequence<I...>) {
-    (([&] {
-       if constexpr (std::is_same_v<std::tuple_element_t<I, Methods>, M A::*>) {
-         if (found.index == kNoMethod && method_at<A, I>() == method) {
-           found.index = uint32_t(I);
-           found.signature = method_signature<A, I>();
-         }
-       }
-     }()),
-     ...);
-  }(std::make_index_sequence<n>{});
+  constexpr auto listed = std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{};
+  static_assert(lists_method_type<A, M>(listed),
+                "shoal: this method is not listed in SHOAL_ACTOR for its class");
+  const MethodSlot found = find_listed_method<A, M>(method, listed);
   if (found.index == kNoMethod) {
     throw UsageError(std::string("shoal: a method of ") + std::string(ActorDef<A>::name) +
                      " with signature " + std::string(type_name<M>()) +
@@ -144,23 +156,25 @@ MethodSlot find_method(M A::*method) {
   return found;
 }
 
+template <class A, size_t... I>
+void add_methods(ClassInfo& info, const std::vector<std::string>& names,
+                 std::index_sequence<I...>) {
+  (info.methods.push_back(MethodInfo{I < names.size() ? names[I] : "method#" + std::to_string(I),
+                                     method_signature<A, I>(),
+                                     is_coroutine_v<std::tuple_element_t<I, methods_t<A>>>,
+                                     &invoke_method_blocking<A, I>, &invoke_method_async<A, I>}),
+   ...);
+}
+
 template <class A>
 bool register_actor() {
-  using Methods = methods_t<A>;
-  constexpr size_t n = std::tuple_size_v<Methods>;
   ClassInfo info;
   info.name = std::string(ActorDef<A>::name);
   info.class_id = class_id_of<A>();
   info.is_async = is_async_class<A>();
   info.destroy = [](void* self) { delete static_cast<A*>(self); };
   const std::vector<std::string> names = split_names(ActorDef<A>::method_list);
-  [&]<size_t... I>(std::index_sequence<I...>) {
-    (info.methods.push_back(MethodInfo{I < names.size() ? names[I] : "method#" + std::to_string(I),
-                                       method_signature<A, I>(),
-                                       is_coroutine_v<std::tuple_element_t<I, Methods>>,
-                                       &invoke_method_blocking<A, I>, &invoke_method_async<A, I>}),
-     ...);
-  }(std::make_index_sequence<n>{});
+  add_methods<A>(info, names, std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{});
   register_class(std::move(info));
   return true;
 }

@@ -1,6 +1,7 @@
 // The definitions behind <shoal/object_ref.hpp>: how a ref counts its copies, the runtime's way
 // to the record behind a ref, reading and decoding an object, the awaiter of `co_await ref`,
 // put() and future(). Included at the end of <shoal/object_ref.hpp>; nothing here is public.
+// It ends by including wait()'s definition (detail/wait_list.hpp).
 //
 // Lifetimes: a RefRecord lives in this process's region of the segment until the last local copy
 // of its ref releases it; the count operations of a ref whose session has ended never touch its
@@ -279,3 +280,6 @@ std::future<T> ObjectRef<T>::future() const {
 }
 
 }  // namespace shoal
+
+// Last: wait()'s definition uses RefAccess, defined above.
+#include <shoal/detail/wait_list.hpp>

@@ -85,6 +85,10 @@ class RefTimeoutAwaiter {
   bool timed_out_ = false;
 };
 
+// Any awaitable but an ObjectRef, which wait_for() only watches.
+template <class A>
+concept not_object_ref = !std::is_base_of_v<ObjectRefBase, std::remove_cvref_t<A>>;
+
 template <class A>
 using await_result_t = decltype(std::declval<A>().await_resume());
 

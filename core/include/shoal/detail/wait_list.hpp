@@ -1,7 +1,7 @@
-// The definition of shoal::wait() (declared in <shoal/object_ref.hpp>, which includes this at its
-// end): the live and duplicate checks of its list, with the memo that spares the duplicate check
-// on a list it has already checked, and the one pass that splits the list into ready and
-// not_ready.
+// The definition of shoal::wait(), declared in <shoal/object_ref.hpp> (detail/object_ref_impl.hpp
+// includes this at its end): the live and duplicate checks of its list, with the memo that spares
+// the duplicate check on a list it has already checked, and the one pass that splits the list
+// into ready and not_ready.
 //
 // Lifetimes: the memo is per thread and holds record addresses only, never counts; it is void
 // once the session ends (epoch) or this process pins anything (pins_made).
