@@ -6,8 +6,9 @@
 // SHOAL_ACTOR / SHOAL_REMOTE method taking or returning one; <shoal/shoal.hpp> includes it, so
 // only a translation unit built from the narrower headers needs it by name. A translation unit
 // that stores only raw types (trivially copyable types, std::string, std::vector of trivially
-// copyable elements) can leave it out and skip parsing <msgpack.hpp>, a few seconds of compile
-// time. Forgetting it is a compile error that names this header.
+// copyable elements) can leave it out and skip <msgpack.hpp>: about 1,500 of the 1,800 headers
+// and half the preprocessed lines <shoal/shoal.hpp> reads. Forgetting it where it is needed is a
+// compile error that names this header.
 //
 // Lifetimes: an encoded value lives in the thread's scratch buffer until the next encode on that
 // thread; a decoded ObjectRef pins its object like any other ref.
