@@ -95,10 +95,10 @@ void ActorProcess::run() {
     const CtorFn ctor = find_ctor(entry_.class_id, entry_.ctor_id);
     if (ctor == nullptr) creation_failed("no constructor with these argument types is registered");
     try {
-      ObjectRefBase args = ObjectRef<char>::adopt(
+      ObjectRefBase args = RefAccess::adopt<char>(
           pin_id(ObjectId(store_.session_tag(), uint32_t(entry_.ctor_args >> 32),
                           uint32_t(entry_.ctor_args))));
-      const ObjectBytes b = read_sealed(args.record());
+      const ObjectBytes b = read_sealed(RefAccess::record(args));
       self_ = ctor(std::span<const std::byte>(b.data, b.size));
     } catch (const std::exception& e) {
       creation_failed("the constructor threw " + demangle(typeid(e).name()) + ": " + e.what());
@@ -167,7 +167,7 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
     in.args_object = ObjectRefBase();
   } else {
     auto rec = store_.pin(h.args_slot, h.args_gen);
-    in.args_object = rec ? ObjectRefBase(ObjectRef<char>::adopt(*rec)) : ObjectRefBase();
+    in.args_object = rec ? ObjectRefBase(RefAccess::adopt<char>(*rec)) : ObjectRefBase();
   }
   return true;
 }

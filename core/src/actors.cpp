@@ -165,7 +165,7 @@ ActorId create_actor(const ActorSpec& spec) {
   pa.size = spec.ctor_args->size();
   pa.children = spec.ctor_args->refs().data();
   pa.child_count = uint32_t(spec.ctor_args->refs().size());
-  ObjectRefBase args = ObjectRef<char>::adopt(put_object(pa));
+  ObjectRefBase args = RefAccess::adopt<char>(put_object(pa));
 
   NewActor n;
   n.class_name = spec.class_name;
@@ -177,7 +177,7 @@ ActorId create_actor(const ActorSpec& spec) {
   n.cpu = o.cpu.value_or(-1);
   n.name = o.name;
   n.ring_cells = o.ring_capacity ? round_up_pow2(o.ring_capacity) : kDefaultRingCells;
-  n.ctor_args = args.record();
+  n.ctor_args = RefAccess::record(args);
   const ActorId id = start_actor(n);
   std::lock_guard<std::mutex> lock(rt.created_mu);
   rt.ctor_args.push_back(std::move(args));
@@ -276,10 +276,10 @@ RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
 }  // namespace detail
 
 void cancel(const ObjectRefBase& ref) {
-  detail::check_live(ref.record(), ref.session_epoch());
+  detail::check_live(detail::RefAccess::record(ref), detail::RefAccess::epoch(ref));
   detail::Runtime& rt = detail::runtime();
   store::Store& s = *rt.store;
-  const detail::RefRecord* rec = ref.record();
+  const detail::RefRecord* rec = detail::RefAccess::record(ref);
   if (!s.objects().request_cancel(rec->slot, rec->gen)) return;  // finished already
   const uint32_t writer = s.objects().entry(rec->slot).writer;
   if (store::WriterId::kind(writer) != store::WriterId::kActorKind) return;

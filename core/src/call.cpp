@@ -44,7 +44,8 @@ void ArgWriter::add_ref(ArgTag tag, const ObjectRefBase& ref) {
   char id[16];
   pack_object_id(ref, id);  // does not collect: we record the child ourselves
   append(tag, id, 16);
-  refs_.push_back((uint64_t(ref.record()->slot) << 32) | ref.record()->gen);
+  const RefRecord* rec = RefAccess::record(ref);
+  refs_.push_back((uint64_t(rec->slot) << 32) | rec->gen);
 }
 
 // ---- decoding ----
@@ -79,7 +80,7 @@ std::vector<ObjectId> refs_to_resolve(std::span<const std::byte> args) {
 std::span<const std::byte> CallInput::args() const {
   if (header.flags & kArgsInObject) {
     if (!args_object.valid()) throw Error("shoal: the call's arguments object is gone");
-    const ObjectBytes b = read_sealed(args_object.record());
+    const ObjectBytes b = read_sealed(RefAccess::record(args_object));
     return {b.data, b.size};
   }
   return {inline_args, header.args_len};
@@ -88,7 +89,7 @@ std::span<const std::byte> CallInput::args() const {
 Task<std::vector<ObjectRefBase>> resolve_args(std::span<const std::byte> args) {
   std::vector<ObjectRefBase> out;
   for (const ObjectId& id : refs_to_resolve(args)) {
-    out.push_back(ObjectRef<char>::adopt(pin_id(id)));
+    out.push_back(RefAccess::adopt<char>(pin_id(id)));
     co_await SealedAwaiter(out.back());
   }
   co_return out;
@@ -98,8 +99,8 @@ std::vector<ObjectRefBase> resolve_args_blocking(std::span<const std::byte> args
   std::vector<ObjectRefBase> out;
   Runtime& rt = runtime();
   for (const ObjectId& id : refs_to_resolve(args)) {
-    out.push_back(ObjectRef<char>::adopt(pin_id(id)));
-    const RefRecord* rec = out.back().record();
+    out.push_back(RefAccess::adopt<char>(pin_id(id)));
+    const RefRecord* rec = RefAccess::record(out.back());
     if (rt.store->wait_sealed(rec->slot, rec->gen, 0, ipc::SpinPolicy::kWaitSpinNs) != store::Store::Wait::kSealed) {
       throw StoreCorruptError("shoal: an argument object changed under a reference");
     }

@@ -176,7 +176,7 @@ msgpack::sbuffer& msgpack_scratch() {
 }
 
 void pack_object_id(const ObjectRefBase& ref, char out[16]) {
-  check_live(ref.record(), ref.session_epoch());
+  check_live(RefAccess::record(ref), RefAccess::epoch(ref));
   const ObjectId id = ref.id();
   const uint64_t session = id.session();
   const uint32_t slot = id.slot(), gen = id.generation();

@@ -10,6 +10,7 @@
 
 #include <shoal/actor.hpp>
 #include <shoal/detail/runtime.hpp>
+#include <shoal/msgpack_codec.hpp>  // msgpack_scratch()
 #include <shoal/object_ref.hpp>
 
 #include "launcher/session.hpp"

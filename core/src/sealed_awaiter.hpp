@@ -13,11 +13,11 @@ namespace shoal::detail {
 class SealedAwaiter {
  public:
   explicit SealedAwaiter(const ObjectRefBase& ref) : ref_(ref) {}
-  bool await_ready() const { return is_sealed(ref_.record()); }
+  bool await_ready() const { return is_sealed(RefAccess::record(ref_)); }
   void await_suspend(std::coroutine_handle<> h) {
     EventLoop* loop = EventLoop::current();
     if (loop == nullptr) throw UsageError("waiting for an object outside an event loop");
-    node_.rec = ref_.record();
+    node_.rec = RefAccess::record(ref_);
     node_.detach = [](WaitNode* w) noexcept {
       auto* n = static_cast<RefWaitNode*>(w);
       if (n->listed) n->loop->remove_ref_wait(n);

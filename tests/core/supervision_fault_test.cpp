@@ -141,7 +141,7 @@ shoal::ObjectRef<int> pending_result(uint32_t actor_index) {
   auto created = s.create_object(shoal::store::ObjectState::kPending,
                                  shoal::store::WriterId::actor(actor_index), 2);
   EXPECT_TRUE(created);
-  return shoal::ObjectRef<int>::adopt(*created);
+  return detail::RefAccess::adopt<int>(*created);
 }
 
 }  // namespace
@@ -251,8 +251,8 @@ TEST_F(Faults, MalformedCellNamingAPendingResultAnswersItWithAnError) {
   shoal::ObjectRef<int> result = pending_result(s.id().index);
   publish_cell(s.id().index, [&](std::byte* payload) {
     detail::CallHeader h{};
-    h.result_slot = result.record()->slot;
-    h.result_gen = result.record()->gen;
+    h.result_slot = detail::RefAccess::record(result)->slot;
+    h.result_gen = detail::RefAccess::record(result)->gen;
     h.caller = uint16_t(detail::runtime().store->me());
     h.flags = 0x40;  // no such flag
     std::memcpy(payload, &h, sizeof(h));
@@ -276,8 +276,8 @@ TEST_F(Faults, CellNamingAMethodTheClassDoesNotHaveFailsWithUsageError) {
       detail::CallHeader h{};
       h.method = method;
       h.signature = 12345;  // method 0 exists, but not with this signature
-      h.result_slot = result.record()->slot;
-      h.result_gen = result.record()->gen;
+      h.result_slot = detail::RefAccess::record(result)->slot;
+      h.result_gen = detail::RefAccess::record(result)->gen;
       h.caller = uint16_t(detail::runtime().store->me());
       std::memcpy(payload, &h, sizeof(h));
     });
@@ -303,7 +303,7 @@ template <size_t I, class Write>
 shoal::ObjectRef<int> submit_raw(const shoal::ActorHandle<Parser>& p, Write&& write) {
   detail::ArgWriter w;
   write(w);
-  return shoal::ObjectRef<int>::adopt(detail::submit_call(
+  return detail::RefAccess::adopt<int>(detail::submit_call(
       p.id().index, p.id().gen, uint32_t(I), detail::method_signature<Parser, I>(), w));
 }
 
@@ -375,7 +375,7 @@ TEST_F(Faults, TaskArgumentsThatDoNotDeserializeGiveTaskErrorNamingTheFunction) 
   ASSERT_GE(index, 0);
   detail::ArgWriter w;
   w.add<std::string>(std::string("not an int"));
-  auto ref = shoal::ObjectRef<int>::adopt(detail::submit_task(uint32_t(index), w));
+  auto ref = detail::RefAccess::adopt<int>(detail::submit_task(uint32_t(index), w));
   expect_decode_error(ref, "task_take_int", "", "a string for an int");
   EXPECT_EQ(shoal::get(shoal::task(task_take_int).remote(2), 30s), 3);
 }

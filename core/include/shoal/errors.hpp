@@ -1,5 +1,8 @@
-// Every error shoal reports at its public API derives from shoal::Error, a
+// The exceptions of shoal's public API: every error shoal reports derives from shoal::Error, a
 // std::runtime_error whose what() names the problem in words.
+//
+// Lifetimes: an error is a self-contained value (copied strings and numbers, no reference into the
+// store), so it may be kept, rethrown on another thread, or outlive its session.
 #pragma once
 
 #include <sys/types.h>
@@ -7,9 +10,12 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace shoal {
 
+// Thrown as itself for what has no type of its own: a value that cannot be decoded as the type
+// asked for, too many references held by one process, a session that cannot start.
 class Error : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -88,7 +94,8 @@ class ObjectStoreFullError : public Error {
   uint64_t requested_, free_;
 };
 
-// get<T>() of an object that was put as another type.
+// get<T>() of an object that was put as another type, or get_actor<A>() of an actor of another
+// class.
 class TypeMismatchError : public Error {
  public:
   TypeMismatchError(const std::string& what, std::string expected, std::string actual)
@@ -100,7 +107,7 @@ class TypeMismatchError : public Error {
   std::string expected_, actual_;
 };
 
-// A blocking get()/wait()/future().get() on an async actor's event-loop
+// A blocking get()/wait()/future().get()/run() on an async actor's event-loop
 // thread, which would stall every coroutine of the actor. Use co_await.
 class EventLoopBlockedError : public Error {
  public:
@@ -120,9 +127,16 @@ class StoreCorruptError : public Error {
   using Error::Error;
 };
 
-// A call on a method or function that was not registered, or a session API
-// used before init() / after shutdown().
+// A call on a method or function that was not registered, a session API used before init() or
+// after shutdown(), an empty ObjectRef or one of an ended session, an actor name already in use,
+// or co_await, sleep_for(), wait_for() or gather() outside shoal::run or an actor.
 class UsageError : public Error {
+ public:
+  using Error::Error;
+};
+
+// get_actor() found no live actor of that name in the session.
+class ActorNotFoundError : public Error {
  public:
   using Error::Error;
 };

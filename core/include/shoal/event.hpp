@@ -2,6 +2,9 @@
 // coroutine; they resume on the loop they suspended on, in the order they
 // started waiting. Like asyncio.Event it belongs to one event loop: use it from
 // the coroutines of one actor (or one run()), not from other threads.
+//
+// Lifetimes: an Event must outlive every coroutine waiting on it (each waiter is linked into it
+// until it resumes).
 #pragma once
 
 #include <coroutine>
@@ -17,7 +20,7 @@ class Event {
   Event(const Event&) = delete;
   Event& operator=(const Event&) = delete;
 
-  // Sets the flag and schedules every waiter to resume.
+  // Sets the flag and schedules every waiter to resume on its loop; none resumes inside set().
   void set() noexcept {
     set_ = true;
     while (head_ != nullptr) {

@@ -3,20 +3,27 @@
 // current loop and resumes once all have finished. Results keep input order;
 // if any threw, the first exception (in input order) is rethrown after all
 // have finished.
+//
+// Lifetimes: the Task gather returns owns its refs or tasks; the gathered tasks run as part of the
+// awaiting call (cancelling it cancels them) and have all finished before it resumes, on the
+// same thread's event loop.
 #pragma once
 
-#include <coroutine>
 #include <exception>
-#include <optional>
 #include <type_traits>
 #include <vector>
 
 #include <shoal/detail/event_loop.hpp>
+#include <shoal/detail/gather_state.hpp>
+#include <shoal/errors.hpp>
 #include <shoal/object_ref.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal {
 
+// The values of `refs`, awaited in turn. Throws the first failed ref's error once every ref is
+// sealed; TaskCancelledError at once if the call is cancelled; UsageError if it has to wait
+// outside shoal::run or an actor.
 template <class T>
 Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
     std::vector<ObjectRef<T>> refs) {
@@ -47,46 +54,8 @@ Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
   if constexpr (!std::is_void_v<T>) co_return out;
 }
 
-namespace detail {
-
-template <class T>
-struct GatherState {
-  using Slot = std::conditional_t<std::is_void_v<T>, char, std::optional<T>>;
-  std::vector<Slot> results;
-  std::vector<std::exception_ptr> errors;
-  size_t remaining = 0;
-  WaitNode waiter;  // the gathering coroutine; not cancellable itself: its
-                    // children take the cancellation and finish first
-};
-
-template <class T>
-Task<void> gather_child(Task<T> task, GatherState<T>* state, size_t index) {
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(task);
-    } else {
-      state->results[index].emplace(co_await std::move(task));
-    }
-  } catch (...) {
-    state->errors[index] = std::current_exception();
-  }
-  if (--state->remaining == 0 && state->waiter.handle) state->waiter.fire();
-}
-
-template <class T>
-struct GatherAwaiter {
-  GatherState<T>* state;
-  bool await_ready() const noexcept { return state->remaining == 0; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
-    state->waiter.handle = h;
-    state->waiter.loop = EventLoop::current();
-    state->waiter.ctx = current_context();
-  }
-  void await_resume() const noexcept {}
-};
-
-}  // namespace detail
-
+// The results of `tasks`, run concurrently on the current loop. Throws the first task's exception
+// (in input order) once all have finished, UsageError outside shoal::run or an actor.
 template <class T>
 Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
     std::vector<Task<T>> tasks) {

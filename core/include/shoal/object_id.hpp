@@ -1,6 +1,9 @@
 // ObjectId: the name of an object in the session's store, printable and
 // parseable so ids can be passed around (ObjectRef<T>(ObjectId) turns one back
 // into a reference).
+//
+// Lifetimes: an ObjectId is a plain value, not a reference: it does not keep its object alive,
+// and names it only in its own session while some ref holds the object.
 #pragma once
 
 #include <cstdint>

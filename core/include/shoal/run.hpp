@@ -1,6 +1,9 @@
 // shoal::run: asyncio.run. Drives `task` to completion on the calling thread
 // and returns its result (or rethrows its exception). The thread's event loop
 // also serves every other coroutine scheduled on it meanwhile.
+//
+// Lifetimes: run() makes the thread's event loop if it has none and destroys it on return; the
+// task, and everything it awaits, has finished by then.
 #pragma once
 
 #include <exception>
@@ -9,36 +12,15 @@
 #include <utility>
 
 #include <shoal/detail/event_loop.hpp>
+#include <shoal/detail/run_state.hpp>
 #include <shoal/detail/runtime.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal {
 
-namespace detail {
-
-template <class T>
-struct RunState {
-  std::conditional_t<std::is_void_v<T>, char, std::optional<T>> value;
-  std::exception_ptr error;
-  bool done = false;
-};
-
-template <class T>
-Task<void> run_root(Task<T> task, RunState<T>* state) {
-  try {
-    if constexpr (std::is_void_v<T>) {
-      co_await std::move(task);
-    } else {
-      state->value.emplace(co_await std::move(task));
-    }
-  } catch (...) {
-    state->error = std::current_exception();
-  }
-  state->done = true;
-}
-
-}  // namespace detail
-
+// Every coroutine it runs resumes on this thread. Works without a session too (for coroutines that
+// touch no object). Rethrows the task's exception; throws EventLoopBlockedError on an async
+// actor's event-loop thread.
 template <class T>
 T run(Task<T> task) {
   detail::check_blocking_allowed("shoal::run");

@@ -1,6 +1,9 @@
 // shoal::Semaphore: asyncio.Semaphore for shoal coroutines. acquire() waits
 // for a permit, release() hands one to the longest waiter (FIFO) or returns it.
-// Belongs to one event loop, like Event.
+// Belongs to one event loop, like Event: not for use from other threads.
+//
+// Lifetimes: a Semaphore must outlive every coroutine waiting on it (each waiter is linked into it
+// until it resumes); nothing checks that permits are released.
 #pragma once
 
 #include <coroutine>
@@ -16,12 +19,16 @@ class Semaphore {
   Semaphore(const Semaphore&) = delete;
   Semaphore& operator=(const Semaphore&) = delete;
 
+  // The permits free now.
   std::size_t available() const noexcept { return permits_; }
+  // Takes a permit if one is free and no coroutine is waiting for one (waiters go first).
   bool try_acquire() noexcept {
     if (permits_ == 0 || head_ != nullptr) return false;
     --permits_;
     return true;
   }
+  // Hands the permit to the longest waiter, which resumes later on its loop, or returns it to the
+  // pool.
   void release() noexcept {
     if (head_ != nullptr) {  // the permit goes straight to the first waiter
       Node* n = head_;

@@ -1,6 +1,10 @@
 // The session: init() before anything else, shutdown() at the end (also run at
 // normal exit). A session is one shared-memory store, a supervisor process and
 // the actor and worker processes forked for it.
+//
+// Lifetimes: everything made in a session (objects, refs, views, actors, handles) belongs to it
+// and is meant to be used while it lasts; what is left when it ends is inert (refs) or must not be
+// used (views, handles), as each header says.
 #pragma once
 
 #include <cstddef>
@@ -21,14 +25,16 @@ struct Config {
 
 // Starts a session, or inside `shoal launch` joins the launcher's. Call it
 // first in main(), before any thread starts: it forks the session's helper
-// process. Throws shoal::Error if the store cannot be created.
+// process, and is not thread-safe. Does nothing while a session is running.
+// Throws shoal::Error if the store cannot be created.
 void init(const Config& config = {});
 
 // Ends the session: kills its actors and workers and removes the store. Every
 // ObjectRef still alive becomes inert. Idempotent; also runs at normal exit.
 void shutdown();
 
-// This process's rank in `shoal launch -n N` (0..N-1); 0 outside it.
+// This process's rank in `shoal launch -n N` (0..N-1); 0 outside it. rank(), world_size() and
+// is_initialized() never throw, with or without a session.
 int rank();
 // N in `shoal launch -n N`; 1 outside it.
 int world_size();

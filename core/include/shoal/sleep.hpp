@@ -1,6 +1,9 @@
 // shoal::sleep_for: asyncio.sleep for shoal coroutines. Suspends the calling
 // coroutine (not the thread) and resumes it on the same loop once `duration`
 // has passed. A zero or negative duration just yields to other coroutines.
+//
+// Lifetimes: the awaiter, and the timer in it, live in the sleeping coroutine's frame until it
+// resumes; the loop holds only a link to it.
 #pragma once
 
 #include <chrono>
@@ -15,6 +18,8 @@ namespace detail {
 uint64_t steady_now_ns() noexcept;
 }
 
+// `co_await sleep_for(d)`. Throws UsageError outside shoal::run or an actor, TaskCancelledError if
+// the call is cancelled while it sleeps (it then resumes at once).
 class SleepAwaiter {
  public:
   explicit SleepAwaiter(std::chrono::nanoseconds d) noexcept : duration_(d) {}

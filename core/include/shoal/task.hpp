@@ -3,6 +3,11 @@
 // on the thread that completes the task. An exception thrown inside propagates
 // to whoever awaits it. Move-only; destroying an unstarted or finished Task
 // frees its frame.
+//
+// Lifetimes: a started Task must live until it finishes: destroying one while it is suspended
+// at a co_await is undefined behaviour, since its awaiter is still linked into an event loop, an
+// Event, a Semaphore or a call, which would later resume or touch the freed frame. A Task is
+// awaited once, by one coroutine, on one thread: it is not thread-safe.
 #pragma once
 
 #include <coroutine>
@@ -97,9 +102,11 @@ class [[nodiscard]] Task {
     if (h_) h_.destroy();
   }
 
-  bool valid() const noexcept { return static_cast<bool>(h_); }
+  bool valid() const noexcept { return static_cast<bool>(h_); }  // false once moved from
   bool done() const noexcept { return h_ && h_.done(); }
 
+  // `co_await task`: starts the task on this thread and resumes the awaiting coroutine when it
+  // finishes, with its value or its exception.
   struct Awaiter {
     handle_type h;
     bool await_ready() const noexcept { return !h || h.done(); }

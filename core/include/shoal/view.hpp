@@ -1,9 +1,12 @@
 // View<T>: zero-copy read access to a sealed object in shared memory.
 //
 // View<std::vector<U>> reads like a std::span<const U>, View<std::string> like
-// a std::string_view, View<T> of a trivially copyable T like a const T*. The
-// object stays pinned (cannot be freed) while the View lives. Only types stored
-// as raw bytes have views (see detail/codec.hpp).
+// a std::string_view, View<T> of a trivially copyable T like a const T*. Only
+// types stored as raw bytes have views (see detail/codec.hpp).
+//
+// Lifetimes: the object stays pinned (cannot be freed) while the View, or a copy of it, lives;
+// what a View points to must not be read after shutdown(), which unmaps it. A View is read-only:
+// any threads may read one at once, as for the ObjectRef it holds.
 #pragma once
 
 #include <cstddef>
@@ -88,17 +91,19 @@ class View<std::string> {
   std::string_view view_;
 };
 
-// Waits like get() and returns a zero-copy View into shared memory.
+// Blocks like get() and returns a zero-copy View into shared memory; throws what get() throws,
+// and shoal::Error if the object's size does not fit T.
 template <class T>
 View<T> get_view(const ObjectRef<T>& ref) {
   static_assert(detail::is_raw_codec_v<T>,
                 "shoal::get_view<T> needs a type stored as raw bytes: a trivially copyable type, "
                 "std::string, or std::vector of trivially copyable elements");
-  detail::check_live(ref.record(), ref.session_epoch());
-  const detail::ObjectBytes b = detail::wait_and_read(ref.record(), std::nullopt);
+  const detail::RefRecord* rec = detail::RefAccess::record(ref);
+  detail::check_live(rec, detail::RefAccess::epoch(ref));
+  const detail::ObjectBytes b = detail::wait_and_read(rec, std::nullopt);
   if (b.type_fp != detail::fingerprint_of<T>()) {
     detail::throw_type_mismatch(detail::fingerprint_of<T>(), detail::type_name<T>(), b.type_fp,
-                                ref.record());
+                                rec);
   }
   if constexpr (std::is_same_v<T, std::string> || detail::is_std_vector<T>::value) {
     return View<T>(ref, b.data, b.size);

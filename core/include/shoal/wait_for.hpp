@@ -1,211 +1,39 @@
-// shoal::wait_for: asyncio.wait_for. Awaits `awaitable` for at most `timeout`
-// and throws TimeoutError if it has not finished by then.
+// shoal::wait_for: asyncio.wait_for. Awaits `awaitable` for at most `timeout` and throws
+// TimeoutError if it has not finished by then.
 //
-// For an ObjectRef the ref is only watched: after a timeout it stays usable and
-// can be awaited again; an error object (say the actor died) is rethrown as
-// itself, never as TimeoutError. Any other awaitable (a Task, an Event wait)
-// runs as a child of the current call and is cancelled on timeout; the
-// TimeoutError comes once it has finished (its cleanup has run).
+// For an ObjectRef the ref is only watched: after a timeout it stays usable and can be awaited
+// again; an error object (say the actor died) is rethrown as itself, never as TimeoutError. Any
+// other awaitable (a Task, an Event wait) runs as a child of the current call and is cancelled on
+// timeout; the TimeoutError comes once it has finished (its cleanup has run).
+//
+// Lifetimes: the Task wait_for returns owns the awaitable (moved in); like every Task it starts
+// when awaited, on the awaiting coroutine's thread, and resumes that coroutine there.
 #pragma once
 
 #include <chrono>
-#include <coroutine>
-#include <exception>
-#include <memory>
-#include <optional>
-#include <string>
 #include <type_traits>
 #include <utility>
 
-#include <shoal/detail/event_loop.hpp>
-#include <shoal/errors.hpp>
+#include <shoal/detail/wait_for_awaiters.hpp>
 #include <shoal/object_ref.hpp>
-#include <shoal/sleep.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal {
 
-namespace detail {
-
-std::string timeout_message(std::chrono::nanoseconds timeout);
-
-// Waits for a ref or a deadline, whichever comes first.
-template <class T>
-class RefTimeoutAwaiter {
- public:
-  RefTimeoutAwaiter(ObjectRefBase ref, std::chrono::nanoseconds timeout)
-      : ref_(std::move(ref)), timeout_(timeout) {}
-
-  bool await_ready() {
-    check_live(ref_.record(), ref_.session_epoch());
-    return is_sealed(ref_.record());
-  }
-  void await_suspend(std::coroutine_handle<> h) {
-    EventLoop* loop = EventLoop::current();
-    if (loop == nullptr) throw UsageError("shoal::wait_for outside shoal::run or an actor");
-    ref_node_.rec = ref_.record();
-    ref_node_.owner = this;
-    timer_.owner = this;
-    ref_node_.detach = [](WaitNode* w) noexcept {
-      auto* n = static_cast<RefWaitNode*>(w);
-      if (n->listed) n->loop->remove_ref_wait(n);
-      auto* self = owner_of(n);
-      if (self->timer_.armed) self->timer_.loop->remove_timer(&self->timer_);
-    };
-    ref_node_.on_sealed = [](RefWaitNode* n) noexcept {
-      auto* self = owner_of(n);
-      if (self->timer_.armed) self->timer_.loop->remove_timer(&self->timer_);
-    };
-    loop->add_ref_wait(&ref_node_);
-    timer_.handle = h;
-    timer_.loop = loop;
-    timer_.on_expired = [](TimerNode* t) noexcept {
-      auto* self = static_cast<RefTimeoutAwaiter*>(t->owner);
-      if (self->ref_node_.listed) self->ref_node_.loop->remove_ref_wait(&self->ref_node_);
-      self->timed_out_ = true;
-      self->ref_node_.fire();
-    };
-    const auto ns = timeout_.count() > 0 ? uint64_t(timeout_.count()) : 0;
-    timer_.deadline_ns = steady_now_ns() + ns;
-    loop->add_timer(&timer_);
-    ref_node_.enter(h);
-  }
-  T await_resume() {
-    if (ref_node_.handle) ref_node_.leave();
-    if (timed_out_) throw TimeoutError(timeout_message(timeout_));
-    return decode_object<T>(read_sealed(ref_.record()), ref_.record());
-  }
-
- private:
-  static RefTimeoutAwaiter* owner_of(RefWaitNode* n) {
-    return static_cast<RefTimeoutAwaiter*>(n->owner);
-  }
-
-  ObjectRefBase ref_;
-  std::chrono::nanoseconds timeout_;
-  RefWaitNode ref_node_;
-  TimerNode timer_;
-  bool timed_out_ = false;
-};
-
-template <class A>
-using await_result_t = decltype(std::declval<A>().await_resume());
-
-template <class A>
-auto get_awaiter(A&& a) {
-  if constexpr (requires { std::forward<A>(a).operator co_await(); }) {
-    return std::forward<A>(a).operator co_await();
-  } else {
-    return std::forward<A>(a);
-  }
-}
-
-template <class A>
-using awaitable_result_t = await_result_t<decltype(get_awaiter(std::declval<A>()))>;
-
-// What a wait_for child and its parent share; it outlives whichever finishes last.
-template <class R>
-struct WaitForState {
-  explicit WaitForState(CallContext* parent) : child_ctx(parent) {}
-  CallContext child_ctx;  // the child's calls; cancelled on timeout
-  std::conditional_t<std::is_void_v<R>, char, std::optional<R>> value;
-  std::exception_ptr error;
-  bool done = false;
-  WaitNode* waiter = nullptr;
-};
-
-template <class R, class A>
-Task<void> wait_for_child(A awaitable, std::shared_ptr<WaitForState<R>> state) {
-  try {
-    if constexpr (std::is_void_v<R>) {
-      co_await std::move(awaitable);
-    } else {
-      state->value.emplace(co_await std::move(awaitable));
-    }
-  } catch (...) {
-    state->error = std::current_exception();
-  }
-  state->done = true;
-  if (state->waiter) state->waiter->fire();
-}
-
-template <class R>
-class WaitForAwaiter {
- public:
-  WaitForAwaiter(std::shared_ptr<WaitForState<R>> state, std::chrono::nanoseconds timeout)
-      : state_(std::move(state)), timeout_(timeout) {}
-  bool await_ready() const noexcept { return state_->done; }
-  void await_suspend(std::coroutine_handle<> h) {
-    EventLoop* loop = EventLoop::current();
-    node_.detach = [](WaitNode* w) noexcept {
-      auto* t = static_cast<TimerNode*>(w);
-      if (t->armed) t->loop->remove_timer(t);
-    };
-    state_->waiter = &node_;
-    const auto ns = timeout_.count() > 0 ? uint64_t(timeout_.count()) : 0;
-    node_.deadline_ns = steady_now_ns() + ns;
-    loop->add_timer(&node_);
-    node_.enter(h);  // cancelling the parent cancels this wait (and, via the
-                     // context tree, the child)
-  }
-  void await_resume() {
-    state_->waiter = nullptr;
-    if (node_.armed) node_.loop->remove_timer(&node_);
-    if (node_.handle) node_.leave();
-  }
-
- private:
-  std::shared_ptr<WaitForState<R>> state_;
-  std::chrono::nanoseconds timeout_;
-  TimerNode node_;
-};
-
-// After a timeout: waits, without a deadline, for the cancelled child to
-// finish. Not cancellable itself: the child already is, and finishes at its
-// next co_await.
-template <class R>
-class WaitForChildAwaiter {
- public:
-  explicit WaitForChildAwaiter(std::shared_ptr<WaitForState<R>> state) : state_(std::move(state)) {}
-  bool await_ready() const noexcept { return state_->done; }
-  void await_suspend(std::coroutine_handle<> h) noexcept {
-    node_.handle = h;
-    node_.loop = EventLoop::current();
-    node_.ctx = current_context();
-    state_->waiter = &node_;
-  }
-  void await_resume() noexcept { state_->waiter = nullptr; }
-
- private:
-  std::shared_ptr<WaitForState<R>> state_;
-  WaitNode node_;
-};
-
-}  // namespace detail
-
+// `T v = co_await wait_for(ref, 100ms);`. Throws TimeoutError after `timeout`, what get() throws
+// for a failed object, UsageError outside shoal::run or an actor, TaskCancelledError if the call
+// is cancelled while it waits.
 template <class T>
 Task<T> wait_for(ObjectRef<T> ref, std::chrono::nanoseconds timeout) {
   co_return co_await detail::RefTimeoutAwaiter<T>(std::move(ref), timeout);
 }
 
-template <class A>
-  requires(!std::is_base_of_v<ObjectRefBase, std::remove_cvref_t<A>>)
+// `co_await wait_for(some_task(), 1s);`. Throws TimeoutError after `timeout` (once the cancelled
+// awaitable has finished), what the awaitable throws, UsageError outside shoal::run or an actor.
+template <detail::not_object_ref A>
 Task<detail::awaitable_result_t<A>> wait_for(A awaitable, std::chrono::nanoseconds timeout) {
-  using R = detail::awaitable_result_t<A>;
-  detail::EventLoop* loop = detail::EventLoop::current();
-  if (loop == nullptr) throw UsageError("shoal::wait_for outside shoal::run or an actor");
-  auto state = std::make_shared<detail::WaitForState<R>>(detail::current_context());
-  loop->spawn(detail::wait_for_child<R, A>(std::move(awaitable), state), &state->child_ctx);
-  co_await detail::WaitForAwaiter<R>(state, timeout);
-  if (!state->done) {
-    // Like asyncio.wait_for: the cancelled awaitable has finished (its
-    // cleanup has run) by the time TimeoutError is raised.
-    state->child_ctx.cancel();
-    co_await detail::WaitForChildAwaiter<R>(state);
-    throw TimeoutError(detail::timeout_message(timeout));
-  }
-  if (state->error) std::rethrow_exception(state->error);
-  if constexpr (!std::is_void_v<R>) co_return std::move(*state->value);
+  return detail::wait_for_awaitable<detail::awaitable_result_t<A>, A>(std::move(awaitable),
+                                                                      timeout);
 }
 
 }  // namespace shoal

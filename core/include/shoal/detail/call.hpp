@@ -10,6 +10,10 @@
 // Arguments that hold references, or that do not fit the cell, travel as an
 // "arguments object" in the store, which the call's result holds (and with it
 // every reference inside) until the result itself is released.
+//
+// Lifetimes: an ArgWriter writes into its thread's scratch buffers, so it lives on one thread
+// and only until the next ArgWriter there; a CallInput owns a copy of its cell's inline
+// arguments and a pin on its arguments object, so it outlives the ring cell it came from.
 #pragma once
 
 #include <cstddef>
@@ -144,8 +148,8 @@ std::remove_cvref_t<P> decode_arg(const ArgReader::Item& item,
   } else {
     if (item.tag == ArgTag::kRefResolve) {
       if (*next_resolved >= resolved.size()) throw_decode_failure(type_name<Param>(), "unresolved reference argument");
-      const ObjectRefBase& r = resolved[(*next_resolved)++];
-      return decode_object<Param>(read_sealed(r.record()), r.record());
+      const RefRecord* rec = RefAccess::record(resolved[(*next_resolved)++]);
+      return decode_object<Param>(read_sealed(rec), rec);
     }
     const ArgTag want = codec_of<Param>() == CodecKind::kRaw ? ArgTag::kRaw : ArgTag::kMsgpack;
     if (item.tag != want) throw_decode_failure(type_name<Param>(), "argument encoded in another codec");

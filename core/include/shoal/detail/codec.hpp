@@ -1,15 +1,19 @@
-// How values become store payloads and back.
+// How values become store payloads and back, and which codec each type takes.
 //
-// Raw: trivially copyable types, std::string, and std::vector of trivially
-// copyable elements are stored as their bytes. This is what makes get_view()
-// zero-copy, and a raw put is one memcpy.
-// msgpack-cxx: everything else (std containers of non-trivial types, user types
-// with MSGPACK_DEFINE, ObjectRefs inside containers).
+// Raw: trivially copyable types, std::string, and std::vector of trivially copyable elements are
+// stored as their bytes. This is what makes get_view() zero-copy, and a raw put is one memcpy.
+// msgpack-cxx: everything else (std containers of non-raw types, user types with MSGPACK_DEFINE,
+// ObjectRefs and ActorHandles inside containers), through MsgpackCodec<T>, which
+// <shoal/msgpack_codec.hpp> defines. This header does not include <msgpack.hpp>: a translation
+// unit that stores only raw types never parses it.
+//
+// Lifetimes: an Encoded points into the value it encodes (raw), or into the thread's msgpack
+// scratch buffer until the next encode on this thread.
 #pragma once
 
 #include <cstddef>
 #include <cstring>
-#include <msgpack.hpp>
+#include <new>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -44,14 +48,40 @@ constexpr bool is_raw_codec() {
 template <class T>
 inline constexpr bool is_raw_codec_v = is_raw_codec<T>();
 
-// The thread's scratch buffer for msgpack encoding.
-msgpack::sbuffer& msgpack_scratch();
-
 struct Encoded {
   CodecKind codec;
   const void* data;
   size_t size;
 };
+
+// The msgpack codec of a non-raw T: static Encoded encode(const T&) and static T decode(const
+// std::byte*, size_t). Defined in <shoal/msgpack_codec.hpp>; only declared here.
+template <class T>
+struct MsgpackCodec;
+
+template <class T>
+concept msgpack_codec_visible = requires {
+  sizeof(MsgpackCodec<T>);
+};
+
+template <class T>
+inline constexpr bool kDependentFalse = false;
+
+// Stands in for MsgpackCodec<T> where <shoal/msgpack_codec.hpp> is not included, so that the
+// mistake is one error that says what to do.
+template <class T>
+struct MsgpackCodecMissing {
+  static_assert(kDependentFalse<T>,
+                "shoal: this type is stored with msgpack-cxx (it is not trivially copyable, a "
+                "std::string or a std::vector of trivially copyable elements): include "
+                "<shoal/msgpack_codec.hpp>, or <shoal/shoal.hpp>, which includes it");
+  static Encoded encode(const T& value);
+  static T decode(const std::byte* data, size_t size);
+};
+
+template <class T>
+using msgpack_codec_t =
+    std::conditional_t<msgpack_codec_visible<T>, MsgpackCodec<T>, MsgpackCodecMissing<T>>;
 
 // Encodes `value`. Raw codecs point into `value`; msgpack output lives in the
 // thread's scratch buffer until the next encode on this thread.
@@ -65,10 +95,7 @@ Encoded encode(const T& value) {
   } else if constexpr (is_raw_codec_v<T>) {
     return {CodecKind::kRaw, &value, sizeof(T)};
   } else {
-    msgpack::sbuffer& buf = msgpack_scratch();
-    buf.clear();
-    msgpack::pack(buf, value);
-    return {CodecKind::kMsgpack, buf.data(), buf.size()};
+    return msgpack_codec_t<T>::encode(value);
   }
 }
 
@@ -90,12 +117,7 @@ T decode(const std::byte* data, size_t size) {
     std::memcpy(buf, data, sizeof(T));
     return *std::launder(reinterpret_cast<T*>(buf));
   } else {
-    try {
-      msgpack::object_handle oh = msgpack::unpack(reinterpret_cast<const char*>(data), size);
-      return oh.get().as<T>();
-    } catch (const std::exception& e) {
-      throw_decode_failure(type_name<T>(), e.what());
-    }
+    return msgpack_codec_t<T>::decode(data, size);
   }
 }
 

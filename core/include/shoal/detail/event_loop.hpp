@@ -9,6 +9,11 @@
 //
 // The loop sleeps on its process's wake word: ring pushes, seals of objects it
 // awaits, cancel() and post() from other threads all notify that word.
+//
+// Lifetimes: an EventLoop belongs to the thread that made it (its current loop until it is
+// destroyed) and must outlive every coroutine suspended on it; only post() may be called from
+// other threads. A WaitNode lives in its awaiter, in the suspended coroutine's frame, and is
+// linked into the loop, its call's context and what it waits on only while the coroutine waits.
 #pragma once
 
 #include <coroutine>

@@ -2,6 +2,9 @@
 // Filled during static initialisation (SHOAL_ACTOR, SHOAL_REMOTE, the first
 // use of a constructor signature), so every process forked from the same
 // executable sees the same tables.
+//
+// Lifetimes: the tables live as long as the program; the pointers find_class(), find_ctor() and
+// find_function() return stay valid until exit.
 #pragma once
 
 #include <cstdint>

@@ -1,6 +1,11 @@
-// The compiled side of the public templates: every call from a header into
-// the runtime goes through these functions (defined in core/src). Nothing here
-// is part of the public API.
+// The compiled side of the public templates: every call from a header into the runtime goes
+// through these functions (defined in core/src). Nothing here is part of the public API.
+//
+// Lifetimes: the records and bytes these functions hand out point into the session's segment and
+// are valid while the caller holds a ref to the object and the session lasts. Without a session
+// (after shutdown() too) the functions that reach the store throw UsageError, except
+// release_ref(), is_sealed(), note_type() and pins_made(), which do nothing (false, 0); id_of()
+// needs a record of the live session. Any thread may call them.
 #pragma once
 
 #include <atomic>
@@ -14,16 +19,24 @@
 #include <shoal/detail/ref_record.hpp>
 #include <shoal/object_id.hpp>
 
+namespace shoal {
+class ObjectRefBase;
+}  // namespace shoal
+
 namespace shoal::detail {
 
 // How an object's payload is encoded (mirrors the store's codec byte).
 enum class CodecKind : uint8_t { kNone = 0, kRaw = 1, kMsgpack = 2, kError = 3 };
 
-// Bumped by every init() and shutdown(): an ObjectRef remembers the epoch it
-// was made in and does nothing to the store once the session it belongs to
-// has ended.
+// Bumped by every init() and shutdown() (and by an actor process as it installs its runtime):
+// an ObjectRef remembers the epoch it was made in and does nothing to the store once the session
+// it belongs to has ended. Inline: every ref copy and destruction reads it.
 extern std::atomic<uint32_t> g_epoch;
-inline uint32_t epoch() noexcept { return g_epoch.load(std::memory_order_relaxed); }
+inline uint32_t epoch() noexcept {
+  // relaxed, pairing with the fetch_add of init() and shutdown(): the epoch only tells sessions
+  // apart, it publishes no data.
+  return g_epoch.load(std::memory_order_relaxed);
+}
 
 // ---- references ----
 void release_ref(RefRecord* rec) noexcept;  // the last ObjectRef copy of rec is gone
@@ -32,6 +45,12 @@ ObjectId id_of(const RefRecord* rec);
 bool is_sealed(const RefRecord* rec) noexcept;
 void check_live(const RefRecord* rec, uint32_t epoch);  // throws UsageError if the session ended
 uint64_t pins_made() noexcept;  // Store::pins_made() of this process (0 outside a session)
+// An ObjectRef inside an encoded value (call arguments, msgpack): its id as 16 bytes. Packing
+// records the ref as a child of the value being encoded (ChildCollector below); throws
+// UsageError for an empty ref or one of an ended session.
+void pack_object_id(const ObjectRefBase& ref, char out[16]);
+// The inverse; throws (through throw_decode_failure) unless `size` is 16.
+ObjectId unpack_object_id(const char* data, uint32_t size);
 
 // ---- wait ----
 // The records of the last not_ready list wait() returned on this thread, in

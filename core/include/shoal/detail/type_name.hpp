@@ -1,5 +1,7 @@
 // type_name<T>() and type_fingerprint<T>(): compile-time names of C++ types,
 // used to check get<T> against what was put and to name both on a mismatch.
+//
+// Lifetimes: the names are views of string literals, valid for the whole program.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,111 @@
+// The msgpack-cxx codec: how shoal stores, and passes as call arguments and results, values that
+// are not raw bytes (std containers of non-raw types, user types with MSGPACK_DEFINE), and how
+// ObjectRefs and ActorHandles inside such values travel (as references, not copies).
+//
+// Include it in every translation unit that puts, gets or passes such a value, or declares a
+// SHOAL_ACTOR / SHOAL_REMOTE method taking or returning one; <shoal/shoal.hpp> includes it, so
+// only a translation unit built from the narrower headers needs it by name. A translation unit
+// that stores only raw types (trivially copyable types, std::string, std::vector of trivially
+// copyable elements) can leave it out and skip <msgpack.hpp>: about 1,500 of the 1,800 headers
+// and half the preprocessed lines <shoal/shoal.hpp> reads. Forgetting it where it is needed is a
+// compile error that names this header.
+//
+// Lifetimes: an encoded value lives in the thread's scratch buffer until the next encode on that
+// thread; a decoded ObjectRef pins its object like any other ref.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <exception>
+#include <msgpack.hpp>
+
+#include <shoal/actor.hpp>
+#include <shoal/detail/codec.hpp>
+#include <shoal/detail/runtime.hpp>
+#include <shoal/detail/type_name.hpp>
+#include <shoal/object_ref.hpp>
+
+namespace shoal::detail {
+
+// The thread's scratch buffer for msgpack encoding.
+msgpack::sbuffer& msgpack_scratch();
+
+template <class T>
+struct MsgpackCodec {
+  static Encoded encode(const T& value) {
+    msgpack::sbuffer& buf = msgpack_scratch();
+    buf.clear();
+    msgpack::pack(buf, value);
+    return {CodecKind::kMsgpack, buf.data(), buf.size()};
+  }
+  static T decode(const std::byte* data, size_t size) {
+    try {
+      msgpack::object_handle oh = msgpack::unpack(reinterpret_cast<const char*>(data), size);
+      return oh.get().as<T>();
+    } catch (const std::exception& e) {
+      throw_decode_failure(type_name<T>(), e.what());
+    }
+  }
+};
+
+// The msgpack ext type of an ObjectRef inside a value: its 16-byte ObjectId.
+inline constexpr int8_t kObjectRefExt = 0x53;  // 'S'
+
+}  // namespace shoal::detail
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
+  namespace adaptor {
+
+  // ObjectRefs inside containers travel as refs: packing one records it as a child of the
+  // object being put (detail::ChildCollector), unpacking one pins the object again.
+  template <class T>
+  struct pack<shoal::ObjectRef<T>> {
+    template <class Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& o,
+                                        const shoal::ObjectRef<T>& ref) const {
+      char bytes[16];
+      shoal::detail::pack_object_id(ref, bytes);
+      o.pack_ext(16, shoal::detail::kObjectRefExt);
+      o.pack_ext_body(bytes, 16);
+      return o;
+    }
+  };
+
+  template <class T>
+  struct convert<shoal::ObjectRef<T>> {
+    const msgpack::object& operator()(const msgpack::object& o, shoal::ObjectRef<T>& ref) const {
+      if (o.type != msgpack::type::EXT || o.via.ext.type() != shoal::detail::kObjectRefExt) {
+        throw msgpack::type_error();
+      }
+      ref = shoal::ObjectRef<T>(shoal::detail::unpack_object_id(o.via.ext.data(), o.via.ext.size));
+      return o;
+    }
+  };
+
+  // ActorHandles inside containers travel as [index, generation].
+  template <class A>
+  struct pack<shoal::ActorHandle<A>> {
+    template <class Stream>
+    msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& o,
+                                        const shoal::ActorHandle<A>& h) const {
+      o.pack_array(2);
+      o.pack(h.id().index);
+      o.pack(h.id().gen);
+      return o;
+    }
+  };
+
+  template <class A>
+  struct convert<shoal::ActorHandle<A>> {
+    const msgpack::object& operator()(const msgpack::object& o, shoal::ActorHandle<A>& h) const {
+      if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) throw msgpack::type_error();
+      h = shoal::ActorHandle<A>(shoal::detail::ActorId{o.via.array.ptr[0].as<uint32_t>(),
+                                                       o.via.array.ptr[1].as<uint32_t>()});
+      return o;
+    }
+  };
+
+  }  // namespace adaptor
+}  // MSGPACK_API_VERSION_NAMESPACE
+}  // namespace msgpack
