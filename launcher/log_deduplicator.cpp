@@ -26,12 +26,14 @@ void LogDeduplicator::line(int out_fd, std::string_view prefix, pid_t pid, std::
       return;
     }
   }
+  // A new window: if that is one too many, the oldest fold goes out first.
+  const bool opens = it == open_.end();
+  if (opens && open_.size() >= max_open_) close_oldest();
   out_.assign(prefix);
   out_.append(text);
   out_.push_back('\n');
   write_all(out_fd, out_.data(), out_.size());
-  if (it != open_.end()) return;  // the same process again: its window stays as it is
-  if (open_.size() >= max_open_) close_oldest();
+  if (!opens) return;  // the same process again: its window stays as it is
   order_.push_back(key);
   open_.emplace(std::move(key), Window{now_ns, pid, false, 0, {}});
 }
