@@ -22,6 +22,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <iosfwd>
 #include <string>
 
 #include "ipc/result.hpp"
@@ -40,8 +41,10 @@ struct TraceSummary {
   uint64_t dropped = 0;  // events the rings dropped
 };
 
-// The trace of `snapshot`; `ticks_per_ns` converts its clock (see
-// ticks_per_ns_since()).
+// Writes the trace of `snapshot` to `out`, event by event (a timeline may
+// hold millions); `ticks_per_ns` converts its clock (see ticks_per_ns_since()).
+TraceSummary write_trace(const TimelineSnapshot& snapshot, double ticks_per_ns, std::ostream& out);
+// The same as one string.
 std::string trace_json(const TimelineSnapshot& snapshot, double ticks_per_ns,
                        TraceSummary* summary = nullptr);
 
