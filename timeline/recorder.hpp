@@ -50,8 +50,10 @@ struct ThreadRing {
 // or less around attach/detach, into memory that stays mapped either way.
 inline std::atomic<bool> g_recording{false};
 inline std::atomic<uint32_t> g_epoch{0};  // bumped by every attach and detach
-inline thread_local ThreadRing* t_ring = nullptr;
-inline thread_local int32_t t_tid = 0;
+// initial-exec: a hook reads these at a fixed offset from the thread
+// pointer, never through __tls_get_addr (shoal links into executables).
+[[gnu::tls_model("initial-exec")]] inline thread_local ThreadRing* t_ring = nullptr;
+[[gnu::tls_model("initial-exec")]] inline thread_local int32_t t_tid = 0;
 inline std::atomic<int32_t> g_pid{0};  // set by attach, before g_recording
 
 // Claims a ring for this thread (or a discard ring if none is left).
