@@ -160,7 +160,8 @@ TEST_F(TimelineCommand, CleanRemovesTheTimelineOfADeadSessionOnlyAndStatusListsN
 
   const CommandResult status = run_command({shoal_bin(), "status", "--json"}, 60s);
   ASSERT_EQ(status.exit_code, 0) << status.err;
-  for (const Json& s : Json::parse(status.out)["sessions"]) {
+  const Json doc = Json::parse(status.out);
+  for (const Json& s : doc["sessions"]) {
     EXPECT_EQ(s["name"].get<std::string>().find(".timeline"), std::string::npos) << s["name"];
   }
 
