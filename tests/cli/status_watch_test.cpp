@@ -92,11 +92,14 @@ class StatusWatch : public ::testing::Test {
 // A tmux server of our own (its own socket), killed at the end.
 class Tmux {
  public:
-  Tmux() : socket_("shoal-watch-test-" + std::to_string(::getpid())) {}
-  ~Tmux() { run({"kill-server"}); }
+  Tmux() : socket_("/tmp/shoal-watch-test-" + std::to_string(::getpid()) + ".tmux") {}
+  ~Tmux() {
+    run({"kill-server"});
+    ::unlink(socket_.c_str());
+  }
 
   CommandResult run(const std::vector<std::string>& args) const {
-    std::vector<std::string> argv{"tmux", "-L", socket_, "-f", "/dev/null"};
+    std::vector<std::string> argv{"tmux", "-S", socket_, "-f", "/dev/null"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_command(argv, 20s);
   }
