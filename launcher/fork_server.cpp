@@ -28,12 +28,13 @@ ActorMainFn actor_main() {
 }
 
 ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
-                       int err_fd)
+                       int err_fd, LogDeduplicator* dedup)
     : store_(store),
       mailbox_(std::move(mailbox)),
       owner_(owner),
       out_fd_(out_fd),
-      err_fd_(err_fd) {}
+      err_fd_(err_fd),
+      dedup_(dedup) {}
 
 ForkServer::~ForkServer() = default;
 
@@ -177,8 +178,8 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   Child c;
   c.pid = pid;
   c.actor = index;
-  c.out = LineForwarder(out[0], out_fd_, prefix);
-  c.err = LineForwarder(err[0], err_fd_, prefix);
+  c.out = LineForwarder(out[0], out_fd_, prefix, dedup_, pid);
+  c.err = LineForwarder(err[0], err_fd_, prefix, dedup_, pid);
   children_.push_back(std::move(c));
 }
 

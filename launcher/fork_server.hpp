@@ -3,8 +3,10 @@
 // It is itself forked by init() while the program is still single-threaded and
 // stays single-threaded, so its fork()s are always safe. Each child gets its
 // stdout and stderr as pipes, which the fork server forwards line by line as
-// "(ClassName pid=N) line" (workers: "(task pid=N) line"). Children die with
-// the fork server (PR_SET_PDEATHSIG), which dies with its driver or rank.
+// "(ClassName pid=N) line" (workers: "(task pid=N) line"), through the
+// session's LogDeduplicator if it is the one place that sees every line (a
+// plain session's daemon). Children die with the fork server
+// (PR_SET_PDEATHSIG), which dies with its driver or rank.
 #pragma once
 
 #include <poll.h>
@@ -15,6 +17,7 @@
 
 #include "ipc/process_table.hpp"
 #include "launcher/line_forwarder.hpp"
+#include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
 #include "store/store.hpp"
 
@@ -28,8 +31,9 @@ ActorMainFn actor_main();
 
 class ForkServer {
  public:
-  ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
-             int err_fd);
+  // `dedup` (may be null: lines are written as they come) outlives the fork server.
+  ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd, int err_fd,
+             LogDeduplicator* dedup = nullptr);
   ~ForkServer();
 
   void add_fds(std::vector<pollfd>& fds) const;
@@ -57,6 +61,7 @@ class ForkServer {
   ipc::ProcessSlotId owner_;
   int out_fd_;
   int err_fd_;
+  LogDeduplicator* dedup_;
   std::vector<Child> children_;
   bool shutdown_requested_ = false;
 };

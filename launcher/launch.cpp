@@ -15,10 +15,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
+#include <optional>
 
 #include "ipc/spin.hpp"
 #include "launcher/line_forwarder.hpp"
+#include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
@@ -107,8 +110,20 @@ struct Rank {
   pid_t pid = 0;
   bool exited = false;
   int status = 0;
-  LineForwarder out, err;
+  LineForwarder out, err;          // the rank's own lines, prefixed here
+  LineForwarder log_out, log_err;  // its actors' lines, prefixed by its fork server
+  bool open() const { return out.open() || err.open() || log_out.open() || log_err.open(); }
 };
+
+// Closes the pipes made so far for one rank.
+void close_all(std::initializer_list<int*> pipes) {
+  for (int* p : pipes) {
+    for (int i = 0; i < 2; ++i) {
+      if (p[i] >= 0) ::close(p[i]);
+      p[i] = -1;
+    }
+  }
+}
 
 // Closes a descriptor when the scope ends, whichever way it ends.
 struct ClosedAtExit {
@@ -184,6 +199,12 @@ int run_launch(const LaunchOptions& opt) {
   // on it today (the ranks start after it, through fork).
   s.header().state.store(uint32_t(store::SessionState::kRunning), std::memory_order_release);
 
+  // The ranks' fork servers send their actors' lines here, so that the
+  // lines several actors of the job print fold across ranks.
+  std::optional<LogDeduplicator> dedup;
+  if (LogDeduplicator::enabled_by_environment()) dedup.emplace();
+  LogDeduplicator* const dedup_ptr = dedup ? &*dedup : nullptr;
+
   std::vector<Rank> ranks(size_t(opt.ranks));
   std::vector<char*> argv;
   for (const std::string& a : opt.argv)
@@ -195,16 +216,11 @@ int run_launch(const LaunchOptions& opt) {
   uint64_t kill_deadline = 0;
   const pid_t launcher_pid = ::getpid();
   for (int r = 0; r < opt.ranks; ++r) {
-    int out[2], err[2];
-    if (::pipe2(out, O_CLOEXEC) != 0) {
-      std::fprintf(stderr, "shoal launch: pipe: %s\n", std::strerror(errno));
-      first_failure = 1;
-      break;
-    }
-    if (::pipe2(err, O_CLOEXEC) != 0) {
+    int out[2] = {-1, -1}, err[2] = {-1, -1}, log_out[2] = {-1, -1}, log_err[2] = {-1, -1};
+    if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
+        ::pipe2(log_out, O_CLOEXEC) != 0 || ::pipe2(log_err, O_CLOEXEC) != 0) {
       const int error = errno;
-      ::close(out[0]);
-      ::close(out[1]);
+      close_all({out, err, log_out, log_err});
       std::fprintf(stderr, "shoal launch: pipe: %s\n", std::strerror(error));
       first_failure = 1;
       break;
@@ -214,13 +230,14 @@ int run_launch(const LaunchOptions& opt) {
       ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
       ::prctl(PR_SET_PDEATHSIG, SIGKILL);
       if (::getppid() != launcher_pid) ::_exit(127);  // died before the prctl took effect
-      // The launcher's own stdout/stderr, for the lines of this rank's actors.
-      const int log_out = ::dup(STDOUT_FILENO);
-      const int log_err = ::dup(STDERR_FILENO);
+      // The pipes for the lines of this rank's actors become fds 3 and 4
+      // (copied above 4 first, so that no dup2 below overwrites another).
+      const int actors_out = ::fcntl(log_out[1], F_DUPFD, 5);
+      const int actors_err = ::fcntl(log_err[1], F_DUPFD, 5);
       ::dup2(out[1], STDOUT_FILENO);
       ::dup2(err[1], STDERR_FILENO);
-      ::dup2(log_out, 3);
-      ::dup2(log_err, 4);
+      ::dup2(actors_out, 3);
+      ::dup2(actors_err, 4);
       ::syscall(SYS_close_range, 5u, ~0u, 0u);
       ::setenv(kSessionEnv, s.segment().name().c_str(), 1);
       ::setenv(kRankEnv, std::to_string(r).c_str(), 1);
@@ -238,21 +255,26 @@ int run_launch(const LaunchOptions& opt) {
                    std::strerror(errno));
       ::_exit(127);
     }
-    ::close(out[1]);
-    ::close(err[1]);
+    const int fork_error = errno;
+    for (int* p : {out, err, log_out, log_err}) {
+      ::close(p[1]);
+      p[1] = -1;
+    }
     if (pid < 0) {
-      ::close(out[0]);
-      ::close(err[0]);
-      std::fprintf(stderr, "shoal launch: fork: %s\n", std::strerror(errno));
+      close_all({out, err, log_out, log_err});
+      std::fprintf(stderr, "shoal launch: fork: %s\n", std::strerror(fork_error));
       first_failure = 1;
       break;
     }
-    ::fcntl(out[0], F_SETFL, O_NONBLOCK);
-    ::fcntl(err[0], F_SETFL, O_NONBLOCK);
+    for (int* p : {out, err, log_out, log_err})
+      ::fcntl(p[0], F_SETFL, O_NONBLOCK);
     const std::string prefix = "(rank " + std::to_string(r) + " pid=" + std::to_string(pid) + ") ";
-    ranks[size_t(r)].pid = pid;
-    ranks[size_t(r)].out = LineForwarder(out[0], STDOUT_FILENO, prefix);
-    ranks[size_t(r)].err = LineForwarder(err[0], STDERR_FILENO, prefix);
+    Rank& rank = ranks[size_t(r)];
+    rank.pid = pid;
+    rank.out = LineForwarder(out[0], STDOUT_FILENO, prefix);
+    rank.err = LineForwarder(err[0], STDERR_FILENO, prefix);
+    rank.log_out = LineForwarder(log_out[0], STDOUT_FILENO, "", dedup_ptr);
+    rank.log_err = LineForwarder(log_err[0], STDERR_FILENO, "", dedup_ptr);
   }
 
   auto kill_ranks = [&](int sig) {
@@ -270,24 +292,27 @@ int run_launch(const LaunchOptions& opt) {
     bool running = false, open = false;
     for (const Rank& rk : ranks) {
       running |= rk.pid > 0 && !rk.exited;
-      open |= rk.out.open() || rk.err.open();
+      open |= rk.open();
     }
     if (!running && !open) break;
     fds.clear();
     fds.push_back(pollfd{sig_fd, POLLIN, 0});
     for (const Rank& rk : ranks) {
-      if (rk.out.open()) fds.push_back(pollfd{rk.out.fd(), POLLIN, 0});
-      if (rk.err.open()) fds.push_back(pollfd{rk.err.fd(), POLLIN, 0});
+      for (const LineForwarder* f : {&rk.out, &rk.err, &rk.log_out, &rk.log_err}) {
+        if (f->open()) fds.push_back(pollfd{f->fd(), POLLIN, 0});
+      }
     }
     sup.add_fds(fds);
     ::poll(fds.data(), fds.size(), 50);
     for (const pollfd& p : fds) {
       if (p.revents == 0) continue;
       for (Rank& rk : ranks) {
-        if (rk.out.open() && p.fd == rk.out.fd()) rk.out.pump();
-        if (rk.err.open() && p.fd == rk.err.fd()) rk.err.pump();
+        for (LineForwarder* f : {&rk.out, &rk.err, &rk.log_out, &rk.log_err}) {
+          if (f->open() && p.fd == f->fd()) f->pump();
+        }
       }
     }
+    if (dedup) dedup->flush_expired(ipc::now_ns());
     signalfd_siginfo si;
     while (::read(sig_fd, &si, sizeof(si)) == ssize_t(sizeof(si))) {
       if (si.ssi_signo == SIGCHLD) continue;  // reaped below
@@ -325,6 +350,7 @@ int run_launch(const LaunchOptions& opt) {
     sup.handle(fds);
     sup.tick();
   }
+  if (dedup) dedup->flush_all();
   prefaulter.reset();
   sup.shutdown_session();
   removed_at_exit();

@@ -1,7 +1,9 @@
 // `shoal launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS]`: runs N
 // ranks of PROGRAM in one session, like mpirun. The launcher creates the
 // session, is its supervisor, prefixes every line a rank prints with
-// "(rank R pid=P) ", and exits with the first non-zero status of any rank
+// "(rank R pid=P) ", writes on the lines of the ranks' actors (which their
+// fork servers send it), folding those that several actors print
+// (LogDeduplicator), and exits with the first non-zero status of any rank
 // (killing the others). The segment is removed whatever happens: ranks
 // crashing, SIGINT or SIGTERM to the launcher.
 #pragma once

@@ -6,6 +6,9 @@
 #include <cstring>
 #include <utility>
 
+#include "ipc/spin.hpp"
+#include "launcher/log_deduplicator.hpp"
+
 namespace shoal::launcher {
 
 void write_all(int fd, const char* data, size_t n) {
@@ -28,6 +31,8 @@ LineForwarder& LineForwarder::operator=(LineForwarder&& o) noexcept {
     in_fd_ = std::exchange(o.in_fd_, -1);
     out_fd_ = o.out_fd_;
     prefix_ = std::move(o.prefix_);
+    dedup_ = o.dedup_;
+    source_ = o.source_;
     partial_ = std::move(o.partial_);
   }
   return *this;
@@ -41,6 +46,19 @@ void LineForwarder::close_input() {
 }
 
 void LineForwarder::emit(const char* data, size_t n) {
+  if (dedup_ != nullptr) {
+    const std::string_view text(data, n);
+    if (!prefix_.empty()) {
+      dedup_->line(out_fd_, prefix_, source_, text, ipc::now_ns());
+      return;
+    }
+    std::string_view prefix, rest;
+    pid_t pid = 0;
+    if (split_prefixed_line(text, &prefix, &pid, &rest)) {
+      dedup_->line(out_fd_, prefix, pid, rest, ipc::now_ns());
+      return;
+    }
+  }
   line_.clear();
   line_.reserve(prefix_.size() + n + 1);
   line_.append(prefix_);

@@ -11,10 +11,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "ipc/spin.hpp"
 #include "launcher/fork_server.hpp"
+#include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
 #include "launcher/supervisor.hpp"
 
@@ -122,7 +125,12 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
   store.header().supervisor_slot.store(store.me(), std::memory_order_release);
   Supervisor sup(store, std::move(supervisor_box), Supervisor::Options{driver_pid, driver_slot});
-  ForkServer fs(store, std::move(fork_box), driver_slot, STDOUT_FILENO, STDERR_FILENO);
+  // Every actor and worker line of the session passes our fork server: the
+  // one place to fold the lines several of them print.
+  std::optional<LogDeduplicator> dedup;
+  if (LogDeduplicator::enabled_by_environment()) dedup.emplace();
+  ForkServer fs(store, std::move(fork_box), driver_slot, STDOUT_FILENO, STDERR_FILENO,
+                dedup ? &*dedup : nullptr);
   std::vector<pollfd> fds;
   sup.tick();  // watches the driver, which joined before forking us
   while (!sup.session_over()) {
@@ -134,10 +142,12 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
     fs.handle(fds);
     fs.reap();
     sup.tick();
+    if (dedup) dedup->flush_expired(ipc::now_ns());
   }
   fs.kill_children();
   sup.shutdown_session(driver_pid);
   fs.stop_children();  // the actors' last lines
+  if (dedup) dedup->flush_all();
   ::_exit(0);
 }
 

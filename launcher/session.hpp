@@ -33,8 +33,11 @@ struct Session {
 inline constexpr const char* kSessionEnv = "SHOAL_SESSION";
 inline constexpr const char* kRankEnv = "SHOAL_RANK";
 inline constexpr const char* kWorldEnv = "SHOAL_WORLD_SIZE";
-inline constexpr const char* kLogFdEnv = "SHOAL_LOG_FD";          // actors' stdout lines go here
-inline constexpr const char* kLogErrFdEnv = "SHOAL_LOG_ERR_FD";   // and their stderr lines here
+// The rank's fork server writes its actors' prefixed stdout lines to this fd
+// and their stderr lines to the other: pipes to the launcher, which folds the
+// lines several actors of the job print (LogDeduplicator) and writes them on.
+inline constexpr const char* kLogFdEnv = "SHOAL_LOG_FD";
+inline constexpr const char* kLogErrFdEnv = "SHOAL_LOG_ERR_FD";
 
 // Creates a session of `store_bytes` and forks its daemon. Errors are messages.
 Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault);

@@ -9,7 +9,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstring>
-#include <sstream>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "ipc/actor_table.hpp"
@@ -17,20 +17,35 @@
 #include "launcher/actor_lifecycle.hpp"
 #include "store/segment.hpp"
 #include "store/store.hpp"
+#include "timeline/timeline_file.hpp"
 
 namespace shoal::tools {
 
-std::vector<std::string> list_segments() {
+namespace {
+
+// This user's shoal files in /dev/shm: segments, or (timelines) their
+// timeline files.
+std::vector<std::string> list_shm(bool timelines) {
   std::vector<std::string> out;
   const std::string prefix = "shoal-" + std::to_string(::getuid()) + "-";
   DIR* d = ::opendir("/dev/shm");
   if (d == nullptr) return out;
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
-    if (name.rfind(prefix, 0) == 0) out.push_back(name);
+    if (name.rfind(prefix, 0) != 0) continue;
+    if (name.ends_with(timeline::kTimelineSuffix) == timelines) out.push_back(name);
   }
   ::closedir(d);
   return out;
+}
+
+}  // namespace
+
+std::vector<std::string> list_segments() {
+  return list_shm(false);
+}
+std::vector<std::string> list_timelines() {
+  return list_shm(true);
 }
 
 bool process_alive(pid_t pid) {
@@ -49,60 +64,11 @@ pid_t creator_pid_from_name(const std::string& name) {
 
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 std::string text(const char* field, size_t cap) {
   return std::string(field, strnlen(field, cap));
 }
 
-struct ActorRow {
-  uint32_t index;
-  std::string name, cls, state;
-  pid_t pid;
-  int core;
-  uint64_t depth;
-  int restarts;
-  uint64_t served;
-  uint32_t running;
-};
-
-struct SessionRow {
-  std::string name;
-  bool live = false;
-  bool corrupt = false;
-  pid_t supervisor = 0, creator = 0;
-  int world = 1;
-  uint64_t capacity = 0, used = 0, heap = 0, objects = 0;
-  uint32_t processes = 0;
-  std::vector<ActorRow> actors;
-};
+}  // namespace
 
 SessionRow inspect(const std::string& name) {
   SessionRow row;
@@ -157,37 +123,50 @@ SessionRow inspect(const std::string& name) {
   return row;
 }
 
-}  // namespace
-
-int run_status(bool json) {
+std::vector<SessionRow> live_sessions() {
   std::vector<SessionRow> rows;
   for (const std::string& name : list_segments()) {
     SessionRow r = inspect(name);
     if (r.live) rows.push_back(std::move(r));
   }
+  return rows;
+}
+
+int run_status(bool json) {
+  const std::vector<SessionRow> rows = live_sessions();
   if (json) {
-    std::ostringstream o;
-    o << "{\"sessions\":[";
-    for (size_t i = 0; i < rows.size(); ++i) {
-      const SessionRow& r = rows[i];
-      o << (i ? "," : "") << "{\"name\":\"" << json_escape(r.name)
-        << "\",\"supervisor_pid\":" << r.supervisor << ",\"creator_pid\":" << r.creator
-        << ",\"world_size\":" << r.world << ",\"corrupt\":" << (r.corrupt ? "true" : "false")
-        << ",\"capacity_bytes\":" << r.capacity << ",\"heap_bytes\":" << r.heap
-        << ",\"used_bytes\":" << r.used << ",\"objects\":" << r.objects
-        << ",\"processes\":" << r.processes << ",\"actors\":[";
-      for (size_t j = 0; j < r.actors.size(); ++j) {
-        const ActorRow& a = r.actors[j];
-        o << (j ? "," : "") << "{\"index\":" << a.index << ",\"name\":\"" << json_escape(a.name)
-          << "\",\"class\":\"" << json_escape(a.cls) << "\",\"pid\":" << a.pid
-          << ",\"core\":" << a.core << ",\"state\":\"" << a.state
-          << "\",\"queue_depth\":" << a.depth << ",\"running\":" << a.running
-          << ",\"restarts\":" << a.restarts << ",\"calls_served\":" << a.served << "}";
+    nlohmann::ordered_json sessions = nlohmann::ordered_json::array();
+    for (const SessionRow& r : rows) {
+      nlohmann::ordered_json actors = nlohmann::ordered_json::array();
+      for (const ActorRow& a : r.actors) {
+        actors.push_back({{"index", a.index},
+                          {"name", a.name},
+                          {"class", a.cls},
+                          {"pid", a.pid},
+                          {"core", a.core},
+                          {"state", a.state},
+                          {"queue_depth", a.depth},
+                          {"running", a.running},
+                          {"restarts", a.restarts},
+                          {"calls_served", a.served}});
       }
-      o << "]}";
+      sessions.push_back({{"name", r.name},
+                          {"supervisor_pid", r.supervisor},
+                          {"creator_pid", r.creator},
+                          {"world_size", r.world},
+                          {"corrupt", r.corrupt},
+                          {"capacity_bytes", r.capacity},
+                          {"heap_bytes", r.heap},
+                          {"used_bytes", r.used},
+                          {"objects", r.objects},
+                          {"processes", r.processes},
+                          {"actors", std::move(actors)}});
     }
-    o << "]}\n";
-    std::fputs(o.str().c_str(), stdout);
+    // Names come from shared memory: never let a stray byte make the
+    // output invalid JSON (replace it rather than throw).
+    const std::string text = nlohmann::ordered_json{{"sessions", std::move(sessions)}}.dump(
+        -1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    std::printf("%s\n", text.c_str());
     return 0;
   }
   if (rows.empty()) {
@@ -222,6 +201,18 @@ int run_clean(bool dry_run) {
     std::printf("%s %s%s\n", dry_run ? "would remove" : "removed", name.c_str(),
                 r.corrupt ? " (corrupt)" : "");
     if (!dry_run) store::Segment::remove(name);
+    ++removed;
+  }
+  // A timeline outlives its session so that it can still be exported; it
+  // goes once the session is over.
+  for (const std::string& file : list_timelines()) {
+    const std::string session =
+        file.substr(0, file.size() - std::strlen(timeline::kTimelineSuffix));
+    struct stat st;
+    const bool segment = ::stat(("/dev/shm/" + session).c_str(), &st) == 0;
+    if (segment && inspect(session).live) continue;
+    std::printf("%s %s\n", dry_run ? "would remove" : "removed", file.c_str());
+    if (!dry_run) timeline::TimelineFile::remove("/dev/shm/" + file);
     ++removed;
   }
   if (removed == 0) std::printf("nothing to clean\n");

@@ -3,13 +3,45 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
 namespace shoal::tools {
 
-// Names of this user's session segments in /dev/shm.
+// Names of this user's session segments in /dev/shm (not their timeline files).
 std::vector<std::string> list_segments();
+// Names of this user's timeline files in /dev/shm (<session>.timeline).
+std::vector<std::string> list_timelines();
+
+// One actor or worker of a session, as `shoal status` shows it: a snapshot,
+// each figure read on its own.
+struct ActorRow {
+  uint32_t index;
+  std::string name, cls, state;
+  pid_t pid;
+  int core;
+  uint64_t depth;
+  int restarts;
+  uint64_t served;
+  uint32_t running;
+};
+
+struct SessionRow {
+  std::string name;
+  bool live = false;
+  bool corrupt = false;
+  pid_t supervisor = 0, creator = 0;
+  int world = 1;
+  uint64_t capacity = 0, used = 0, heap = 0, objects = 0;
+  uint32_t processes = 0;
+  std::vector<ActorRow> actors;
+};
+
+// What the segment `name` says about its session (without joining it).
+SessionRow inspect(const std::string& name);
+// Every live session of this user.
+std::vector<SessionRow> live_sessions();
 
 // True if `pid` names a running process.
 bool process_alive(pid_t pid);
@@ -18,6 +50,9 @@ bool process_alive(pid_t pid);
 pid_t creator_pid_from_name(const std::string& name);
 
 int run_status(bool json);
+// `shoal status --watch`: refreshed every second until q, Ctrl-C or, if
+// count > 0, `count` refreshes (tools/status_watch.cpp).
+int run_status_watch(int count);
 int run_clean(bool dry_run);
 
 }  // namespace shoal::tools

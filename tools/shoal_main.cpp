@@ -1,4 +1,4 @@
-// The `shoal` command: launch, status, clean, bench.
+// The `shoal` command: launch, status, timeline, clean, bench.
 #include <cxxopts.hpp>
 
 #include <cstdio>
@@ -10,6 +10,7 @@
 #include "launcher/session.hpp"
 #include "tools/bench/bench.hpp"
 #include "tools/sessions.hpp"
+#include "tools/timeline_command.hpp"
 
 namespace {
 
@@ -19,7 +20,10 @@ const char* kUsage =
     "commands:\n"
     "  launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS...]\n"
     "                       run N ranks of PROGRAM in one session (like mpirun)\n"
-    "  status [--json]      live sessions: store use, objects, actors, queues\n"
+    "  status [--json | --watch]\n"
+    "                       live sessions: store use, objects, actors, queues\n"
+    "  timeline [SESSION] -o FILE\n"
+    "                       the recorded calls of a session as a Chrome trace (Perfetto)\n"
     "  clean [--dry-run]    remove what dead sessions left in /dev/shm\n"
     "  bench [--json] [--filter REGEX] [--list]\n"
     "                       microbenchmarks\n"
@@ -87,7 +91,11 @@ int cmd_launch(int argc, char** argv) {
 
 int cmd_status(int argc, char** argv) {
   cxxopts::Options opts("shoal status", "Show the live shoal sessions of this user.");
-  opts.add_options()("json", "print one JSON object")("h,help", "print this help");
+  opts.add_options()
+      ("json", "print one JSON object")
+      ("watch", "a live view, refreshed every second until q or Ctrl-C")
+      ("count", "with --watch: stop after N refreshes", cxxopts::value<int>())
+      ("h,help", "print this help");
   const std::string help = opts.help();
   try {
     auto r = opts.parse(argc, argv);
@@ -96,9 +104,46 @@ int cmd_status(int argc, char** argv) {
       return 0;
     }
     if (!r.unmatched().empty()) return usage_error("status: unexpected argument '" + r.unmatched()[0] + "'", help);
+    const bool watch = r.count("watch") > 0;
+    if (watch && r.count("json")) return usage_error("status: --watch and --json do not go together", help);
+    if (r.count("count") && !watch) return usage_error("status: --count needs --watch", help);
+    if (watch) {
+      const int count = r.count("count") ? r["count"].as<int>() : 0;
+      if (r.count("count") && count < 1) return usage_error("status: --count must be at least 1, got " + std::to_string(count), help);
+      return shoal::tools::run_status_watch(count);
+    }
     return shoal::tools::run_status(r.count("json") > 0);
   } catch (const cxxopts::exceptions::exception& e) {
     return usage_error(std::string("status: ") + e.what(), help);
+  }
+}
+
+int cmd_timeline(int argc, char** argv) {
+  cxxopts::Options opts("shoal timeline",
+                        "Write the calls a session recorded (SHOAL_TIMELINE=1, or shoal launch "
+                        "--timeline) as Chrome trace-event JSON, which Perfetto opens.");
+  opts.custom_help("[SESSION] -o FILE");
+  opts.positional_help("");
+  opts.add_options()
+      ("o,output", "where to write the trace ('-': stdout)", cxxopts::value<std::string>())
+      ("session", "the session's name, or a timeline file (default: the most recent)",
+       cxxopts::value<std::string>())
+      ("h,help", "print this help");
+  opts.parse_positional({"session"});
+  const std::string help = opts.help();
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s", help.c_str());
+      return 0;
+    }
+    if (!r.unmatched().empty()) return usage_error("timeline: unexpected argument '" + r.unmatched()[0] + "'", help);
+    if (!r.count("output")) return usage_error("timeline: -o FILE is required", help);
+    const std::string out = r["output"].as<std::string>();
+    if (out.empty()) return usage_error("timeline: -o needs a file name", help);
+    return shoal::tools::run_timeline(r.count("session") ? r["session"].as<std::string>() : "", out);
+  } catch (const cxxopts::exceptions::exception& e) {
+    return usage_error(std::string("timeline: ") + e.what(), help);
   }
 }
 
@@ -156,6 +201,7 @@ int main(int argc, char** argv) {
   // Each command parses its own options (argv[1] acts as its program name).
   if (cmd == "launch") return cmd_launch(argc - 1, argv + 1);
   if (cmd == "status") return cmd_status(argc - 1, argv + 1);
+  if (cmd == "timeline") return cmd_timeline(argc - 1, argv + 1);
   if (cmd == "clean") return cmd_clean(argc - 1, argv + 1);
   if (cmd == "bench") return cmd_bench(argc - 1, argv + 1);
   std::fprintf(stderr, "shoal: unknown command '%s'\n\n%s", cmd.c_str(), kUsage);

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <regex>
 
 #include <shoal/shoal.hpp>
@@ -148,12 +150,15 @@ int run(const std::string& filter, bool json, bool list) {
     if (std::regex_search(m.name, re)) shown.push_back(m);
   }
   if (json) {
-    std::printf("{");
-    for (size_t i = 0; i < shown.size(); ++i) {
-      std::printf("%s\"%s\": {\"value\": %.6g, \"unit\": \"%s\"}", i ? ", " : "",
-                  shown[i].name.c_str(), shown[i].value, unit_name(shown[i].unit));
+    nlohmann::ordered_json out = nlohmann::ordered_json::object();
+    for (const Metric& m : shown) {
+      // Six significant digits, as the table prints them: the figures are
+      // not more precise than that.
+      char six[32];
+      std::snprintf(six, sizeof(six), "%.6g", m.value);
+      out[m.name] = {{"value", std::strtod(six, nullptr)}, {"unit", unit_name(m.unit)}};
     }
-    std::printf("}\n");
+    std::printf("%s\n", out.dump().c_str());
   } else {
     std::printf("%-44s %16s  %s\n", "metric", "value", "unit");
     for (const Metric& m : shown) {
