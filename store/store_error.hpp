@@ -5,7 +5,6 @@
 namespace shoal::store {
 
 enum class StoreError {
-  kOk = 0,
   kHeapFull,       // no contiguous run of free heap memory of the requested size
   kTableFull,      // every object table entry is in use
   kNotFound,       // the id names no live object: never created, or already freed
@@ -16,8 +15,6 @@ enum class StoreError {
   kSegmentMissing,    // no segment by that name
   kSegmentExists,     // a segment by that name already exists
   kSystem,            // a system call failed; errno says why
-  kTimedOut,
-  kAbandoned,         // the object will never be sealed (its writer is gone)
 };
 
 const char* to_string(StoreError error);

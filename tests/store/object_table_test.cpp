@@ -223,10 +223,10 @@ TEST(ObjectTable, AddChildPinsOnePlaceAndTheContainerReleasesIt) {
   auto result = s->create_object(ObjectState::kPending, WriterId::actor(3), 2);
   ASSERT_TRUE(result.ok());
   const uint32_t rslot = (*result)->slot;
-  ASSERT_TRUE(s->objects().add_child(rslot, 1, a->packed(), s->me()).ok());
+  ASSERT_TRUE(s->objects().add_child(rslot, 1, a->packed()).ok());
   EXPECT_EQ(s->objects().entry(rslot).child_cursor.load(), 2u);
   EXPECT_EQ(pins_of(*s, a->slot), 2u);
-  EXPECT_EQ(s->objects().add_child(rslot, 2, a->packed(), s->me()).error(), StoreError::kCorrupt)
+  EXPECT_EQ(s->objects().add_child(rslot, 2, a->packed()).error(), StoreError::kCorrupt)
       << "a place beyond child_count";
   s->unpin(a->rec);
   EXPECT_TRUE(read_ok(*s, a->slot, 5000));
