@@ -163,7 +163,7 @@ void ObjectTable::release_children(uint32_t slot, ipc::ProcessSlotId me,
       e.child_cursor.store(cursor - 1, std::memory_order_release);
       if (landed) finish_child_release(uint32_t(child >> 32), c, me, work);
     } else {
-      e.child_cursor.store(cursor - 1, std::memory_order_release);
+      e.child_cursor.store(cursor - 1, std::memory_order_release);  // release: as above
     }
     --cursor;
   }
