@@ -79,9 +79,7 @@ class RequestRing {
     return (pos << 16) | (uint64_t(state) << kSlotBits) | (slot & kSlotMask);
   }
   static constexpr uint64_t seq_pos(uint64_t seq) { return seq >> 16; }
-  static constexpr CellState seq_state(uint64_t seq) {
-    return CellState((seq >> kSlotBits) & 3);
-  }
+  static constexpr CellState seq_state(uint64_t seq) { return CellState((seq >> kSlotBits) & 3); }
   static constexpr uint32_t seq_slot(uint64_t seq) { return uint32_t(seq & kSlotMask); }
 
   static size_t bytes_for(uint32_t capacity) {

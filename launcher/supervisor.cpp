@@ -115,7 +115,8 @@ bool Supervisor::writer_dead(uint32_t writer) const {
 }
 
 void Supervisor::fail_result(uint32_t slot) {
-  const std::optional<uint32_t> claimed = store_.objects().claim_current_for_failure(slot, store_.me());
+  const std::optional<uint32_t> claimed =
+      store_.objects().claim_current_for_failure(slot, store_.me());
   if (!claimed) return;
   const uint32_t writer = *claimed;
   store::ErrorPayload err;

@@ -61,7 +61,8 @@ Result<void, StoreError> ObjectTable::set_children(uint32_t slot, const uint64_t
     if (!off) return fail(off.error());
     std::memcpy(base_ + *off, children, uint64_t(n) * 8);
   } else {
-    for (uint32_t i = 0; i < n; ++i) e.children_inline[i] = children[i];
+    for (uint32_t i = 0; i < n; ++i)
+      e.children_inline[i] = children[i];
   }
   e.child_count = n;
   // release (each store of the cursor here): pairs with the acquire loads of

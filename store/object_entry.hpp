@@ -27,7 +27,9 @@ constexpr bool is_unsealed(ObjectState s) {
   return s == ObjectState::kPending || s == ObjectState::kWriting;
 }
 // Live: an object that can be pinned (unsealed or sealed, not being freed).
-constexpr bool is_live(ObjectState s) { return is_unsealed(s) || s == ObjectState::kSealed; }
+constexpr bool is_live(ObjectState s) {
+  return is_unsealed(s) || s == ObjectState::kSealed;
+}
 
 // The control word `ctrl`, written down once:
 //   bits 0..23   pins: references held on the object (process records and

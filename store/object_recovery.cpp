@@ -144,8 +144,8 @@ void ObjectTable::recover_entries(ipc::ProcessSlotId dead, ipc::ProcessSlotId me
     const ObjectState st = Ctrl::state(c);
     if (!is_unsealed(st)) continue;
     const bool writer_gone = writer_dead(e.writer);
-    const bool orphan_call = st == ObjectState::kPending && e.creator == uint16_t(dead + 1) &&
-                             Ctrl::pins(c) == 0;
+    const bool orphan_call =
+        st == ObjectState::kPending && e.creator == uint16_t(dead + 1) && Ctrl::pins(c) == 0;
     if (!writer_gone && !orphan_call) continue;
     if (Ctrl::pins(c) == 0) {
       // Nobody will ever read it: free it. The CAS also beats a writer's claim.

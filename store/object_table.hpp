@@ -172,8 +172,7 @@ class ObjectTable {
   // Result<uint64_t, StoreError>.
   template <class Decide>
   Result<uint64_t, StoreError> cas_unlocked(
-      ObjectEntry& e, Decide&& decide,
-      std::memory_order success = std::memory_order_acq_rel) const;
+      ObjectEntry& e, Decide&& decide, std::memory_order success = std::memory_order_acq_rel) const;
   Result<uint64_t, StoreError> wait_unlocked(const ObjectEntry& e) const;
   // The `decide` of a cas_unlocked() that drops one pin and sets `tag`. An
   // entry without pins, or not live, is corrupt: there is no pin to drop.
@@ -217,7 +216,7 @@ class ObjectTable {
 
 template <class Decide>
 Result<uint64_t, StoreError> ObjectTable::cas_unlocked(ObjectEntry& e, Decide&& decide,
-                                                      std::memory_order success) const {
+                                                       std::memory_order success) const {
   for (;;) {
     auto unlocked = wait_unlocked(e);
     if (!unlocked) return fail(unlocked.error());

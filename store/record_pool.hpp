@@ -30,7 +30,8 @@ struct alignas(64) HeldChunk {
 };
 static_assert(sizeof(HeldChunk) == 64 + kRecordsPerChunk * sizeof(RefRecord));
 static_assert(std::is_standard_layout_v<HeldChunk>);
-static_assert(std::atomic_ref<uint32_t>::is_always_lock_free, "the magic is read by other processes");
+static_assert(std::atomic_ref<uint32_t>::is_always_lock_free,
+              "the magic is read by other processes");
 
 class RecordPool {
  public:

@@ -126,7 +126,9 @@ Segment& Segment::operator=(Segment&& o) noexcept {
   return *this;
 }
 
-Segment::~Segment() { unmap(); }
+Segment::~Segment() {
+  unmap();
+}
 
 void Segment::unmap() noexcept {
   if (base_ != nullptr) {

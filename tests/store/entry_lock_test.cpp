@@ -62,17 +62,20 @@ uint64_t lock_as(Store& s, uint32_t slot, uint32_t tag) {
 }
 
 // What the supervisor's repair of the holder's operation ends with here.
-void unlock(Store& s, uint32_t slot, uint64_t word) { s.objects().entry(slot).ctrl.store(word); }
+void unlock(Store& s, uint32_t slot, uint64_t word) {
+  s.objects().entry(slot).ctrl.store(word);
+}
 
 // Runs `op` on a thread of its own; done() once it returned.
 template <class T>
 class Async {
  public:
   template <class F>
-  explicit Async(F op) : thread_([this, op] {
-      result_ = op();
-      done_.store(true);
-    }) {}
+  explicit Async(F op)
+      : thread_([this, op] {
+          result_ = op();
+          done_.store(true);
+        }) {}
   ~Async() {
     if (thread_.joinable()) thread_.join();
   }
@@ -166,8 +169,8 @@ TEST(EntryLock, ALockTagNamingNobodyIsCorruptAtOnce) {
   auto a = put_object(*s, 64, 3);
   ASSERT_TRUE(a.ok());
   const uint32_t nobody[] = {
-      0x1234u,                                           // kind 0
-      LockTag::entry(s->objects().size()),               // an entry beyond the table
+      0x1234u,                                                   // kind 0
+      LockTag::entry(s->objects().size()),                       // an entry beyond the table
       LockTag::process(ipc::ProcessSlotId(ipc::kMaxProcesses)),  // a slot beyond the table
   };
   for (const uint32_t tag : nobody) {

@@ -448,11 +448,13 @@ TEST(ObjectTable, ForEachUnsealedOfVisitsExactlyTheWritersUnsealedObjects) {
   for (RefRecord* r : {pending, other_actor}) {
     ASSERT_EQ(s->objects().claim(r->slot, r->gen, s->me()), ClaimResult::kClaimed);
   }
-  for (RefRecord* r : {pending, writing, other_actor, put}) s->objects().seal(r->slot, s->me());
+  for (RefRecord* r : {pending, writing, other_actor, put})
+    s->objects().seal(r->slot, s->me());
   seen.clear();
   s->objects().for_each_unsealed_of(writer, [&](uint32_t slot) { seen.insert(slot); });
   EXPECT_TRUE(seen.empty());
-  for (RefRecord* r : recs) s->unpin(r);
+  for (RefRecord* r : recs)
+    s->unpin(r);
   EXPECT_EQ(census(*s).in_use, 0u);
 }
 
@@ -498,8 +500,7 @@ TEST(ObjectTable, ClaimCurrentForFailureTakesAnyUnsealedObjectAndNamesItsWriter)
   EXPECT_EQ(s->objects().claim_current_for_failure(s->objects().size(), s->me()), std::nullopt);
   s->unpin(*pending);
   s->unpin(*result);
-  EXPECT_EQ(s->objects().claim_current_for_failure(slot, s->me()), std::nullopt)
-      << "a free entry";
+  EXPECT_EQ(s->objects().claim_current_for_failure(slot, s->me()), std::nullopt) << "a free entry";
   EXPECT_EQ(s->heap().used(), heap0);
   EXPECT_EQ(census(*s).in_use, 0u);
 }
