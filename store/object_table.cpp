@@ -289,14 +289,6 @@ void ObjectTable::finish_unpin(uint32_t slot, uint64_t locked_value, ipc::Proces
 
 // ------------------------------------------------------------------- freeing
 
-void ObjectTable::drop_payload(ObjectEntry& e, ipc::ProcessSlotId me) {
-  if (e.data_off != 0) {
-    // A bad offset (corrupt entry) leaks the block rather than freeing garbage.
-    (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
-    e.data_off = 0;
-  }
-}
-
 void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* rec) {
   // Iterative: children whose last pin we drop join the work list.
   std::vector<uint32_t>& work = ExitSafeLocal<FreeWork>::get().slots;
