@@ -74,6 +74,10 @@ struct alignas(64) ActorEntry {
 static_assert(sizeof(ActorEntry) == 512);
 static_assert(offsetof(ActorEntry, class_id) == 64 && offsetof(ActorEntry, calls_served) == 128);
 static_assert(std::is_standard_layout_v<ActorEntry>);
+// Every process of the session reads and writes these words.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int32_t>::is_always_lock_free);
 
 // A view over the table in a mapped segment. Cheap to copy.
 class ActorTable {

@@ -40,7 +40,10 @@ std::optional<ProcessSlotId> ProcessTable::claim(pid_t pid, ProcessKind kind,
     s.wake.reset();
     std::memset(s.label, 0, sizeof(s.label));
     std::strncpy(s.label, label ? label : "", sizeof(s.label) - 1);
-    s.incarnation.fetch_add(1, std::memory_order_release);  // publishes the fields above
+    // release: the fields above before the new incarnation, for a reader that
+    // acquires it (none today: readers go by the owner word and by the
+    // supervisor's join message).
+    s.incarnation.fetch_add(1, std::memory_order_release);
     return static_cast<ProcessSlotId>(id);
   }
   return std::nullopt;

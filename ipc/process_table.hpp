@@ -61,6 +61,10 @@ struct alignas(64) ProcessSlot {
 
 static_assert(sizeof(ProcessSlot) == 256);
 static_assert(std::is_standard_layout_v<ProcessSlot>);
+// Every field above is shared between processes: lock-free atomics only.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int32_t>::is_always_lock_free);
 
 inline constexpr uint64_t make_owner(pid_t pid, ProcessState state) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) | static_cast<uint64_t>(state);
@@ -91,6 +95,7 @@ class ProcessTable {
     return owner_state(o) != ProcessState::kAlive;
   }
   pid_t pid(ProcessSlotId id) const {
+    // acquire: pairs with claim()'s CAS of the owner word.
     return owner_pid(slots_[id].owner.load(std::memory_order_acquire));
   }
 

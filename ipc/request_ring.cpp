@@ -18,6 +18,9 @@ RequestRing RequestRing::format(void* memory, uint32_t capacity) {
     new (&cells[i]) RingCell{};
     cells[i].seq.store(make_seq(i, CellState::kFree, 0), std::memory_order_relaxed);
   }
+  // release: the formatted ring before whatever publishes its offset (an
+  // actor's state, stored later); pairs with the acquire load of that state by
+  // the processes that then attach() the ring.
   std::atomic_thread_fence(std::memory_order_release);
   return RequestRing(header, cells, capacity);
 }
@@ -47,6 +50,8 @@ Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) n
     const uint64_t spos = seq_pos(s);
     if (spos == pos) {
       if (seq_state(s) == CellState::kFree) {
+        // acq_rel: acquire as the load above; release pairs with the acquire
+        // load of skip_claims_of(), which then finds the claim naming us.
         if (cell.seq.compare_exchange_weak(s, make_seq(pos, CellState::kClaimed, me),
                                            std::memory_order_acq_rel,
                                            std::memory_order_relaxed)) {
@@ -59,6 +64,7 @@ Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) n
         continue;
       }
       // Claimed by another producer that has not yet moved tail: help it.
+      // release: as above, pairs with the acquire tail load of other producers.
       uint64_t expected = pos;
       header_->tail.compare_exchange_strong(expected, pos + 1, std::memory_order_release,
                                             std::memory_order_relaxed);
@@ -70,6 +76,7 @@ Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) n
     // it moved tail past pos before publishing (our acquire of the cell makes
     // that visible). With tail still at pos the word is garbage, and
     // re-reading forever would hang.
+    // acquire: pairs with the tail CAS, as the load at the top.
     if (header_->tail.load(std::memory_order_acquire) == pos) return fail(RingError::kCorrupt);
   }
 }
@@ -114,8 +121,9 @@ uint64_t RequestRing::depth() const noexcept {
 uint32_t RequestRing::skip_claims_of(ProcessSlotId dead) noexcept {
   uint32_t skipped = 0;
   for (uint32_t i = 0; i < capacity_; ++i) {
+    // acquire: pairs with try_claim()'s CAS that named the producer.
     uint64_t s = cells_[i].seq.load(std::memory_order_acquire);
-    if (seq_state(s) == CellState::kClaimed && seq_slot(s) == (dead & 0x3fff)) {
+    if (seq_state(s) == CellState::kClaimed && seq_slot(s) == (dead & kSlotMask)) {
       // release: pairs with try_peek()'s acquire.
       if (cells_[i].seq.compare_exchange_strong(
               s, make_seq(seq_pos(s), CellState::kSkip, dead), std::memory_order_release,

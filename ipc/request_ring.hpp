@@ -37,6 +37,9 @@ struct alignas(64) RingCell {
 };
 static_assert(sizeof(RingCell) == kRingCellBytes);
 static_assert(std::is_standard_layout_v<RingCell>);
+// Producers and the consumer are different processes.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 // Producers, the consumer and what both only read live in different 128-byte
 // pairs of lines (cores fetch lines in such pairs), and so does every cell: a
@@ -69,13 +72,15 @@ class RequestRing {
  public:
   static constexpr uint64_t kMagic = 0x53484f414c52494eull;  // "SHOALRIN"
   enum class CellState : uint32_t { kFree = 0, kClaimed = 1, kReady = 2, kSkip = 3 };
+  static constexpr int kSlotBits = 14;
+  static constexpr uint32_t kSlotMask = (1u << kSlotBits) - 1;
 
   static constexpr uint64_t make_seq(uint64_t pos, CellState state, uint32_t slot) {
-    return (pos << 16) | (uint64_t(state) << 14) | (slot & 0x3fff);
+    return (pos << 16) | (uint64_t(state) << kSlotBits) | (slot & kSlotMask);
   }
   static constexpr uint64_t seq_pos(uint64_t seq) { return seq >> 16; }
-  static constexpr CellState seq_state(uint64_t seq) { return CellState((seq >> 14) & 3); }
-  static constexpr uint32_t seq_slot(uint64_t seq) { return uint32_t(seq & 0x3fff); }
+  static constexpr CellState seq_state(uint64_t seq) { return CellState((seq >> kSlotBits) & 3); }
+  static constexpr uint32_t seq_slot(uint64_t seq) { return uint32_t(seq & kSlotMask); }
 
   static size_t bytes_for(uint32_t capacity) {
     return sizeof(RingHeader) + size_t(capacity) * sizeof(RingCell);
@@ -120,6 +125,7 @@ class RequestRing {
   template <class F>
   void for_each_queued(F&& f) noexcept {
     const uint64_t head = header_->head.load(std::memory_order_relaxed);
+    // acquire: pairs with the producers' tail CAS in try_claim().
     const uint64_t tail = header_->tail.load(std::memory_order_acquire);
     const uint64_t mask = capacity_ - 1;
     for (uint64_t pos = head; pos < tail && pos - head < capacity_; ++pos) {
@@ -143,5 +149,10 @@ class RequestRing {
   // memory: a header corrupted later cannot move an index outside the cells.
   uint32_t capacity_ = 0;
 };
+
+// A cell's sequence word names its producer by process slot (the supervisor
+// skips the cells of a dead one): every slot must fit the field.
+static_assert(kMaxProcesses - 1 <= RequestRing::kSlotMask,
+              "the slot field of a cell's sequence word is narrower than the process table");
 
 }  // namespace shoal::ipc

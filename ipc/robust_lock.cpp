@@ -18,6 +18,7 @@ RobustLock::Acquired RobustLock::lock(ProcessSlotId me, const ProcessTable& proc
   Backoff backoff(SpinPolicy::kLockSpinNs);
   while (backoff.step()) {
     expected = 0;
+    // acquire: pairs with the release in unlock().
     if (word_.load(std::memory_order_relaxed) == 0 &&
         word_.compare_exchange_strong(expected, mine, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
@@ -28,6 +29,7 @@ RobustLock::Acquired RobustLock::lock(ProcessSlotId me, const ProcessTable& proc
     uint32_t w = word_.load(std::memory_order_relaxed);
     if (w == 0) {
       // Once contended, keep the flag so our unlock wakes whoever else parked.
+      // acquire: pairs with the release in unlock().
       if (word_.compare_exchange_weak(w, mine | kContended, std::memory_order_acquire,
                                       std::memory_order_relaxed)) {
         return Acquired::kClean;
@@ -60,6 +62,8 @@ void RobustLock::unlock() noexcept {
 }
 
 bool RobustLock::take_over(ProcessSlotId dead, ProcessSlotId me) noexcept {
+  // acquire (the load and the CAS): pair with the dead holder's lock() CAS
+  // and its last writes, as far as they reached memory; the caller repairs.
   uint32_t w = word_.load(std::memory_order_acquire);
   while ((w & kOwnerMask) == uint32_t(dead) + 1u) {
     if (word_.compare_exchange_weak(w, (uint32_t(me) + 1u) | kContended,

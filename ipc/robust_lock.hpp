@@ -32,6 +32,7 @@ class RobustLock {
   bool take_over(ProcessSlotId dead, ProcessSlotId me) noexcept;
 
   bool held_by(ProcessSlotId slot) const noexcept {
+    // acquire: pairs with the CAS of lock() that took the word.
     return (word_.load(std::memory_order_acquire) & kOwnerMask) == uint32_t(slot) + 1u;
   }
 
@@ -43,6 +44,7 @@ class RobustLock {
 };
 
 static_assert(sizeof(RobustLock) == 4);
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "the word is shared between processes");
 static_assert(std::is_standard_layout_v<RobustLock>);
 
 }  // namespace shoal::ipc

@@ -58,6 +58,7 @@ class WakeWord {
 };
 
 static_assert(sizeof(WakeWord) == 4);
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "the word is shared between processes");
 static_assert(std::is_standard_layout_v<WakeWord>);
 
 }  // namespace shoal::ipc

@@ -41,7 +41,6 @@ void Prefaulter::run() {
     uint64_t target = 2 * store_.heap().high_water();
     if (target < kMinAhead) target = kMinAhead;
     if (target > heap) target = heap;
-    h.prefault_target.store(target, std::memory_order_relaxed);
     if (done >= target) {
       const uint32_t token = h.prefault_wake.prepare();
       // acquire: pairs with the store in ~Prefaulter; re-checked after

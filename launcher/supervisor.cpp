@@ -3,9 +3,11 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 
 #include "ipc/request_ring.hpp"
@@ -36,6 +38,7 @@ void Supervisor::add_fds(std::vector<pollfd>& fds) const {
 
 void Supervisor::watch(ipc::ProcessSlotId slot) {
   if (!store_.processes().valid(slot) || fd_of_slot_[slot] >= 0 || slot == store_.me()) return;
+  // acquire: pairs with ProcessTable::claim()'s CAS of the owner word.
   const uint64_t owner = store_.processes().slot(slot).owner.load(std::memory_order_acquire);
   if (ipc::owner_state(owner) != ipc::ProcessState::kAlive) return;
   const pid_t pid = ipc::owner_pid(owner);
@@ -103,6 +106,8 @@ bool Supervisor::writer_dead(uint32_t writer) const {
   if (WriterId::kind(writer) == WriterId::kActorKind) {
     const uint32_t a = WriterId::id(writer);
     if (a >= store_.actor_count()) return true;
+    // seq_cst: pairs with the seq_cst stores of the state (on_death()'s,
+    // kill_actor()'s): the death being repaired is what this reads.
     const auto st = ActorState(store_.actor(a).state.load(std::memory_order_seq_cst));
     return st == ActorState::kDead || st == ActorState::kRestarting || st == ActorState::kFree;
   }
@@ -110,10 +115,10 @@ bool Supervisor::writer_dead(uint32_t writer) const {
 }
 
 void Supervisor::fail_result(uint32_t slot) {
-  store::ObjectEntry& entry = store_.objects().entry(slot);
-  const uint32_t gen = entry.gen.load(std::memory_order_relaxed);
-  const uint32_t writer = entry.writer;
-  if (!store_.objects().claim_for_failure(slot, gen, store_.me())) return;
+  const std::optional<uint32_t> claimed =
+      store_.objects().claim_current_for_failure(slot, store_.me());
+  if (!claimed) return;
+  const uint32_t writer = *claimed;
   store::ErrorPayload err;
   if (store::WriterId::kind(writer) == store::WriterId::kActorKind &&
       store::WriterId::id(writer) < store_.actor_count()) {
@@ -130,28 +135,25 @@ void Supervisor::fail_result(uint32_t slot) {
     err.kind = store::ErrorKind::kObjectLost;
     err.message = "the process writing this object died before sealing it";
   }
+  // Without room even for the error, an empty error is sealed: readers fail either way.
   (void)store::seal_error(store_, slot, err);
 }
 
 void Supervisor::fail_actor_calls(uint32_t actor) {
   if (actor >= store_.actor_count()) return;
-  const uint32_t writer = store::WriterId::actor(actor);
-  const uint32_t hw = store_.objects().high_water();
-  for (uint32_t s = 0; s < hw; ++s) {
-    store::ObjectEntry& e = store_.objects().entry(s);
-    const uint64_t c = e.ctrl.load(std::memory_order_acquire);
-    const auto st = store::Ctrl::state(c);
-    if ((st != store::ObjectState::kPending && st != store::ObjectState::kWriting) ||
-        e.writer != writer) {
-      continue;
-    }
-    fail_result(s);
-  }
+  // seq_cst: the actor's death (its state, stored seq_cst) comes before this
+  // scan; pairs with submit_call()'s fence between creating a result and
+  // reading the state (Dekker): we see the result, or the caller sees the death.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  store_.objects().for_each_unsealed_of(store::WriterId::actor(actor),
+                                        [this](uint32_t s) { fail_result(s); });
 }
 
 void Supervisor::skip_ring_claims(ipc::ProcessSlotId dead) {
   for (uint32_t a = 0; a < store_.actor_count(); ++a) {
     ipc::ActorEntry& e = store_.actor(a);
+    // acquire: pairs with start_actor()'s store of kStarting, after it placed
+    // the ring: ring_off and ring_bytes are set.
     const auto st = ActorState(e.state.load(std::memory_order_acquire));
     if (st == ActorState::kFree || st == ActorState::kCreating || e.ring_off == 0) continue;
     auto ring = ipc::RequestRing::attach(store_.base() + e.ring_off, e.ring_bytes);
@@ -168,13 +170,21 @@ void Supervisor::skip_ring_claims(ipc::ProcessSlotId dead) {
 void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
   for (uint32_t a = 0; a < store_.actor_count(); ++a) {
     ipc::ActorEntry& e = store_.actor(a);
+    // acquire: pairs with start_actor()'s stores of the state: the owner is
+    // filled in once the entry leaves kCreating.
     const auto st = ActorState(e.state.load(std::memory_order_acquire));
     if (st == ActorState::kFree || st == ActorState::kDead || e.owner != owner) continue;
     uint32_t none = uint32_t(DeathCause::kNone);
-    e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kOwnerDied));
+    // seq_cst, as kill_actor()'s CAS of the cause: the first cause set wins;
+    // pairs with on_death()'s acquire load of it.
+    e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kOwnerDied),
+                                          std::memory_order_seq_cst);
     std::snprintf(e.death_message, sizeof(e.death_message),
                   "actor %s died because the process that created it exited", e.class_name);
+    // seq_cst: callers read the state seq_cst after creating their result
+    // (Dekker with submit_call(), completed by fail_actor_calls()' fence).
     e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+    // acquire: pairs with the actor process's release store of its pid.
     const pid_t pid = e.pid.load(std::memory_order_acquire);
     if (pid > 0) {
       ::kill(pid, SIGKILL);  // its own death is handled when its pidfd fires
@@ -204,11 +214,15 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
   if ((kind == ipc::ProcessKind::kActor || kind == ipc::ProcessKind::kWorker) && actor >= 0 &&
       uint32_t(actor) < store_.actor_count()) {
     ipc::ActorEntry& e = store_.actor(uint32_t(actor));
+    // acquire (both): pair with the actor process's release store of its
+    // process slot and its seq_cst CAS to kAlive (ActorProcess::run()).
     const auto st = ActorState(e.state.load(std::memory_order_acquire));
     const uint32_t cur = e.process.load(std::memory_order_acquire);
     const bool mine = cur == slot || (cur == ipc::kNoProcess && (st == ActorState::kStarting ||
                                                                   st == ActorState::kRestarting));
     if (mine && st != ActorState::kDead && st != ActorState::kFree) {
+      // acquire: pairs with the seq_cst writes of the cause (kill_actor(),
+      // exit_actor(), a failed creation): its death message is written too.
       const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
       const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
       const bool may_restart = cause == DeathCause::kNone && owner_alive &&
@@ -218,8 +232,6 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
       e.pid.store(0, std::memory_order_relaxed);
       if (e.death_message[0] == '\0' || cause == DeathCause::kNone) {
         char why[96];
-        const int status = e.exit_status.load(std::memory_order_relaxed);
-        (void)status;
         std::snprintf(why, sizeof(why), "its process (pid %d) died", int(pid));
         if (cause == DeathCause::kKilled) {
           std::snprintf(why, sizeof(why), "it was killed with shoal::kill (pid %d)", int(pid));
@@ -233,18 +245,24 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
       }
       if (may_restart) {
         restart_incarnation = e.incarnation.load(std::memory_order_relaxed) + 1;
+        // seq_cst: callers read the state seq_cst after creating their result
+        // (Dekker with submit_call(), completed by the fence of step 2).
         e.state.store(uint32_t(ActorState::kRestarting), std::memory_order_seq_cst);
         restart_actor = actor;
       } else {
         if (cause == DeathCause::kNone) {
           e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
         }
+        // seq_cst: as for kRestarting above.
         e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
       }
     }
   }
 
-  // 2. Everything the process held or was doing in the store.
+  // 2. Everything the process held or was doing in the store. seq_cst: the
+  //    state stored above comes before the scan for results to fail; pairs
+  //    with submit_call()'s fence (the Dekker of step 1).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
   store_.recover_process(
       slot, [this](uint32_t writer) { return writer_dead(writer); },
       [this](uint32_t s) { fail_result(s); });
@@ -263,25 +281,31 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
     ipc::ActorEntry& e = store_.actor(uint32_t(restart_actor));
     e.restarts.fetch_add(1, std::memory_order_relaxed);
     e.death_message[0] = '\0';
+    // release: pairs with ForkServer::spawn()'s acquire load, which then sees
+    // the cleared death message and the restart count.
     e.incarnation.store(restart_incarnation, std::memory_order_release);
     if (!send_message(fork_server_mailbox(store_.session_tag(), e.spawner),
                       Message{MessageType::kSpawn, uint32_t(restart_actor), restart_incarnation, 0})) {
       std::snprintf(e.death_message, sizeof(e.death_message),
                     "actor %s died and could not be restarted", e.class_name);
       e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
+      // seq_cst: callers read the state seq_cst after creating their result
+      // (Dekker with submit_call(), completed by fail_actor_calls()' fence).
       e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
       fail_actor_calls(uint32_t(restart_actor));
     }
   }
-  (void)kind;
 }
 
 void Supervisor::shutdown_session(pid_t spare) {
+  // release, as the session's other state changes (session start): a reader
+  // of the header that sees kShuttingDown sees what came before it.
   store_.header().state.store(uint32_t(store::SessionState::kShuttingDown),
                               std::memory_order_release);
   ipc::ProcessTable& procs = store_.processes();
   const pid_t me = ::getpid();
   for (uint32_t i = 0; i < procs.size(); ++i) {
+    // acquire: pairs with ProcessTable::claim()'s CAS of the owner word.
     const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_acquire);
     if (ipc::owner_state(owner) == ipc::ProcessState::kFree) continue;
     const pid_t pid = ipc::owner_pid(owner);

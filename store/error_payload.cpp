@@ -58,26 +58,8 @@ bool decode_error(const std::byte* data, size_t size, ErrorPayload* out) {
 
 Result<void, StoreError> seal_error(Store& store, uint32_t slot, const ErrorPayload& e) {
   const std::string bytes = encode_error(e);
-  // A payload reserved before the failure (a result whose contained references
-  // did not fit) is replaced by the error: free its block, or it would leak and
-  // readers would find the error's bytes looked up in the old block.
-  ObjectEntry& entry = store.objects().entry(slot);
-  if (entry.data_off != 0) {
-    (void)store.heap().free(entry.data_off, entry.size, store.objects().offset_of(&entry.data_off),
-                            store.me());
-    entry.data_off = 0;
-  }
-  auto dst = store.objects().reserve_payload(slot, bytes.size(), store.me());
-  if (!dst) {
-    // No room even for the error: seal an empty error; readers still fail.
-    store.objects().describe(slot, Codec::kError, 0, 0);
-    store.objects().seal(slot, store.me());
-    return fail(dst.error());
-  }
-  std::memcpy(*dst, bytes.data(), bytes.size());
-  store.objects().describe(slot, Codec::kError, 0, bytes.size());
-  store.objects().seal(slot, store.me());
-  return {};
+  return store.objects().seal_as_error(slot, reinterpret_cast<const std::byte*>(bytes.data()),
+                                       bytes.size(), store.me());
 }
 
 }  // namespace shoal::store

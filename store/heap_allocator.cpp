@@ -76,6 +76,8 @@ void HeapAllocator::write_link(uint64_t link_off, uint64_t value) {
 
 void HeapAllocator::replay() {
   AllocJournal& j = state_->journal;
+  // acquire: pairs with the commit point's release store (allocate(), free()),
+  // the journal's fields before its op.
   const uint32_t op = j.op.load(std::memory_order_acquire);
   if (op == AllocJournal::kNone) return;
   const uint64_t total = bitmap_words_ * kGranulesPerWord;
@@ -88,6 +90,8 @@ void HeapAllocator::replay() {
       state_->hint_small = j.first / 64;
     }
   }
+  // release: the journal is applied; pairs with the acquire load above of the
+  // next replay (a take-over from a holder that died right after this).
   j.op.store(AllocJournal::kNone, std::memory_order_release);
 }
 
@@ -162,7 +166,8 @@ Result<uint64_t, StoreError> HeapAllocator::allocate(uint64_t bytes, uint64_t li
   j.count = count;
   j.link_off = link_off;
   j.used_after = state_->used.load(std::memory_order_relaxed) + count * kGranule;
-  j.op.store(AllocJournal::kAlloc, std::memory_order_release);  // the commit point
+  // The commit point. release: pairs with replay()'s acquire load.
+  j.op.store(AllocJournal::kAlloc, std::memory_order_release);
   replay();
   const uint64_t end = (first + count) * kGranule;
   if (end > state_->high_water.load(std::memory_order_relaxed)) {
@@ -197,7 +202,8 @@ Result<void, StoreError> HeapAllocator::free(uint64_t off, uint64_t bytes, uint6
   j.count = count;
   j.link_off = link_off;
   j.used_after = state_->used.load(std::memory_order_relaxed) - count * kGranule;
-  j.op.store(AllocJournal::kFree, std::memory_order_release);  // the commit point
+  // The commit point. release: pairs with replay()'s acquire load.
+  j.op.store(AllocJournal::kFree, std::memory_order_release);
   replay();
   state_->lock.unlock();
   return {};

@@ -51,6 +51,9 @@ struct alignas(64) AllocatorState {
 };
 static_assert(sizeof(AllocatorState) == 128);
 static_assert(std::is_standard_layout_v<AllocatorState>);
+// The journal's op and the byte counts are shared between processes.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 class HeapAllocator {
  public:

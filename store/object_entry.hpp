@@ -22,6 +22,15 @@ enum class ObjectState : uint32_t {
   kFreeing = 4,
 };
 
+// Unsealed: pending or being written, so a writer (or a failure) will seal it.
+constexpr bool is_unsealed(ObjectState s) {
+  return s == ObjectState::kPending || s == ObjectState::kWriting;
+}
+// Live: an object that can be pinned (unsealed or sealed, not being freed).
+constexpr bool is_live(ObjectState s) {
+  return is_unsealed(s) || s == ObjectState::kSealed;
+}
+
 // The control word `ctrl`, written down once:
 //   bits 0..23   pins: references held on the object (process records and
 //                containing objects). Zero while unsealed means abandoned:
@@ -145,6 +154,9 @@ static_assert(sizeof(ObjectEntry) == 256);
 static_assert(offsetof(ObjectEntry, inline_data) == 48);
 static_assert(offsetof(ObjectEntry, data_off) == 208);
 static_assert(std::is_standard_layout_v<ObjectEntry>);
+// ctrl, gen, waiter and child_cursor are shared between processes.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
 
 inline constexpr uint64_t pack_child(uint32_t slot, uint32_t gen) {
   return (uint64_t(slot) << 32) | gen;

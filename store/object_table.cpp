@@ -10,7 +10,6 @@
 
 namespace shoal::store {
 
-
 namespace {
 
 constexpr size_t kFreeCacheMax = 8192;
@@ -86,9 +85,6 @@ struct FreeWork {
   std::vector<uint32_t> slots;
 };
 
-bool unsealed(ObjectState s) { return s == ObjectState::kPending || s == ObjectState::kWriting; }
-bool live(ObjectState s) { return unsealed(s) || s == ObjectState::kSealed; }
-
 }  // namespace
 
 uint32_t ObjectTable::high_water() const {
@@ -110,6 +106,17 @@ void ObjectTable::count_freed(ipc::ProcessSlotId me) {
   }
 }
 
+uint64_t ObjectTable::live_count() const {
+  uint64_t live = 0;
+  const uint32_t hw = high_water();
+  for (uint32_t i = 0; i < hw; ++i) {
+    if (entries_[i].ctrl.load(std::memory_order_relaxed) != 0) ++live;
+  }
+  return live;
+}
+
+// ---------------------------------------------------------------- entry locks
+
 Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) const {
   // Locks are held for a few instructions, unless the holder died: then the
   // supervisor repairs the entry within milliseconds, and frees the holder's
@@ -123,6 +130,8 @@ Result<uint64_t, StoreError> ObjectTable::wait_unlocked(const ObjectEntry& e) co
   uint32_t orphan_looks = 0;  // consecutive looks at `seen` with its owner's slot free
   ipc::Backoff backoff(ipc::SpinPolicy::kLockSpinNs);
   for (;;) {
+    // acquire: pairs with the release store that unlocked the entry (or freed
+    // it): the caller sees everything the last holder wrote.
     const uint64_t c = e.ctrl.load(std::memory_order_acquire);
     const uint32_t tag = Ctrl::lock(c);
     if (tag == 0) return c;
@@ -164,9 +173,10 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
     // already be below it. (Freed entries from the hints are below it anyway.)
     if (scanning) bump_high_water(s);
     rec->slot = s;
-    // release: the record names the entry before the CAS can land (recovery).
-    rec->state.store(uint32_t(RecordState::kCreating), std::memory_order_release);
-    // acq_rel: acquire pairs with the release store that freed the entry.
+    // The record names the entry before the CAS can land (recovery).
+    set_record_state(rec, RecordState::kCreating);
+    // acq_rel: acquire pairs with free_locked()'s release store that freed the
+    // entry; release keeps the record's kCreating ahead of the tag naming it.
     if (!e.ctrl.compare_exchange_strong(c, Ctrl::with_lock(Ctrl::make(1, initial), tag),
                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {
       return false;
@@ -182,8 +192,9 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
     e.claimer = initial == ObjectState::kWriting ? uint16_t(me + 1) : 0;
     e.child_count = child_places;
     e.waiter.store(kNoWaiter, std::memory_order_relaxed);
-    rec->state.store(uint32_t(RecordState::kHeld), std::memory_order_release);
-    // release: pairs with acquire loads of ctrl by readers and later lockers.
+    set_record_state(rec, RecordState::kHeld);
+    // release: unlocks; pairs with the acquire loads of ctrl by readers
+    // (sealed()) and later lockers (wait_unlocked()): the fields above first.
     e.ctrl.store(Ctrl::make(1, initial), std::memory_order_release);
     return true;
   };
@@ -203,7 +214,7 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
       return s;
     }
   }
-  rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
+  set_record_state(rec, RecordState::kFree);
   return fail(StoreError::kTableFull);
 }
 
@@ -214,37 +225,31 @@ Result<void, StoreError> ObjectTable::pin(RefRecord* rec, uint32_t rec_index,
   const uint32_t tag = LockTag::record(me, rec_index);
   rec->slot = slot;
   rec->gen = gen;
-  rec->state.store(uint32_t(RecordState::kPinning), std::memory_order_release);
-  uint64_t c;
-  for (;;) {
-    auto w = wait_unlocked(e);
-    if (!w) {
-      rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
-      return fail(w.error());
-    }
-    c = *w;
-    if (!live(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) {
-      rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
+  set_record_state(rec, RecordState::kPinning);
+  auto locked = cas_unlocked(e, [&](uint64_t c) -> Result<uint64_t, StoreError> {
+    if (!is_live(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) {
       return fail(Ctrl::state(c) > ObjectState::kFreeing ? StoreError::kCorrupt
                                                          : StoreError::kNotFound);
     }
-    if (Ctrl::pins(c) == Ctrl::kPinMask) {
-      rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
-      return fail(StoreError::kTooManyRefs);
-    }
-    if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c + 1, tag), std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      break;
-    }
+    if (Ctrl::pins(c) == Ctrl::kPinMask) return fail(StoreError::kTooManyRefs);
+    return Ctrl::with_lock(c + 1, tag);
+  });
+  if (!locked) {
+    set_record_state(rec, RecordState::kFree);
+    return fail(locked.error());
   }
+  const uint64_t c = *locked;
   // The generation is stable while we hold the lock: check it for real now.
   if (e.gen.load(std::memory_order_relaxed) != gen) {
-    e.ctrl.store(c, std::memory_order_release);  // undo: pins and lock as they were
-    rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
+    // release: undoes (pins and lock as they were); pairs with the next
+    // locker's acquire.
+    e.ctrl.store(c, std::memory_order_release);
+    set_record_state(rec, RecordState::kFree);
     return fail(StoreError::kNotFound);
   }
-  rec->state.store(uint32_t(RecordState::kHeld), std::memory_order_release);
-  e.ctrl.store(c + 1, std::memory_order_release);  // unlock; pairs with acquire of the next locker
+  set_record_state(rec, RecordState::kHeld);
+  // release: unlocks; pairs with the acquire of the next locker (wait_unlocked()).
+  e.ctrl.store(c + 1, std::memory_order_release);
   return {};
 }
 
@@ -253,22 +258,14 @@ void ObjectTable::unpin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId m
   SHOAL_CHECK(valid_slot(slot)) << "record names slot " << slot;
   ObjectEntry& e = entries_[slot];
   const uint32_t tag = LockTag::record(me, rec_index);
-  rec->state.store(uint32_t(RecordState::kReleasing), std::memory_order_release);
-  uint64_t c;
-  for (;;) {
-    auto w = wait_unlocked(e);
-    if (!w || Ctrl::pins(*w) == 0 || !live(Ctrl::state(*w))) {
-      // A corrupt entry: forget the reference rather than act on garbage.
-      rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
-      return;
-    }
-    c = *w;
-    if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c - 1, tag), std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      break;
-    }
+  set_record_state(rec, RecordState::kReleasing);
+  auto locked = cas_unlocked(e, drop_pin_under(tag));
+  if (!locked) {
+    // A corrupt entry: forget the reference rather than act on garbage.
+    set_record_state(rec, RecordState::kFree);
+    return;
   }
-  finish_unpin(slot, Ctrl::with_lock(c - 1, tag), me, rec);
+  finish_unpin(slot, Ctrl::with_lock(*locked - 1, tag), me, rec);
 }
 
 // The entry is locked with `locked_value` (one pin already dropped). Frees it
@@ -285,25 +282,12 @@ void ObjectTable::finish_unpin(uint32_t slot, uint64_t locked_value, ipc::Proces
     return;
   }
   // Unsealed with no pins left: abandoned; its writer frees it at seal time.
-  if (rec) rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
+  if (rec) set_record_state(rec, RecordState::kFree);
+  // release: unlocks; pairs with the acquire of the next locker (wait_unlocked()).
   e.ctrl.store(Ctrl::unlocked(locked_value), std::memory_order_release);
 }
 
 // ------------------------------------------------------------------- freeing
-
-uint64_t ObjectTable::child_at(const ObjectEntry& e, uint32_t place) const {
-  if (place < kInlineChildren && e.child_count <= kInlineChildren) {
-    return e.children_inline[place];
-  }
-  const uint64_t off = e.children_off + uint64_t(place) * 8;
-  if (e.children_off == 0 || !heap_->contains(e.children_off, uint64_t(e.child_count) * 8) ||
-      place >= e.child_count) {
-    return 0;
-  }
-  uint64_t v;
-  std::memcpy(&v, base_ + off, 8);
-  return v;
-}
 
 void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* rec) {
   // Iterative: children whose last pin we drop join the work list.
@@ -314,11 +298,7 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     const uint32_t slot = work.back();
     work.pop_back();
     ObjectEntry& e = entries_[slot];
-    if (e.data_off != 0) {
-      // A bad offset (corrupt entry) leaks the block rather than freeing garbage.
-      (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
-      e.data_off = 0;
-    }
+    drop_payload(e, me);
     release_children(slot, me, &work);
     if (e.children_off != 0) {
       (void)heap_->free(e.children_off, uint64_t(e.child_count) * 8, offset_of(&e.children_off),
@@ -339,80 +319,12 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     if (gen == 0) gen = 1;
     e.gen.store(gen, std::memory_order_relaxed);
     count_freed(me);
-    if (slot == first && rec) rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
-    // release: the entry is free; pairs with the acquire of create()'s CAS.
+    if (slot == first && rec) set_record_state(rec, RecordState::kFree);
+    // release: the entry is free, its fields reset; pairs with the acquire of
+    // create()'s CAS.
     e.ctrl.store(0, std::memory_order_release);
     SlotHints& h = hints_for(entries_, header_->layout.session_tag, count_, me);
     if (h.freed.size() < kFreeCacheMax) h.freed.push_back(slot);
-  }
-}
-
-void ObjectTable::finish_child_release(uint32_t child_slot, uint64_t locked_value,
-                                       ipc::ProcessSlotId me, std::vector<uint32_t>* work) {
-  ObjectEntry& ce = entries_[child_slot];
-  if (Ctrl::pins(locked_value) == 0 && Ctrl::state(locked_value) == ObjectState::kSealed) {
-    ce.ctrl.store(Ctrl::with_lock(Ctrl::make(0, ObjectState::kFreeing), LockTag::process(me)),
-                  std::memory_order_relaxed);
-    work->push_back(child_slot);
-    return;
-  }
-  ce.ctrl.store(Ctrl::unlocked(locked_value), std::memory_order_release);
-}
-
-void ObjectTable::release_children(uint32_t slot, ipc::ProcessSlotId me,
-                                   std::vector<uint32_t>* work) {
-  ObjectEntry& e = entries_[slot];
-  const uint32_t ctag = LockTag::entry(slot);
-  // A count whose overflow list is not a valid heap block (a corrupt word)
-  // has no child that can be read: walking its places would only take time.
-  const uint32_t count =
-      e.child_count <= kInlineChildren ||
-              (e.children_off != 0 && heap_->contains(e.children_off, uint64_t(e.child_count) * 8))
-          ? e.child_count
-          : 0;
-  uint32_t cursor = e.child_cursor.load(std::memory_order_acquire);
-  if (cursor > count) cursor = count;  // corrupt: trust the smaller
-  // A crash after moving the cursor down but before finishing that child
-  // leaves the child at `cursor` locked with our tag: finish it first.
-  if (cursor < count) {
-    const uint64_t child = child_at(e, cursor);
-    if (child != 0 && child_ok(child)) {
-      const uint64_t c = entries_[child >> 32].ctrl.load(std::memory_order_acquire);
-      if (Ctrl::lock(c) == ctag) finish_child_release(uint32_t(child >> 32), c, me, work);
-    }
-  }
-  while (cursor > 0) {
-    const uint64_t child = child_at(e, cursor - 1);
-    if (child != 0 && child_ok(child)) {
-      ObjectEntry& ce = entries_[child >> 32];
-      uint64_t c;
-      bool landed = false;
-      for (;;) {
-        c = ce.ctrl.load(std::memory_order_acquire);
-        if (Ctrl::lock(c) == ctag) {  // our decrement landed before a crash
-          landed = true;
-          break;
-        }
-        if (Ctrl::lock(c) != 0) {
-          auto w = wait_unlocked(ce);
-          if (!w) break;  // corrupt: skip it
-          continue;
-        }
-        if (Ctrl::pins(c) == 0 || !live(Ctrl::state(c))) break;  // corrupt: skip it
-        if (ce.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c - 1, ctag),
-                                          std::memory_order_acq_rel,
-                                          std::memory_order_relaxed)) {
-          c = Ctrl::with_lock(c - 1, ctag);
-          landed = true;
-          break;
-        }
-      }
-      e.child_cursor.store(cursor - 1, std::memory_order_release);
-      if (landed) finish_child_release(uint32_t(child >> 32), c, me, work);
-    } else {
-      e.child_cursor.store(cursor - 1, std::memory_order_release);
-    }
-    --cursor;
   }
 }
 
@@ -422,24 +334,22 @@ ClaimResult ObjectTable::claim(uint32_t slot, uint32_t gen, ipc::ProcessSlotId m
   if (!valid_slot(slot)) return ClaimResult::kGone;
   ObjectEntry& e = entries_[slot];
   const uint32_t tag = LockTag::process(me);
-  uint64_t c;
-  for (;;) {
-    auto w = wait_unlocked(e);
-    if (!w) return ClaimResult::kGone;
-    c = *w;
+  auto locked = cas_unlocked(e, [&](uint64_t c) -> Result<uint64_t, StoreError> {
     if (Ctrl::state(c) != ObjectState::kPending || e.gen.load(std::memory_order_relaxed) != gen) {
-      return ClaimResult::kGone;
+      return fail(StoreError::kNotFound);
     }
-    if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c, tag), std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      break;
-    }
-  }
+    return Ctrl::with_lock(c, tag);
+  });
+  if (!locked) return ClaimResult::kGone;
+  const uint64_t c = *locked;
   if (e.gen.load(std::memory_order_relaxed) != gen) {
+    // release: undoes the lock; pairs with the next locker's acquire.
     e.ctrl.store(c, std::memory_order_release);
     return ClaimResult::kGone;
   }
   e.claimer = uint16_t(me + 1);
+  // release: unlocks in kWriting; pairs with the next locker's acquire, which
+  // then sees the claimer.
   e.ctrl.store(Ctrl::with_state(c, ObjectState::kWriting), std::memory_order_release);
   return (c & Ctrl::kCancelRequested) ? ClaimResult::kClaimedCancelled : ClaimResult::kClaimed;
 }
@@ -448,34 +358,30 @@ bool ObjectTable::claim_for_failure(uint32_t slot, uint32_t gen, ipc::ProcessSlo
   if (!valid_slot(slot)) return false;
   ObjectEntry& e = entries_[slot];
   const uint32_t tag = LockTag::process(me);
-  uint64_t c;
-  for (;;) {
-    auto w = wait_unlocked(e);
-    if (!w) return false;
-    c = *w;
-    if (!unsealed(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) return false;
-    if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c, tag), std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      break;
+  auto locked = cas_unlocked(e, [&](uint64_t c) -> Result<uint64_t, StoreError> {
+    if (!is_unsealed(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) {
+      return fail(StoreError::kNotFound);
     }
-  }
+    return Ctrl::with_lock(c, tag);
+  });
+  if (!locked) return false;
+  const uint64_t c = *locked;
   // A result being written by a live process is that process's to finish:
   // only a dead claimer's work may be taken over.
   const bool claimed_by_live = Ctrl::state(c) == ObjectState::kWriting && e.claimer != 0 &&
                                e.claimer != uint16_t(me + 1) &&
                                !processes_->is_dead(ipc::ProcessSlotId(e.claimer - 1));
   if (e.gen.load(std::memory_order_relaxed) != gen || claimed_by_live) {
+    // release: undoes the lock; pairs with the next locker's acquire.
     e.ctrl.store(c, std::memory_order_release);
     return false;
   }
   e.claimer = uint16_t(me + 1);
   // Whatever a dead writer left half written goes; the failure replaces it.
-  if (e.data_off != 0) {
-    (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
-    e.data_off = 0;
-  }
+  drop_payload(e, me);
   e.size = 0;
   e.writer = WriterId::process(me);
+  // release: unlocks in kWriting; pairs with the next locker's acquire.
   e.ctrl.store(Ctrl::with_state(c, ObjectState::kWriting), std::memory_order_release);
   return true;
 }
@@ -503,114 +409,69 @@ void ObjectTable::describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_
   e.size = bytes;
 }
 
-Result<void, StoreError> ObjectTable::pin_child(uint32_t slot, uint32_t place, uint64_t child) {
-  ObjectEntry& e = entries_[slot];
-  const uint32_t ctag = LockTag::entry(slot);
-  const uint32_t cslot = uint32_t(child >> 32);
-  const uint32_t cgen = uint32_t(child);
-  if (!valid_slot(cslot)) return fail(StoreError::kBadId);
-  ObjectEntry& ce = entries_[cslot];
-  uint64_t c;
-  for (;;) {
-    auto w = wait_unlocked(ce);
-    if (!w) return fail(w.error());
-    c = *w;
-    if (!live(Ctrl::state(c)) || ce.gen.load(std::memory_order_relaxed) != cgen) {
-      return fail(StoreError::kNotFound);
-    }
-    if (ce.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c + 1, ctag), std::memory_order_acq_rel,
-                                      std::memory_order_relaxed)) {
-      break;
-    }
-  }
-  if (ce.gen.load(std::memory_order_relaxed) != cgen) {
-    ce.ctrl.store(c, std::memory_order_release);
-    return fail(StoreError::kNotFound);
-  }
-  e.child_cursor.store(place + 1, std::memory_order_release);
-  ce.ctrl.store(c + 1, std::memory_order_release);
-  return {};
-}
-
-Result<void, StoreError> ObjectTable::set_children(uint32_t slot, const uint64_t* children,
-                                                   uint32_t n, ipc::ProcessSlotId me) {
-  ObjectEntry& e = entries_[slot];
-  if (n == 0) return {};
-  if (n > kInlineChildren) {
-    auto off = heap_->allocate(uint64_t(n) * 8, offset_of(&e.children_off), me);
-    if (!off) return fail(off.error());
-    std::memcpy(base_ + *off, children, uint64_t(n) * 8);
-  } else {
-    for (uint32_t i = 0; i < n; ++i) e.children_inline[i] = children[i];
-  }
-  e.child_count = n;
-  e.child_cursor.store(0, std::memory_order_release);
-  for (uint32_t i = 0; i < n; ++i) {
-    if (children[i] == 0) {
-      e.child_cursor.store(i + 1, std::memory_order_release);
-      continue;
-    }
-    auto r = pin_child(slot, i, children[i]);
-    if (!r) {
-      // The child died under us (a bad id): drop it from the list.
-      if (n <= kInlineChildren) {
-        e.children_inline[i] = 0;
-      } else {
-        const uint64_t zero = 0;
-        std::memcpy(base_ + e.children_off + uint64_t(i) * 8, &zero, 8);
-      }
-      e.child_cursor.store(i + 1, std::memory_order_release);
-      return fail(r.error());
-    }
-  }
-  return {};
-}
-
-Result<void, StoreError> ObjectTable::add_child(uint32_t slot, uint32_t place, uint64_t child,
-                                                ipc::ProcessSlotId me) {
-  (void)me;
-  ObjectEntry& e = entries_[slot];
-  if (place >= e.child_count || place >= kInlineChildren || e.child_count > kInlineChildren) {
-    return fail(StoreError::kCorrupt);
-  }
-  // Empty places before `place` count as done.
-  if (e.child_cursor.load(std::memory_order_relaxed) < place) {
-    e.child_cursor.store(place, std::memory_order_release);
-  }
-  e.children_inline[place] = child;
-  return pin_child(slot, place, child);
-}
-
 void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
   ObjectEntry& e = entries_[slot];
-  for (;;) {
-    auto w = wait_unlocked(e);
-    // Not ours any more (a supervisor failed it, or the word is corrupt).
-    if (!w || Ctrl::state(*w) != ObjectState::kWriting) return;
-    uint64_t c = *w;
-    if (Ctrl::pins(c) == 0) {
-      // Nobody holds it any more (fire-and-forget call): free instead.
-      const uint64_t n =
-          Ctrl::with_lock(Ctrl::make(0, ObjectState::kFreeing), LockTag::process(me));
-      if (e.ctrl.compare_exchange_weak(c, n, std::memory_order_acq_rel,
-                                       std::memory_order_relaxed)) {
-        free_locked(slot, me, nullptr);
-        return;
-      }
-      continue;
-    }
-    // seq_cst: the seal must be ordered before our read of `waiter` (pairs
-    // with register_waiter(): Dekker).
-    if (e.ctrl.compare_exchange_weak(c, Ctrl::with_state(c, ObjectState::kSealed) &
-                                            ~Ctrl::kCancelRequested,
-                                     std::memory_order_seq_cst, std::memory_order_relaxed)) {
-      break;
-    }
+  // seq_cst: the seal must be ordered before our read of `waiter` (pairs with
+  // register_waiter(): Dekker); its release half publishes the payload to the
+  // acquire of sealed(). (The free of an object nobody holds needs acq_rel
+  // only; it takes the same step.)
+  auto locked = cas_unlocked(
+      e,
+      [&](uint64_t c) -> Result<uint64_t, StoreError> {
+        // Not ours any more (a supervisor failed it).
+        if (Ctrl::state(c) != ObjectState::kWriting) return fail(StoreError::kNotFound);
+        // Nobody holds it any more (fire-and-forget call): free instead.
+        if (Ctrl::pins(c) == 0) {
+          return Ctrl::with_lock(Ctrl::make(0, ObjectState::kFreeing), LockTag::process(me));
+        }
+        return Ctrl::with_state(c, ObjectState::kSealed) & ~Ctrl::kCancelRequested;
+      },
+      std::memory_order_seq_cst);
+  if (!locked) return;  // not ours any more, or the word is corrupt
+  if (Ctrl::pins(*locked) == 0) {
+    free_locked(slot, me, nullptr);
+    return;
   }
   notify_waiters(e);
 }
 
+Result<void, StoreError> ObjectTable::seal_as_error(uint32_t slot, const std::byte* data,
+                                                    uint64_t size, ipc::ProcessSlotId me) {
+  // A payload reserved before the failure (a result whose contained references
+  // did not fit) is replaced by the error: free its block, or it would leak and
+  // readers would find the error's bytes looked up in the old block.
+  drop_payload(entries_[slot], me);
+  auto dst = reserve_payload(slot, size, me);
+  if (!dst) {
+    // No room even for the error: seal an empty error; readers still fail.
+    describe(slot, Codec::kError, 0, 0);
+    seal(slot, me);
+    return fail(dst.error());
+  }
+  std::memcpy(*dst, data, size);
+  describe(slot, Codec::kError, 0, size);
+  seal(slot, me);
+  return {};
+}
+
+bool ObjectTable::request_cancel(uint32_t slot, uint32_t gen) {
+  if (!valid_slot(slot)) return false;
+  ObjectEntry& e = entries_[slot];
+  // Sets a flag, takes no lock: claim()'s CAS sees it.
+  auto flagged = cas_unlocked(e, [&](uint64_t c) -> Result<uint64_t, StoreError> {
+    if (!is_unsealed(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) {
+      return fail(StoreError::kNotFound);
+    }
+    return c | Ctrl::kCancelRequested;
+  });
+  return flagged.ok();
+}
+
+// ------------------------------------------------------------------- waiters
+
 void ObjectTable::notify_waiters(ObjectEntry& e) {
+  // seq_cst: pairs with register_waiter()'s seq_cst CAS and store (Dekker with
+  // seal()'s CAS): we see the waiter, or the waiter sees the seal.
   const uint32_t w = e.waiter.load(std::memory_order_seq_cst);
   if (w == kNoWaiter) return;
   if (w != kManyWaiters) {
@@ -628,26 +489,12 @@ void ObjectTable::register_waiter(uint32_t slot, ipc::ProcessSlotId me) {
   const uint32_t mine = uint32_t(me) + 1;
   uint32_t w = e.waiter.load(std::memory_order_relaxed);
   if (w == mine || w == kManyWaiters) return;
-  if (w == kNoWaiter &&
-      e.waiter.compare_exchange_strong(w, mine, std::memory_order_seq_cst)) {  // pairs with seal()
+  // seq_cst (both): pairs with notify_waiters()'s seq_cst load after the seal
+  // CAS (Dekker): the sealer sees us, or we see the seal.
+  if (w == kNoWaiter && e.waiter.compare_exchange_strong(w, mine, std::memory_order_seq_cst)) {
     return;
   }
   if (w != mine) e.waiter.store(kManyWaiters, std::memory_order_seq_cst);
-}
-
-bool ObjectTable::request_cancel(uint32_t slot, uint32_t gen) {
-  if (!valid_slot(slot)) return false;
-  ObjectEntry& e = entries_[slot];
-  for (;;) {
-    auto w = wait_unlocked(e);
-    if (!w) return false;
-    uint64_t c = *w;
-    if (!unsealed(Ctrl::state(c)) || e.gen.load(std::memory_order_relaxed) != gen) return false;
-    if (e.ctrl.compare_exchange_weak(c, c | Ctrl::kCancelRequested, std::memory_order_acq_rel,
-                                     std::memory_order_relaxed)) {
-      return true;
-    }
-  }
 }
 
 // -------------------------------------------------------------------- readers
@@ -669,174 +516,6 @@ Result<PayloadView, StoreError> ObjectTable::read(uint32_t slot) const {
     v.data = base_ + e.data_off;
   }
   return v;
-}
-
-Result<std::vector<uint64_t>, StoreError> ObjectTable::children(uint32_t slot) const {
-  if (!valid_slot(slot)) return fail(StoreError::kBadId);
-  const ObjectEntry& e = entries_[slot];
-  if (e.child_count > kInlineChildren &&
-      (e.children_off == 0 || !heap_->contains(e.children_off, uint64_t(e.child_count) * 8))) {
-    return fail(StoreError::kCorrupt);
-  }
-  std::vector<uint64_t> out;
-  for (uint32_t i = 0; i < e.child_count; ++i) {
-    const uint64_t c = child_at(e, i);
-    if (c != 0) out.push_back(c);
-  }
-  return out;
-}
-
-// ------------------------------------------------------------------- recovery
-
-void ObjectTable::recover_record(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
-                                 ipc::ProcessSlotId me) {
-  const auto state = RecordState(rec->state.load(std::memory_order_acquire));
-  if (state == RecordState::kFree) return;
-  if (!valid_slot(rec->slot)) {
-    rec->state.store(uint32_t(RecordState::kFree), std::memory_order_relaxed);
-    return;
-  }
-  ObjectEntry& e = entries_[rec->slot];
-  const uint32_t tag = LockTag::record(dead, rec_index);
-  const uint32_t mine = LockTag::process(me);
-  uint64_t c = e.ctrl.load(std::memory_order_acquire);
-  const bool landed = Ctrl::lock(c) == tag;  // the dead process's CAS landed, unlock didn't
-  switch (state) {
-    case RecordState::kCreating:
-    case RecordState::kPinning:
-      if (!landed) break;  // never landed: nothing to undo
-      // Landed with +1: take the lock over and drop that pin again. A create
-      // that did not finish was never handed out, so nothing else holds it.
-      retag(e, c, mine);
-      if (state == RecordState::kCreating) {
-        e.creator = uint16_t(dead + 1);
-        e.writer = WriterId::process(dead);
-      }
-      c = Ctrl::with_lock(c - 1, mine);
-      e.ctrl.store(c, std::memory_order_relaxed);
-      if (state == RecordState::kCreating && Ctrl::pins(c) == 0) {
-        e.ctrl.store(Ctrl::with_lock(Ctrl::make(0, ObjectState::kFreeing), mine),
-                     std::memory_order_relaxed);
-        fix_pin_cursor(rec->slot);
-        free_locked(rec->slot, me, nullptr);
-      } else {
-        finish_unpin(rec->slot, c, me, nullptr);
-      }
-      break;
-    case RecordState::kHeld:
-      if (landed) {  // finished but for the unlock
-        e.ctrl.store(Ctrl::unlocked(c), std::memory_order_release);
-      }
-      for (;;) {
-        auto w = wait_unlocked(e);
-        if (!w) break;
-        c = *w;
-        if (Ctrl::pins(c) == 0 || !live(Ctrl::state(c))) break;  // corrupt: nothing to drop
-        if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c - 1, mine),
-                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {
-          finish_unpin(rec->slot, Ctrl::with_lock(c - 1, mine), me, nullptr);
-          break;
-        }
-      }
-      break;
-    case RecordState::kReleasing:
-      if (landed) {
-          retag(e, c, mine);
-        if (Ctrl::state(c) == ObjectState::kFreeing) {
-          free_locked(rec->slot, me, nullptr);
-        } else {
-          finish_unpin(rec->slot, Ctrl::with_lock(c, mine), me, nullptr);
-        }
-        break;
-      }
-      for (;;) {  // never landed: drop the pin now
-        auto w = wait_unlocked(e);
-        if (!w) break;
-        c = *w;
-        if (Ctrl::pins(c) == 0 || !live(Ctrl::state(c))) break;
-        if (e.ctrl.compare_exchange_weak(c, Ctrl::with_lock(c - 1, mine),
-                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {
-          finish_unpin(rec->slot, Ctrl::with_lock(c - 1, mine), me, nullptr);
-          break;
-        }
-      }
-      break;
-    case RecordState::kFree:
-      break;
-  }
-  rec->state.store(uint32_t(RecordState::kFree), std::memory_order_release);
-}
-
-void ObjectTable::fix_pin_cursor(uint32_t slot) {
-  // A writer that died while pinning children left the child at `cursor`
-  // pinned but not counted, or the one before it counted but still locked.
-  ObjectEntry& e = entries_[slot];
-  const uint32_t ctag = LockTag::entry(slot);
-  uint32_t cursor = e.child_cursor.load(std::memory_order_acquire);
-  if (cursor > e.child_count) cursor = e.child_count;
-  for (uint32_t place : {cursor, cursor == 0 ? e.child_count : cursor - 1}) {
-    if (place >= e.child_count) continue;
-    const uint64_t child = child_at(e, place);
-    if (child == 0 || !child_ok(child)) continue;
-    ObjectEntry& ce = entries_[child >> 32];
-    const uint64_t c = ce.ctrl.load(std::memory_order_acquire);
-    if (Ctrl::lock(c) != ctag) continue;
-    if (place == cursor) e.child_cursor.store(cursor + 1, std::memory_order_release);
-    ce.ctrl.store(Ctrl::unlocked(c), std::memory_order_release);
-  }
-}
-
-void ObjectTable::recover_entries(ipc::ProcessSlotId dead, ipc::ProcessSlotId me,
-                                  const std::function<bool(uint32_t writer)>& writer_dead,
-                                  const std::function<void(uint32_t slot)>& fail) {
-  const uint32_t mine = LockTag::process(me);
-  const uint32_t hw = high_water();
-  for (uint32_t s = 0; s < hw; ++s) {
-    ObjectEntry& e = entries_[s];
-    uint64_t c = e.ctrl.load(std::memory_order_acquire);
-    if (c == 0) continue;
-    const uint32_t tag = Ctrl::lock(c);
-    if (tag != 0 && LockTag::owner(tag) == dead) {
-      // recover_record() has run for every record of `dead`, so whatever it
-      // left locked finished all but its unlock, or was inside a free.
-      retag(e, c, mine);
-      if (Ctrl::state(c) == ObjectState::kFreeing) {
-        free_locked(s, me, nullptr);
-        continue;
-      }
-      e.ctrl.store(Ctrl::unlocked(c), std::memory_order_release);
-      c = Ctrl::unlocked(c);
-    } else if (tag != 0) {
-      continue;  // a live operation, or a child op its container's recovery finishes
-    }
-    const ObjectState st = Ctrl::state(c);
-    if (!unsealed(st)) continue;
-    const bool writer_gone = writer_dead(e.writer);
-    const bool orphan_call = st == ObjectState::kPending && e.creator == uint16_t(dead + 1) &&
-                             Ctrl::pins(c) == 0;
-    if (!writer_gone && !orphan_call) continue;
-    if (Ctrl::pins(c) == 0) {
-      // Nobody will ever read it: free it. The CAS also beats a writer's claim.
-      for (;;) {
-        auto w = wait_unlocked(e);
-        if (!w) break;
-        c = *w;
-        if (!unsealed(Ctrl::state(c)) || Ctrl::pins(c) != 0) break;
-        if (e.ctrl.compare_exchange_weak(
-                c, Ctrl::with_lock(Ctrl::make(0, ObjectState::kFreeing), mine),
-                std::memory_order_acq_rel, std::memory_order_relaxed)) {
-          fix_pin_cursor(s);
-          free_locked(s, me, nullptr);
-          break;
-        }
-      }
-      continue;
-    }
-    if (writer_gone) {
-      fix_pin_cursor(s);
-      fail(s);
-    }
-  }
 }
 
 }  // namespace shoal::store

@@ -17,11 +17,16 @@
 // index, and counted by its child_cursor: pinning moves the cursor up after
 // each child, releasing moves it down, so a crash leaves at most one child in
 // doubt and its tag says which way it went.
+//
+// The class is one, its code is in a file per idea: object_table.cpp (entry
+// locks, references, frees, writers, readers), child_pins.cpp (contained
+// references) and object_recovery.cpp (repairs after a process died).
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include <shoal/detail/ref_record.hpp>
@@ -67,6 +72,14 @@ class ObjectTable {
   bool valid_slot(uint32_t slot) const { return slot < count_; }
   ObjectEntry& entry(uint32_t slot) const { return entries_[slot]; }
   uint32_t high_water() const;
+  // The slot's generation (bumped at every free). Exact while the caller
+  // holds a pin on the object, a hint otherwise.
+  uint32_t generation(uint32_t slot) const {
+    return entries_[slot].gen.load(std::memory_order_relaxed);
+  }
+  // Entries in use: a scan up to the high water (for status and tests, not
+  // for hot paths).
+  uint64_t live_count() const;
 
   // ---- references held by processes (RefRecords) ----
   // Claims a free entry for a new object in `initial` state (kWriting for a put,
@@ -94,11 +107,15 @@ class ObjectTable {
   Result<void, StoreError> set_children(uint32_t slot, const uint64_t* children, uint32_t n,
                                         ipc::ProcessSlotId me);
   // Puts one child at `place` (< child_count) and pins it.
-  Result<void, StoreError> add_child(uint32_t slot, uint32_t place, uint64_t child,
-                                     ipc::ProcessSlotId me);
+  Result<void, StoreError> add_child(uint32_t slot, uint32_t place, uint64_t child);
   // kWriting -> kSealed, or frees the object if nobody holds it any more; wakes
   // parked waiters.
   void seal(uint32_t slot, ipc::ProcessSlotId me);
+  // Replaces whatever payload the claimed (kWriting) object has reserved with
+  // the encoded error `data` (Codec::kError) and seals it. When even the error
+  // does not fit, seals an empty error (readers still fail) and says why.
+  Result<void, StoreError> seal_as_error(uint32_t slot, const std::byte* data, uint64_t size,
+                                         ipc::ProcessSlotId me);
   bool request_cancel(uint32_t slot, uint32_t gen);
 
   // ---- readers (callers hold a pin) ----
@@ -116,9 +133,23 @@ class ObjectTable {
   // The packed (slot, gen) children of a sealed object.
   Result<std::vector<uint64_t>, StoreError> children(uint32_t slot) const;
 
+  // ---- failing what will never be sealed (the supervisor) ----
+  // Calls f(slot) for every unsealed object whose writer is `writer` (a
+  // WriterId): a scan up to the high water.
+  void for_each_unsealed_of(uint32_t writer, const std::function<void(uint32_t slot)>& f) const;
+  // claim_for_failure() of whatever object `slot` holds now; returns the
+  // WriterId it had, or nullopt when there is nothing there to fail.
+  std::optional<uint32_t> claim_current_for_failure(uint32_t slot, ipc::ProcessSlotId me);
+
   // ---- recovery (the supervisor, for a dead process) ----
+  // Finishes or undoes the operation `rec` of `dead` was inside, and drops
+  // the reference the record holds.
   void recover_record(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
                       ipc::ProcessSlotId me);
+  // recover_record(), only if the record's operation still holds its entry's
+  // lock: what must be unlocked before any other reference can be dropped.
+  void recover_record_if_locked(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId dead,
+                                ipc::ProcessSlotId me);
   // Scans the table once: finishes operations `dead` left locked, frees or
   // fails (through `fail`) unsealed objects whose writer is gone, and frees
   // pending calls that `dead` created and nobody holds any more.
@@ -133,7 +164,33 @@ class ObjectTable {
   void notify_waiters(ObjectEntry& e);
 
  private:
+  // The entry-lock step, written once: waits until `e` carries no lock tag,
+  // lets `decide` map the unlocked word to the word to store (usually with
+  // the lock tag of the operation) or to the reason the operation gives up,
+  // and CASes it in, from the top again whenever the word moved meanwhile.
+  // Returns the unlocked word the CAS replaced. `decide`: uint64_t ->
+  // Result<uint64_t, StoreError>. Always inlined: pin and unpin are on the
+  // call path, and expanded in place it costs what the loops it replaces did.
+  template <class Decide>
+  [[gnu::always_inline]] Result<uint64_t, StoreError> cas_unlocked(
+      ObjectEntry& e, Decide&& decide, std::memory_order success = std::memory_order_acq_rel) const;
   Result<uint64_t, StoreError> wait_unlocked(const ObjectEntry& e) const;
+  // The `decide` of a cas_unlocked() that drops one pin and sets `tag`. An
+  // entry without pins, or not live, is corrupt: there is no pin to drop.
+  static auto drop_pin_under(uint32_t tag) {
+    return [tag](uint64_t c) -> Result<uint64_t, StoreError> {
+      if (Ctrl::pins(c) == 0 || !is_live(Ctrl::state(c))) return fail(StoreError::kCorrupt);
+      return Ctrl::with_lock(c - 1, tag);
+    };
+  }
+  // Frees the entry's heap payload, if any (the entry is locked by the caller).
+  void drop_payload(ObjectEntry& e, ipc::ProcessSlotId me) {
+    if (e.data_off != 0) {
+      // A bad offset (corrupt entry) leaks the block rather than freeing garbage.
+      (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
+      e.data_off = 0;
+    }
+  }
   void free_locked(uint32_t slot, ipc::ProcessSlotId me, RefRecord* rec);
   void release_children(uint32_t slot, ipc::ProcessSlotId me, std::vector<uint32_t>* work);
   void finish_child_release(uint32_t child_slot, uint64_t locked_value, ipc::ProcessSlotId me,
@@ -147,6 +204,11 @@ class ObjectTable {
   void retag(ObjectEntry& e, uint64_t c, uint32_t tag) {
     e.ctrl.store(Ctrl::with_lock(c, tag), std::memory_order_relaxed);
   }
+  // release: pairs with recover_record()'s acquire load of the state, so a
+  // supervisor that finds the state also finds what was done before it.
+  static void set_record_state(RefRecord* rec, RecordState s) {
+    rec->state.store(uint32_t(s), std::memory_order_release);
+  }
   void bump_high_water(uint32_t slot);
   void count_freed(ipc::ProcessSlotId me);
 
@@ -158,5 +220,21 @@ class ObjectTable {
   const ipc::ProcessTable* processes_ = nullptr;
   SegmentHeader* header_ = nullptr;
 };
+
+template <class Decide>
+inline Result<uint64_t, StoreError> ObjectTable::cas_unlocked(ObjectEntry& e, Decide&& decide,
+                                                              std::memory_order success) const {
+  for (;;) {
+    auto unlocked = wait_unlocked(e);
+    if (!unlocked) return fail(unlocked.error());
+    uint64_t c = *unlocked;
+    Result<uint64_t, StoreError> next = decide(c);
+    if (!next) return fail(next.error());
+    // `success` (acq_rel unless the caller needs more): acquire pairs with the
+    // release store that unlocked (or freed) the entry, so we see what its last
+    // holder wrote; release publishes our record's state before the word.
+    if (e.ctrl.compare_exchange_weak(c, *next, success, std::memory_order_relaxed)) return c;
+  }
+}
 
 }  // namespace shoal::store

@@ -33,8 +33,10 @@ Result<void, StoreError> RecordPool::grow() {
   // the chunk as holding nothing (a freed chunk's magic is always cleared).
   std::memset(static_cast<void*>(chunk), 0, sizeof(HeldChunk));
   chunk->capacity = kRecordsPerChunk;
+  // release: the zeroed records and the capacity before the magic; pairs with
+  // for_each_record()'s acquire load of the magic.
   std::atomic_thread_fence(std::memory_order_release);
-  chunk->magic = kHeldChunkMagic;
+  std::atomic_ref<uint32_t>(chunk->magic).store(kHeldChunkMagic, std::memory_order_relaxed);
   const uint32_t k = uint32_t(chunks_.size());
   chunks_.push_back(chunk);
   free_.reserve(free_.size() + kRecordsPerChunk);
@@ -94,7 +96,10 @@ uint32_t RecordPool::index_of(const RefRecord* rec) const {
 
 void RecordPool::free_chunks(std::byte* base, HeapAllocator& heap, ipc::ProcessSlot& slot,
                              ipc::ProcessSlotId me) {
+  // acquire: as in for_each_record().
   uint64_t off = slot.held_head.load(std::memory_order_acquire);
+  // release: the records were recovered before the chain is cut; pairs with
+  // the acquire loads of held_head.
   slot.held_head.store(0, std::memory_order_release);
   for (uint32_t k = 0; off != 0 && k < kMaxRecordChunks; ++k) {
     if (!heap.contains(off, sizeof(HeldChunk)) || off % 64 != 0) return;

@@ -30,6 +30,8 @@ struct alignas(64) HeldChunk {
 };
 static_assert(sizeof(HeldChunk) == 64 + kRecordsPerChunk * sizeof(RefRecord));
 static_assert(std::is_standard_layout_v<HeldChunk>);
+static_assert(std::atomic_ref<uint32_t>::is_always_lock_free,
+              "the magic is read by other processes");
 
 class RecordPool {
  public:
@@ -68,6 +70,8 @@ class RecordPool {
 template <class F>
 void RecordPool::for_each_record(std::byte* base, const HeapAllocator& heap,
                                  const ipc::ProcessSlot& slot, F&& f) {
+  // acquire: pairs with free_chunks()'s release store. (The chain itself is
+  // linked by the allocator's journaled step, under its lock.)
   uint64_t off = slot.held_head.load(std::memory_order_acquire);
   for (uint32_t k = 0; off != 0 && k < kMaxRecordChunks; ++k) {
     if (!heap.contains(off, sizeof(HeldChunk)) || off % 64 != 0) return;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <utility>
 
 #include "ipc/actor_table.hpp"
 #include "ipc/process_table.hpp"
@@ -108,25 +109,32 @@ bool SegmentLayout::sane(uint64_t mapped) const {
 
 uint64_t SegmentLayout::checksum() const { return fnv1a(this, sizeof(*this)); }
 
-Segment::Segment(Segment&& o) noexcept { *this = std::move(o); }
+Segment::Segment(Segment&& o) noexcept
+    : base_(std::exchange(o.base_, nullptr)),
+      size_(std::exchange(o.size_, 0)),
+      layout_(o.layout_),
+      name_(std::move(o.name_)) {}
 
 Segment& Segment::operator=(Segment&& o) noexcept {
   if (this != &o) {
-    this->~Segment();
-    base_ = o.base_;
-    size_ = o.size_;
+    unmap();
+    base_ = std::exchange(o.base_, nullptr);
+    size_ = std::exchange(o.size_, 0);
     layout_ = o.layout_;
     name_ = std::move(o.name_);
-    o.base_ = nullptr;
-    o.size_ = 0;
   }
   return *this;
 }
 
 Segment::~Segment() {
+  unmap();
+}
+
+void Segment::unmap() noexcept {
   if (base_ != nullptr) {
     ::munmap(base_, size_);
     base_ = nullptr;
+    size_ = 0;
   }
 }
 

@@ -25,7 +25,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 1;
+inline constexpr uint32_t kSegmentVersion = 2;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 
@@ -86,14 +86,19 @@ struct alignas(64) SegmentHeader {
   std::atomic<uint32_t> objects_high_water;       // highest object table index used + 1
   std::atomic<uint64_t> retired_created;          // objects_created of released process slots
   std::atomic<uint64_t> retired_freed;            // objects_freed of released process slots
-  std::atomic<uint64_t> prefault_target;          // heap bytes that should be faulted in
   std::atomic<uint64_t> prefault_done;            // heap bytes faulted in so far
   ipc::WakeWord prefault_wake;                    // the prefaulter parks here
   ipc::WakeWord supervisor_wake;                  // bumped on every process registration
   uint8_t pad1[16];
 };
-static_assert(sizeof(SegmentHeader) <= 4096);
+static_assert(sizeof(SegmentHeader) == 512);
+static_assert(sizeof(SegmentHeader) <= 4096, "the header fits the segment's first page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);
+// Processes share these words: a lock-based std::atomic would put its lock in
+// process memory, where the other processes never see it.
+static_assert(std::atomic<uint64_t>::is_always_lock_free);
+static_assert(std::atomic<uint32_t>::is_always_lock_free);
+static_assert(std::atomic<int32_t>::is_always_lock_free);
 
 // A mapping of a session segment. Move-only; unmaps on destruction.
 class Segment {
@@ -123,6 +128,8 @@ class Segment {
   }
 
  private:
+  void unmap() noexcept;  // leaves the Segment empty, as a default-constructed one
+
   std::byte* base_ = nullptr;
   uint64_t size_ = 0;
   SegmentLayout layout_{};

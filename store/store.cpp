@@ -9,7 +9,6 @@
 
 namespace shoal::store {
 
-
 Store::Store(Segment segment) : segment_(std::move(segment)) { wire(); }
 
 Store::~Store() = default;
@@ -114,7 +113,6 @@ Store::Wait Store::wait_sealed(uint32_t slot, uint32_t gen, uint64_t deadline_ns
                                uint64_t spin_ns) {
   if (!objects_.valid_slot(slot)) return Wait::kCorrupt;
   if (objects_.sealed(slot)) return Wait::kSealed;
-  const ObjectEntry& e = objects_.entry(slot);
   ipc::Backoff spin(spin_ns);
   while (spin.step()) {
     if (objects_.sealed(slot)) return Wait::kSealed;
@@ -125,7 +123,7 @@ Store::Wait Store::wait_sealed(uint32_t slot, uint32_t gen, uint64_t deadline_ns
   ipc::WakeWord& wake = my_wake();
   for (;;) {
     // We hold a pin, so only a corrupt entry changes generation under us.
-    if (e.gen.load(std::memory_order_relaxed) != gen) return Wait::kCorrupt;
+    if (objects_.generation(slot) != gen) return Wait::kCorrupt;
     objects_.register_waiter(slot, me_);
     const uint32_t token = wake.prepare();
     if (objects_.sealed(slot)) return Wait::kSealed;
@@ -162,9 +160,7 @@ Store::Wait Store::wait_some(const std::vector<uint64_t>& objects, size_t want,
     for (uint64_t o : objects) {
       const uint32_t s = uint32_t(o >> 32);
       if (!objects_.valid_slot(s)) return Wait::kCorrupt;
-      if (objects_.entry(s).gen.load(std::memory_order_relaxed) != uint32_t(o)) {
-        return Wait::kCorrupt;
-      }
+      if (objects_.generation(s) != uint32_t(o)) return Wait::kCorrupt;
       if (!objects_.sealed(s)) objects_.register_waiter(s, me_);
     }
     const uint32_t token = wake.prepare();
@@ -193,12 +189,7 @@ void Store::recover_process(ipc::ProcessSlotId dead,
   //    release by a container it was freeing) is unlocked by nobody but us.
   //    First the operations its records name...
   RecordPool::for_each_record(segment_.base(), heap_, slot, [&](RefRecord* rec, uint32_t index) {
-    const auto state = RecordState(rec->state.load(std::memory_order_acquire));
-    if (state == RecordState::kFree || !objects_.valid_slot(rec->slot)) return;
-    const uint64_t c = objects_.entry(rec->slot).ctrl.load(std::memory_order_acquire);
-    if (Ctrl::lock(c) == LockTag::record(dead, index)) {
-      objects_.recover_record(rec, index, dead, me_);
-    }
+    objects_.recover_record_if_locked(rec, index, dead, me_);
   });
   //    ...then whatever else it left locked: frees under its process tag and
   //    the children they were releasing, and the child it was pinning for a
@@ -226,12 +217,7 @@ uint64_t Store::live_objects() const {
   // frees cannot stay exact when a process is killed between an entry's CAS and
   // its count, and a recovery then counts the free a second time (or a create
   // never). Entries in use all sit below the high water.
-  uint64_t live = 0;
-  const uint32_t hw = objects_.high_water();
-  for (uint32_t i = 0; i < hw; ++i) {
-    if (objects_.entry(i).ctrl.load(std::memory_order_relaxed) != 0) ++live;
-  }
-  return live;
+  return objects_.live_count();
 }
 
 }  // namespace shoal::store

@@ -4,7 +4,6 @@ namespace shoal::store {
 
 const char* to_string(StoreError error) {
   switch (error) {
-    case StoreError::kOk: return "ok";
     case StoreError::kHeapFull: return "object store heap is full";
     case StoreError::kTableFull: return "object table is full";
     case StoreError::kNotFound: return "no such object (never created, or already freed)";
@@ -15,8 +14,6 @@ const char* to_string(StoreError error) {
     case StoreError::kSegmentMissing: return "session segment does not exist";
     case StoreError::kSegmentExists: return "session segment already exists";
     case StoreError::kSystem: return "system call failed";
-    case StoreError::kTimedOut: return "timed out";
-    case StoreError::kAbandoned: return "object will never be sealed";
   }
   return "unknown store error";
 }

@@ -5,19 +5,16 @@
 namespace shoal::store {
 
 enum class StoreError {
-  kOk = 0,
-  kHeapFull,       // no contiguous run of free heap memory of the requested size
-  kTableFull,      // every object table entry is in use
-  kNotFound,       // the id names no live object: never created, or already freed
-  kBadId,          // the id cannot belong to this session (slot out of range, wrong tag)
-  kCorrupt,        // a value read from shared memory fails validation
-  kTooManyRefs,    // this process holds the maximum number of distinct references
+  kHeapFull,          // no contiguous run of free heap memory of the requested size
+  kTableFull,         // every object table entry is in use
+  kNotFound,          // the id names no live object: never created, or already freed
+  kBadId,             // the id cannot belong to this session (slot out of range, wrong tag)
+  kCorrupt,           // a value read from shared memory fails validation
+  kTooManyRefs,       // this process holds the maximum number of distinct references
   kTooManyProcesses,  // every process slot of the session is taken
   kSegmentMissing,    // no segment by that name
   kSegmentExists,     // a segment by that name already exists
   kSystem,            // a system call failed; errno says why
-  kTimedOut,
-  kAbandoned,         // the object will never be sealed (its writer is gone)
 };
 
 const char* to_string(StoreError error);

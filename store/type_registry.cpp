@@ -9,9 +9,11 @@ void TypeRegistry::add(uint64_t fp, std::string_view name) {
   if (fp == 0 || fp == kClaimed || count_ == 0) return;
   for (uint32_t i = 0; i < count_; ++i) {
     TypeRecord& r = records_[(fp + i) % count_];
+    // acquire: pairs with the release store of the fingerprint below.
     uint64_t cur = r.fp.load(std::memory_order_acquire);
     if (cur == fp) return;
     if (cur != 0) continue;
+    // acquire: when it fails, pairs with the release store below as the load.
     if (!r.fp.compare_exchange_strong(cur, kClaimed, std::memory_order_acquire)) {
       if (cur == fp) return;
       continue;
@@ -27,6 +29,7 @@ void TypeRegistry::add(uint64_t fp, std::string_view name) {
 std::string TypeRegistry::lookup(uint64_t fp) const {
   for (uint32_t i = 0; i < count_ && fp != 0 && fp != kClaimed; ++i) {
     const TypeRecord& r = records_[(fp + i) % count_];
+    // acquire: pairs with add()'s release store of the fingerprint: the name is whole.
     const uint64_t cur = r.fp.load(std::memory_order_acquire);
     if (cur == 0) break;
     if (cur == fp) return std::string(r.name, strnlen(r.name, sizeof(r.name)));

@@ -20,6 +20,8 @@ struct alignas(64) TypeRecord {
 };
 static_assert(sizeof(TypeRecord) == 256);
 static_assert(std::is_standard_layout_v<TypeRecord>);
+static_assert(std::atomic<uint64_t>::is_always_lock_free,
+              "fingerprints are shared between processes");
 
 class TypeRegistry {
  public:

@@ -137,7 +137,7 @@ void complete_call(const CallTarget& target, const PutArgs& payload) {
       fail_full(e.what());
       return;
     }
-    (void)s.objects().add_child(target.slot, 1, (uint64_t(value->slot) << 32) | value->gen, s.me());
+    (void)s.objects().add_child(target.slot, 1, (uint64_t(value->slot) << 32) | value->gen);
     s.unpin(value);
   }
   s.objects().seal(target.slot, s.me());
@@ -205,7 +205,7 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
       return rec;
     }
     // The result holds the arguments (and every reference in them) from here on.
-    (void)s.objects().add_child(rec->slot, 0, (uint64_t(arg_rec->slot) << 32) | arg_rec->gen, s.me());
+    (void)s.objects().add_child(rec->slot, 0, (uint64_t(arg_rec->slot) << 32) | arg_rec->gen);
     h.args_slot = arg_rec->slot;
     h.args_gen = arg_rec->gen;
     h.flags = kArgsInObject;

@@ -7,6 +7,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstring>
+#include <optional>
+#include <set>
+#include <vector>
 
 #include "ipc/spin.hpp"
 #include "tests/ipc/process_helpers.hpp"
@@ -223,10 +227,10 @@ TEST(ObjectTable, AddChildPinsOnePlaceAndTheContainerReleasesIt) {
   auto result = s->create_object(ObjectState::kPending, WriterId::actor(3), 2);
   ASSERT_TRUE(result.ok());
   const uint32_t rslot = (*result)->slot;
-  ASSERT_TRUE(s->objects().add_child(rslot, 1, a->packed(), s->me()).ok());
+  ASSERT_TRUE(s->objects().add_child(rslot, 1, a->packed()).ok());
   EXPECT_EQ(s->objects().entry(rslot).child_cursor.load(), 2u);
   EXPECT_EQ(pins_of(*s, a->slot), 2u);
-  EXPECT_EQ(s->objects().add_child(rslot, 2, a->packed(), s->me()).error(), StoreError::kCorrupt)
+  EXPECT_EQ(s->objects().add_child(rslot, 2, a->packed()).error(), StoreError::kCorrupt)
       << "a place beyond child_count";
   s->unpin(a->rec);
   EXPECT_TRUE(read_ok(*s, a->slot, 5000));
@@ -366,6 +370,137 @@ TEST(ObjectTable, ErrorSealedOverAReservedPayloadReplacesItWithoutLeaking) {
   EXPECT_EQ(back.kind, store::ErrorKind::kStoreFull);
   EXPECT_EQ(back.message, err.message);
   s->unpin(*created);
+  EXPECT_EQ(s->heap().used(), heap0);
+  EXPECT_EQ(census(*s).in_use, 0u);
+}
+
+TEST(ObjectTable, SealAsErrorReplacesAHeapPayloadWithALargeError) {
+  TestStore s;
+  const uint64_t heap0 = s->heap().used();
+  auto created = s->create_object(ObjectState::kPending, WriterId::actor(2));
+  ASSERT_TRUE(created.ok());
+  const uint32_t slot = (*created)->slot;
+  ASSERT_EQ(s->objects().claim(slot, (*created)->gen, s->me()), ClaimResult::kClaimed);
+  auto dst = s->objects().reserve_payload(slot, 30'000, s->me());
+  ASSERT_TRUE(dst.ok());
+  std::vector<std::byte> error(store::kInlineBytes + 500);
+  fill_pattern(error.data(), error.size(), 81);
+  ASSERT_TRUE(s->objects().seal_as_error(slot, error.data(), error.size(), s->me()).ok());
+
+  auto v = s->objects().read(slot);
+  ASSERT_TRUE(v.ok());
+  EXPECT_EQ(v->codec, store::Codec::kError);
+  EXPECT_EQ(v->type_fp, 0u);
+  ASSERT_EQ(v->size, error.size());
+  EXPECT_EQ(std::memcmp(v->data, error.data(), error.size()), 0);
+  EXPECT_EQ(s->heap().used(), heap0 + store::HeapAllocator::block_bytes(error.size()))
+      << "the reserved block was freed, the error has a block of its own";
+  s->unpin(*created);
+  EXPECT_EQ(s->heap().used(), heap0);
+  EXPECT_EQ(census(*s).in_use, 0u);
+}
+
+TEST(ObjectTable, SealAsErrorWithoutRoomSealsAnEmptyErrorAndSaysWhy) {
+  TestStore s;
+  const uint64_t heap0 = s->heap().used();
+  auto created = s->create_object(ObjectState::kWriting, WriterId::process(s->me()));
+  ASSERT_TRUE(created.ok());
+  const uint32_t slot = (*created)->slot;
+  ASSERT_TRUE(s->objects().reserve_payload(slot, 20'000, s->me()).ok());
+  std::vector<std::byte> error(s->heap().capacity() + 1);
+  auto r = s->objects().seal_as_error(slot, error.data(), error.size(), s->me());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error(), StoreError::kHeapFull);
+  auto v = s->objects().read(slot);
+  ASSERT_TRUE(v.ok()) << "sealed all the same: readers do not wait forever";
+  EXPECT_EQ(v->codec, store::Codec::kError);
+  EXPECT_EQ(v->size, 0u);
+  EXPECT_EQ(s->heap().used(), heap0) << "the reserved payload went";
+  s->unpin(*created);
+  EXPECT_EQ(census(*s).in_use, 0u);
+}
+
+TEST(ObjectTable, ForEachUnsealedOfVisitsExactlyTheWritersUnsealedObjects) {
+  TestStore s;
+  const uint32_t writer = WriterId::actor(5);
+  std::vector<RefRecord*> recs;
+  auto make = [&](ObjectState initial, uint32_t w) {
+    auto r = s->create_object(initial, w);
+    EXPECT_TRUE(r.ok());
+    recs.push_back(*r);
+    return *r;
+  };
+  RefRecord* pending = make(ObjectState::kPending, writer);
+  RefRecord* writing = make(ObjectState::kPending, writer);
+  ASSERT_EQ(s->objects().claim(writing->slot, writing->gen, s->me()), ClaimResult::kClaimed);
+  RefRecord* sealed = make(ObjectState::kPending, writer);
+  ASSERT_EQ(s->objects().claim(sealed->slot, sealed->gen, s->me()), ClaimResult::kClaimed);
+  s->objects().seal(sealed->slot, s->me());
+  RefRecord* other_actor = make(ObjectState::kPending, WriterId::actor(6));
+  RefRecord* put = make(ObjectState::kWriting, WriterId::process(s->me()));
+
+  std::set<uint32_t> seen;
+  s->objects().for_each_unsealed_of(writer, [&](uint32_t slot) {
+    EXPECT_TRUE(seen.insert(slot).second) << "slot " << slot << " visited twice";
+  });
+  EXPECT_EQ(seen, (std::set<uint32_t>{pending->slot, writing->slot}));
+
+  for (RefRecord* r : {pending, other_actor}) {
+    ASSERT_EQ(s->objects().claim(r->slot, r->gen, s->me()), ClaimResult::kClaimed);
+  }
+  for (RefRecord* r : {pending, writing, other_actor, put})
+    s->objects().seal(r->slot, s->me());
+  seen.clear();
+  s->objects().for_each_unsealed_of(writer, [&](uint32_t slot) { seen.insert(slot); });
+  EXPECT_TRUE(seen.empty());
+  for (RefRecord* r : recs)
+    s->unpin(r);
+  EXPECT_EQ(census(*s).in_use, 0u);
+}
+
+TEST(ObjectTable, ClaimCurrentForFailureTakesAnyUnsealedObjectAndNamesItsWriter) {
+  TestStore s;
+  const uint64_t heap0 = s->heap().used();
+  // A pending result: claimed, its writer named, its half-written payload gone.
+  auto pending = s->create_object(ObjectState::kPending, WriterId::actor(9));
+  ASSERT_TRUE(pending.ok());
+  const uint32_t slot = (*pending)->slot;
+  EXPECT_EQ(s->objects().claim_current_for_failure(slot, s->me()),
+            std::optional<uint32_t>(WriterId::actor(9)));
+  EXPECT_EQ(state_of(*s, slot), ObjectState::kWriting);
+  EXPECT_EQ(s->objects().entry(slot).writer, WriterId::process(s->me()));
+  store::ErrorPayload err;
+  err.kind = store::ErrorKind::kActorDied;
+  err.message = "gone";
+  ASSERT_TRUE(store::seal_error(*s, slot, err).ok());
+  EXPECT_EQ(s->objects().claim_current_for_failure(slot, s->me()), std::nullopt)
+      << "sealed: nothing to fail";
+
+  // Being written by a live process: that process's to finish, until it dies.
+  const pid_t pid = [] {
+    for (pid_t p = 4'000'000;; --p) {
+      if (!process_alive(p)) return p;
+    }
+  }();
+  auto other = s->processes().claim(pid, ipc::ProcessKind::kActor, s->me(), "writer");
+  ASSERT_TRUE(other.has_value());
+  auto result = s->create_object(ObjectState::kPending, WriterId::actor(3));
+  ASSERT_TRUE(result.ok());
+  const uint32_t rslot = (*result)->slot;
+  ASSERT_EQ(s->objects().claim(rslot, (*result)->gen, *other), ClaimResult::kClaimed);
+  ASSERT_TRUE(s->objects().reserve_payload(rslot, 40'000, *other).ok());
+  EXPECT_EQ(s->objects().claim_current_for_failure(rslot, s->me()), std::nullopt);
+  ASSERT_TRUE(s->processes().mark_dead(*other, pid));
+  EXPECT_EQ(s->objects().claim_current_for_failure(rslot, s->me()),
+            std::optional<uint32_t>(WriterId::actor(3)));
+  EXPECT_EQ(s->objects().entry(rslot).data_off, 0u) << "the dead writer's payload went";
+  ASSERT_TRUE(store::seal_error(*s, rslot, err).ok());
+  s->processes().release(*other);
+
+  EXPECT_EQ(s->objects().claim_current_for_failure(s->objects().size(), s->me()), std::nullopt);
+  s->unpin(*pending);
+  s->unpin(*result);
+  EXPECT_EQ(s->objects().claim_current_for_failure(slot, s->me()), std::nullopt) << "a free entry";
   EXPECT_EQ(s->heap().used(), heap0);
   EXPECT_EQ(census(*s).in_use, 0u);
 }

@@ -287,6 +287,26 @@ TEST_F(Recovery, PinKilledBeforeItsUnlock) {
   expect_baseline();
 }
 
+TEST_F(Recovery, OnlyARecordWhoseOperationStillHoldsItsEntrysLockIsRecoveredFirst) {
+  RefRecord* held = ghost_->pin(x_.slot, x_.gen);  // finished: holds a pin, no lock
+  RefRecord* pinning = ghost_->record();           // landed, not unlocked
+  pinning->slot = y_.slot;
+  pinning->gen = y_.gen;
+  pinning->state.store(uint32_t(RecordState::kPinning));
+  ObjectEntry& e = s->objects().entry(y_.slot);
+  lock_entry(e, e.ctrl.load() + 1, ghost_->tag(pinning));
+
+  s->objects().recover_record_if_locked(held, ghost_->index(held), ghost_->slot(), s->me());
+  EXPECT_EQ(RecordState(held->state.load()), RecordState::kHeld) << "not locked: left alone";
+  EXPECT_EQ(pins_of(*s, x_.slot), 2u);
+  s->objects().recover_record_if_locked(pinning, ghost_->index(pinning), ghost_->slot(), s->me());
+  EXPECT_EQ(RecordState(pinning->state.load()), RecordState::kFree);
+  EXPECT_EQ(pins_of(*s, y_.slot), 1u) << "the landed pin was undone";
+  EXPECT_EQ(Ctrl::lock(e.ctrl.load()), 0u);
+  ghost_->die_and_recover();
+  expect_baseline();
+}
+
 TEST_F(Recovery, KilledWhileHoldingReferences) {
   ghost_->pin(x_.slot, x_.gen);
   ghost_->pin(y_.slot, y_.gen);

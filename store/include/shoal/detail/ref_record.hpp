@@ -31,6 +31,7 @@ struct RefRecord {
 
 static_assert(sizeof(RefRecord) == 16);
 static_assert(std::is_standard_layout_v<RefRecord>);
+static_assert(std::atomic<uint32_t>::is_always_lock_free, "the supervisor reads records of others");
 
 }  // namespace shoal::store
 
