@@ -153,22 +153,26 @@ void Gateway::signal_event() {
 bool Gateway::startup() {
   auto t = Transport::init();
   std::string error;
+  int node = options_.expected_node, nodes = options_.expected_nodes;
   if (!t) {
     error = t.error();
   } else {
     transport_ = std::move(*t);
-    node_ = transport_->node();
-    num_nodes_ = transport_->num_nodes();
-    const bool node_ok = options_.expected_node < 0 || options_.expected_node == node_;
-    const bool size_ok = options_.expected_nodes <= 0 || options_.expected_nodes == num_nodes_;
+    node = transport_->node();
+    nodes = transport_->num_nodes();
+    const bool node_ok = options_.expected_node < 0 || options_.expected_node == node;
+    const bool size_ok = options_.expected_nodes <= 0 || options_.expected_nodes == nodes;
     if (!node_ok || !size_ok) {
-      error = "MPI makes this process rank " + std::to_string(node_) + " of " +
-              std::to_string(num_nodes_) + ", but its environment said node " +
+      error = "MPI makes this process rank " + std::to_string(node) + " of " +
+              std::to_string(nodes) + ", but its environment said node " +
               std::to_string(options_.expected_node) + " of " +
               std::to_string(options_.expected_nodes);
     }
   }
   std::lock_guard<std::mutex> lock(mu_);
+  // Read by other threads after wait_ready(), under mu_.
+  node_ = node;
+  num_nodes_ = nodes;
   ready_ = true;
   cv_.notify_all();
   if (!error.empty()) {
@@ -299,6 +303,7 @@ bool Gateway::advance_end() {
 void Gateway::exit_thread(bool finalize) {
   if (finalize) {
     transport_->finalize();
+    // release: pairs with the acquire in finalized(); read after join().
     finalized_.store(true, std::memory_order_release);
   }
   std::lock_guard<std::mutex> lock(mu_);

@@ -129,10 +129,6 @@ int run(const std::string& filter, bool json, bool list) {
     }
     return 0;
   }
-  if (chosen.empty()) {
-    std::fprintf(stderr, "shoal bench: no metric matches \"%s\" (see --list)\n", filter.c_str());
-    return 2;
-  }
   // Under mpirun this process is one node of a cross-node run.
   NodeRun* node = nullptr;
   {
@@ -149,6 +145,10 @@ int run(const std::string& filter, bool json, bool list) {
         return 1;
       }
     }
+  }
+  if (chosen.empty()) {
+    std::fprintf(stderr, "shoal bench: no metric matches \"%s\" (see --list)\n", filter.c_str());
+    return 2;
   }
   // One session for the whole run; its store holds a 1 GiB object and the
   // small ones beside it with room to spare.

@@ -114,7 +114,11 @@ class BenchNode final : public NodeRun {
     if (!gateway_) return;
     gateway_->finish_local(status);
     wait_for_job();
-    gateway_->join(std::chrono::seconds(10));
+    if (!gateway_->join(std::chrono::seconds(10))) {
+      // MPI did not let go: leave its thread be rather than wait at exit.
+      note("node %d: MPI did not finish", gateway_->node());
+      (void)gateway_.release();
+    }
   }
 
   cluster::Gateway* gateway() {
