@@ -121,6 +121,11 @@ void Gateway::lose(const std::string& why) {
   wake_.notify();
 }
 
+bool Gateway::abandoned() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return abandoned_ || lost_;
+}
+
 bool Gateway::join(std::chrono::milliseconds timeout) {
   if (!thread_.joinable()) return true;
   {

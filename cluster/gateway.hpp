@@ -101,6 +101,9 @@ class Gateway {
   bool join(std::chrono::milliseconds timeout);
   // True once the gateway thread has ended and MPI was finalised.
   bool finalized() const { return finalized_.load(std::memory_order_acquire); }
+  // True once this node stopped without finalising MPI (abandon(), lose(),
+  // a lost peer): the job is being torn down and the process should leave.
+  bool abandoned();
 
   // ---- gateway thread ----
   Transport& transport() { return *transport_; }

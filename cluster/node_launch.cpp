@@ -84,6 +84,9 @@ bool NodeLaunch::finish(std::chrono::milliseconds timeout) {
     [[maybe_unused]] ssize_t n = ::write(stop_fd_, &one, sizeof(one));
     parent_watch_.join();
   }
+  // A job torn down is not finalised: MPI may be waiting for the dead, and
+  // its exit handlers with it. Nothing of the session is left by now.
+  if (gateway_ && gateway_->abandoned()) return false;
   if (gateway_ && !gateway_->join(timeout)) return false;
   gateway_.reset();
   reaper_.reset();
@@ -95,10 +98,9 @@ int run_node_launch(launcher::LaunchOptions options, const launcher::MpiJob& job
   options.node_link = &link;
   const int status = launcher::run_launch(options);
   if (!link.finish(std::chrono::seconds(5))) {
-    // MPI did not let go (a peer died at the very end): nothing of the
-    // session is left, so leave without waiting for it.
-    std::fprintf(stderr, "shoal launch: node %d: MPI did not finish; exiting anyway\n",
-                 link.node());
+    // The job was torn down, or MPI did not let go (a peer died at the very
+    // end): nothing of the session is left, so leave without MPI's exit
+    // handlers, which could wait for the dead.
     std::fflush(nullptr);
     ::_exit(status == 0 ? 1 : status);
   }

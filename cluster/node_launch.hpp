@@ -38,8 +38,8 @@ class NodeLaunch final : public launcher::NodeLink {
   void local_done(int status) override { gateway_->finish_local(status); }
   std::optional<int> job_status() override;
 
-  // After the launch: waits up to `timeout` for the gateway to finish (MPI
-  // finalised, or the job abandoned). False if it did not.
+  // After the launch: waits up to `timeout` for the gateway to finish MPI.
+  // False if it did not, or if the job was abandoned (MPI left as it is).
   bool finish(std::chrono::milliseconds timeout);
 
  private:

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -12,6 +13,17 @@
 #include <thread>
 
 namespace shoal::cluster {
+
+namespace {
+
+volatile sig_atomic_t g_parent_died = 0;
+
+// Interrupts the reaper's read(): the launcher's main thread is gone.
+void on_parent_death(int) {
+  g_parent_died = 1;
+}
+
+}  // namespace
 
 Result<std::unique_ptr<SegmentReaper>, std::string> SegmentReaper::start(
     const std::string& segment) {
@@ -24,6 +36,7 @@ Result<std::unique_ptr<SegmentReaper>, std::string> SegmentReaper::start(
   std::memcpy(path, p.c_str(), p.size() + 1);
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return fail(std::string("pipe: ") + std::strerror(errno));
+  const pid_t parent = ::getpid();
   const pid_t pid = ::fork();
   if (pid < 0) {
     ::close(fds[0]);
@@ -35,13 +48,26 @@ Result<std::unique_ptr<SegmentReaper>, std::string> SegmentReaper::start(
     ::signal(SIGINT, SIG_IGN);
     ::signal(SIGHUP, SIG_IGN);
     ::signal(SIGPIPE, SIG_IGN);
+    // The pipe closes only once every thread of the launcher has exited, and
+    // one that runs at SCHED_IDLE (its prefaulter) can wait long for a core
+    // to die on; the death of the thread that forked us (its main thread) is
+    // signalled at once.
+    struct sigaction sa {};
+    sa.sa_handler = on_parent_death;  // no SA_RESTART: read() returns EINTR
+    ::sigaction(SIGUSR1, &sa, nullptr);
+    sigset_t usr1;
+    sigemptyset(&usr1);
+    sigaddset(&usr1, SIGUSR1);
+    ::sigprocmask(SIG_UNBLOCK, &usr1, nullptr);
+    ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
     // Keep nothing of the launcher's open (its stdout is mpirun's pipe, which
     // must reach end of file when the launcher is gone) but our end of the pipe.
     const int rd = fds[0];
     if (rd > 0) ::syscall(SYS_close_range, 0u, unsigned(rd - 1), 0u);
     ::syscall(SYS_close_range, unsigned(rd + 1), ~0u, 0u);
     char c;
-    for (;;) {
+    // (A parent gone before the prctl took effect: we are someone else's child.)
+    while (::getppid() == parent && !g_parent_died) {
       const ssize_t n = ::read(rd, &c, 1);
       if (n < 0 && errno == EINTR) continue;
       break;  // end of file (or an error): the launcher is gone or done

@@ -7,8 +7,9 @@
 // to remove the segment. The reaper is a small child process in a session of
 // its own (signals to the launcher's process group do not reach it), holding
 // no descriptor but the read end of a pipe whose write end only the launcher
-// holds. When that end closes (the launcher exited or was killed), it unlinks
-// the segment and exits.
+// holds. When that end closes (the launcher exited or was killed), or the
+// launcher's main thread dies (PR_SET_PDEATHSIG), it unlinks the segment and
+// exits.
 //
 // Start it while the process may still fork (before MPI is initialised).
 // Lifetime: destroying the SegmentReaper closes the pipe and reaps the child.

@@ -5,13 +5,18 @@ if(SHOAL_TEST_AREAS AND NOT "cluster" IN_LIST SHOAL_TEST_AREAS)
   return()
 endif()
 # What the tests print when there is no MPI makes ctest count them as skipped.
-foreach(t node_launch_test node_failure_test transport_test)
+foreach(t node_launch_test node_failure_test transport_test wire_test)
   if(TEST ${t})
     set_property(TEST ${t} PROPERTY SKIP_REGULAR_EXPRESSION "shoal was built without MPI")
   endif()
 endforeach()
 if(NOT TARGET shoal_cluster)
   return()
+endif()
+
+# The wire format's unit test links the library itself.
+if(TARGET wire_test)
+  target_link_libraries(wire_test PRIVATE shoal_cluster)
 endif()
 
 # The gateway and transport tests drive a program of their own under mpirun.

@@ -3,13 +3,16 @@
 // what its ranks and actors printed.
 #pragma once
 
+#include <dirent.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -88,6 +91,36 @@ inline std::string field_of(const std::string& text, const std::string& key) {
   if (at == std::string::npos) return "";
   const size_t start = at + k.size();
   return padded.substr(start, padded.find(' ', start) - start);
+}
+
+// What /proc says about a process, for failure messages: its command line,
+// state, parent and what each of its threads is blocked in.
+inline std::string describe_process(pid_t pid) {
+  auto slurp = [](const std::string& path) {
+    std::ifstream f(path);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string s = ss.str();
+    for (char& c : s) {
+      if (c == '\0') c = ' ';
+    }
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' '))
+      s.pop_back();
+    return s;
+  };
+  const std::string dir = "/proc/" + std::to_string(pid);
+  std::string out = "pid " + std::to_string(pid) + " [" + slurp(dir + "/cmdline") +
+                    "] stat: " + slurp(dir + "/stat").substr(0, 60);
+  if (DIR* d = ::opendir((dir + "/task").c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.') continue;
+      const std::string t = dir + "/task/" + e->d_name;
+      out += "\n  thread " + std::string(e->d_name) + " " + slurp(t + "/comm") + " in " +
+             slurp(t + "/wchan");
+    }
+    ::closedir(d);
+  }
+  return out;
 }
 
 // Every pid and session a job's lines reported (fields pid=, actor=, session=).
