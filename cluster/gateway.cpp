@@ -1,6 +1,5 @@
 #include "cluster/gateway.hpp"
 
-#include <sched.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -351,26 +350,15 @@ void Gateway::run() {
       exit_thread(true);
       return;
     }
-    const uint64_t now = ipc::now_ns();
     if (worked) {
-      backoff.worked(now);
+      backoff.worked();
       continue;
     }
-    switch (backoff.idle(now, transport_->busy())) {
-      case IdleBackoff::Step::kSpin:
-        ipc::cpu_relax();
-        break;
-      case IdleBackoff::Step::kYield:
-        ::sched_yield();
-        break;
-      case IdleBackoff::Step::kSleep: {
-        const uint32_t token = wake_.prepare();
-        // acquire: pairs with the release of post(); seen set, it is not slept through.
-        if (work_.load(std::memory_order_acquire)) break;
-        wake_.park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
-        break;
-      }
-    }
+    if (backoff.idle(transport_->busy())) continue;
+    const uint32_t token = wake_.prepare();
+    // acquire: pairs with the release of post(); seen set, it is not slept through.
+    if (work_.load(std::memory_order_acquire)) continue;
+    wake_.park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
   }
   exit_thread(false);
 }

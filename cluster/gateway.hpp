@@ -65,7 +65,7 @@ class Gateway {
   void set_handler(MessageType type, Handler handler);
   // Before start(): who takes the objects other nodes send (ObjectTransfer).
   using ObjectReceived =
-      std::function<void(int from, uint64_t transfer, Result<detail::RefRecord*, std::string>)>;
+      std::function<void(int from, uint64_t transfer, Result<store::RefRecord*, std::string>)>;
   void set_object_handler(ObjectReceived received);
   // Starts the gateway thread, which initialises MPI; returns at once.
   void start();

@@ -141,7 +141,7 @@ void ObjectTransfer::on_offer(int from, const ObjectOfferBody& offer,
     }
     return;
   }
-  detail::RefRecord* rec = *created;
+  store::RefRecord* rec = *created;
   const uint32_t slot = rec->slot;
   auto dst = store_.objects().reserve_payload(slot, offer.bytes, me, offer.inline_ok != 0);
   if (!dst) {
@@ -187,7 +187,7 @@ void ObjectTransfer::on_offer(int from, const ObjectOfferBody& offer,
 }
 
 void ObjectTransfer::deliver(int from, uint64_t transfer,
-                             Result<detail::RefRecord*, std::string> r) {
+                             Result<store::RefRecord*, std::string> r) {
   if (received_) {
     received_(from, transfer, std::move(r));
   } else if (r) {

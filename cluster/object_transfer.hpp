@@ -70,7 +70,7 @@ class ObjectTransfer {
   // What arrives: a reference to the new object in this node's store (the
   // callee owns it and unpins it), or why it could not be stored.
   using Received =
-      std::function<void(int from, uint64_t transfer, Result<detail::RefRecord*, std::string>)>;
+      std::function<void(int from, uint64_t transfer, Result<store::RefRecord*, std::string>)>;
   void set_received(Received received) { received_ = std::move(received); }
 
   // The kObject* messages the gateway receives.
@@ -81,7 +81,7 @@ class ObjectTransfer {
  private:
   struct Outgoing {
     int peer;
-    detail::RefRecord* rec;
+    store::RefRecord* rec;
     const std::byte* data;
     uint64_t bytes;
     Sent done;
@@ -90,7 +90,7 @@ class ObjectTransfer {
   int tag_of(uint64_t transfer) const { return int(transfer % uint64_t(transport_.tag_limit())); }
   void on_offer(int from, const ObjectOfferBody& offer, std::span<const std::byte> payload);
   void refuse(int from, uint64_t transfer, store::StoreError error, uint64_t requested);
-  void deliver(int from, uint64_t transfer, Result<detail::RefRecord*, std::string> r);
+  void deliver(int from, uint64_t transfer, Result<store::RefRecord*, std::string> r);
 
   store::Store& store_;
   Transport& transport_;

@@ -130,7 +130,7 @@ std::byte object_byte(uint64_t size, uint64_t k) {
 }
 
 // A sealed object of `size` bytes in `s`, held by the returned record.
-Result<detail::RefRecord*, std::string> make_object(store::Store& s, uint64_t size) {
+Result<store::RefRecord*, std::string> make_object(store::Store& s, uint64_t size) {
   auto rec = s.create_object(store::ObjectState::kWriting, store::WriterId::process(s.me()), 0);
   if (!rec) return fail(std::string(store::to_string(rec.error())));
   auto dst = s.objects().reserve_payload((*rec)->slot, size, s.me(), true);
@@ -155,7 +155,7 @@ int run_objects(cluster::Gateway& g, store::Store& s) {
   std::atomic<int> received{0};
   std::promise<void> all;
   if (g_node == 1) {
-    g.set_object_handler([&](int, uint64_t, Result<detail::RefRecord*, std::string> r) {
+    g.set_object_handler([&](int, uint64_t, Result<store::RefRecord*, std::string> r) {
       if (!r) {
         say("refused: %s", r.error().c_str());
       } else {

@@ -83,7 +83,7 @@ class BenchNode final : public NodeRun {
     gateway_->set_handler(kStored, [this](int, std::span<const std::byte> body) { stored(body); });
     // Node 1 keeps no object it receives: it says so and frees it.
     gateway_->set_object_handler(
-        [this](int from, uint64_t transfer, Result<detail::RefRecord*, std::string> r) {
+        [this](int from, uint64_t transfer, Result<store::RefRecord*, std::string> r) {
           const uint64_t reply[2] = {transfer, r ? 1u : 0u};
           if (r) detail::runtime().store->unpin(*r);
           gateway_->send(from, kStored, reply, sizeof(reply));
