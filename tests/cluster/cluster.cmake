@@ -24,10 +24,15 @@ add_executable(cluster_probe ${CMAKE_CURRENT_LIST_DIR}/cluster_probe.cpp)
 target_link_libraries(cluster_probe PRIVATE shoal_cluster shoal::shoal)
 target_include_directories(cluster_probe PRIVATE ${PROJECT_SOURCE_DIR})
 
+# Under AddressSanitizer, OpenMPI's own leaks are suppressed (openmpi.supp);
+# elsewhere these variables are ignored.
 foreach(t node_launch_test node_failure_test transport_test)
   if(TEST ${t})
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
-                 "SHOAL_MPIRUN=${MPIEXEC_EXECUTABLE};SHOAL_CLUSTER_PROBE=$<TARGET_FILE:cluster_probe>")
+                 "SHOAL_MPIRUN=${MPIEXEC_EXECUTABLE}"
+                 "SHOAL_CLUSTER_PROBE=$<TARGET_FILE:cluster_probe>"
+                 "LSAN_OPTIONS=suppressions=${CMAKE_CURRENT_LIST_DIR}/openmpi.supp"
+                 "ASAN_OPTIONS=fast_unwind_on_malloc=0")
   endif()
 endforeach()
 if(TARGET transport_test)
