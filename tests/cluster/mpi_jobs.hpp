@@ -60,6 +60,19 @@ inline std::vector<std::string> mpi_env(const std::string& peer) {
           "SHOAL_TEST_PEER=" + peer};
 }
 
+// What a killed mpirun leaves behind: its session directory,
+// $TMPDIR/ompi.<host>.<uid>/pid.<pid> (a normal exit removes it).
+inline void remove_mpirun_session_dir(pid_t mpirun) {
+  char host[256] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string dir = std::string(tmp && *tmp ? tmp : "/tmp") + "/ompi." + host + "." +
+                          std::to_string(::getuid()) + "/pid." + std::to_string(mpirun);
+  if (dir.find("/pid.") != std::string::npos && mpirun > 0) {
+    run_command({"rm", "-rf", "--", dir});
+  }
+}
+
 // "(rank R node K pid=P) text" or "(Name node K pid=P) text".
 struct PrefixedLine {
   std::string who;  // "rank 3", "Printer"

@@ -101,6 +101,7 @@ void expect_job_gone(Child& c, const Running& r) {
     ADD_FAILURE() << "mpirun did not end within 30 s; still running:\n" << left;
   }
   const int code = c.wait(5s);
+  if (code == -1) remove_mpirun_session_dir(c.pid());  // killed by wait()
   EXPECT_NE(code, 0) << c.out() << c.err();
   EXPECT_NE(code, -1) << c.err();
   const auto exited = std::chrono::steady_clock::now();
@@ -170,6 +171,7 @@ TEST(NodeFailure, MpirunKilledTakesEveryNodeDownWithinASecond) {
   ASSERT_EQ(r.sessions.size(), size_t(kNodes)) << c.out();
   ::kill(c.pid(), SIGKILL);
   EXPECT_EQ(c.reap(10s), 128 + SIGKILL);
+  remove_mpirun_session_dir(c.pid());
   for (pid_t p : r.everything) {
     EXPECT_TRUE(eventually([&] { return !running(p); }, 1s))
         << describe_process(p) << "\noutlived mpirun";
