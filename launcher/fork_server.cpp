@@ -13,6 +13,7 @@
 #include <string>
 
 #include "launcher/actor_lifecycle.hpp"
+#include "launcher/mpi_job.hpp"
 
 namespace shoal::launcher {
 
@@ -174,7 +175,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   ::close(err[1]);
   ::fcntl(out[0], F_SETFL, O_NONBLOCK);
   ::fcntl(err[0], F_SETFL, O_NONBLOCK);
-  const std::string prefix = "(" + name + " pid=" + std::to_string(pid) + ") ";
+  const std::string prefix = "(" + name + node_label() + " pid=" + std::to_string(pid) + ") ";
   Child c;
   c.pid = pid;
   c.actor = index;

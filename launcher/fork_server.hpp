@@ -3,10 +3,11 @@
 // It is itself forked by init() while the program is still single-threaded and
 // stays single-threaded, so its fork()s are always safe. Each child gets its
 // stdout and stderr as pipes, which the fork server forwards line by line as
-// "(ClassName pid=N) line" (workers: "(task pid=N) line"), through the
-// session's LogDeduplicator if it is the one place that sees every line (a
-// plain session's daemon). Children die with the fork server
-// (PR_SET_PDEATHSIG), which dies with its driver or rank.
+// "(ClassName pid=N) line" (workers: "(task pid=N) line"; in a job of several
+// nodes "(ClassName node K pid=N) line"), through the session's
+// LogDeduplicator if it is the one place that sees every line (a plain
+// session's daemon). Children die with the fork server (PR_SET_PDEATHSIG),
+// which dies with its driver or rank.
 #pragma once
 
 #include <poll.h>

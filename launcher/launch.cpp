@@ -23,6 +23,7 @@
 #include "launcher/line_forwarder.hpp"
 #include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
+#include "launcher/node_link.hpp"
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
 #include "launcher/supervisor.hpp"
@@ -205,6 +206,26 @@ int run_launch(const LaunchOptions& opt) {
   if (LogDeduplicator::enabled_by_environment()) dedup.emplace();
   LogDeduplicator* const dedup_ptr = dedup ? &*dedup : nullptr;
 
+  // One node of a multi-node job: the link joins it to the others.
+  NodeLink* const link = opt.node_link;
+  int node = 0, nodes = 1;
+  if (link != nullptr) {
+    std::string error;
+    if (!link->session_created(s, &error)) {
+      std::fprintf(stderr, "shoal launch: %s\n", error.c_str());
+      prefaulter.reset();
+      sup.shutdown_session();
+      removed_at_exit();
+      return 1;
+    }
+    node = link->node();
+    nodes = link->num_nodes();
+    s.header().world_size = opt.ranks * nodes;
+  }
+  const std::string node_env = std::to_string(node), nodes_env = std::to_string(nodes);
+  const std::string world_env = std::to_string(nodes * opt.ranks);
+  const std::string node_tag = nodes > 1 ? " node " + node_env : "";
+
   std::vector<Rank> ranks(size_t(opt.ranks));
   std::vector<char*> argv;
   for (const std::string& a : opt.argv)
@@ -213,6 +234,7 @@ int run_launch(const LaunchOptions& opt) {
   std::fflush(nullptr);
   int first_failure = 0;
   bool stopping = false;
+  bool signalled = false, reported_done = false;
   uint64_t kill_deadline = 0;
   const pid_t launcher_pid = ::getpid();
   for (int r = 0; r < opt.ranks; ++r) {
@@ -225,6 +247,8 @@ int run_launch(const LaunchOptions& opt) {
       first_failure = 1;
       break;
     }
+    const int global_rank = node * opt.ranks + r;
+    const std::string rank_env = std::to_string(global_rank), local_env = std::to_string(r);
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
@@ -240,8 +264,13 @@ int run_launch(const LaunchOptions& opt) {
       ::dup2(actors_err, 4);
       ::syscall(SYS_close_range, 5u, ~0u, 0u);
       ::setenv(kSessionEnv, s.segment().name().c_str(), 1);
-      ::setenv(kRankEnv, std::to_string(r).c_str(), 1);
-      ::setenv(kWorldEnv, std::to_string(opt.ranks).c_str(), 1);
+      ::setenv(kRankEnv, rank_env.c_str(), 1);
+      ::setenv(kWorldEnv, world_env.c_str(), 1);
+      ::setenv(kLocalRankEnv, local_env.c_str(), 1);
+      if (link != nullptr) {
+        ::setenv(kNodeEnv, node_env.c_str(), 1);
+        ::setenv(kNumNodesEnv, nodes_env.c_str(), 1);
+      }
       ::setenv(kLogFdEnv, "3", 1);
       ::setenv(kLogErrFdEnv, "4", 1);
       if (!opt.cpus.empty()) {
@@ -268,7 +297,8 @@ int run_launch(const LaunchOptions& opt) {
     }
     for (int* p : {out, err, log_out, log_err})
       ::fcntl(p[0], F_SETFL, O_NONBLOCK);
-    const std::string prefix = "(rank " + std::to_string(r) + " pid=" + std::to_string(pid) + ") ";
+    const std::string prefix =
+        "(rank " + rank_env + node_tag + " pid=" + std::to_string(pid) + ") ";
     Rank& rank = ranks[size_t(r)];
     rank.pid = pid;
     rank.out = LineForwarder(out[0], STDOUT_FILENO, prefix);
@@ -285,7 +315,9 @@ int run_launch(const LaunchOptions& opt) {
   if (first_failure != 0) {
     stopping = true;
     kill_ranks(SIGKILL);
+    if (link != nullptr) link->local_failure(first_failure);
   }
+  if (link != nullptr) link->ranks_started();
 
   std::vector<pollfd> fds;
   for (;;) {
@@ -294,9 +326,20 @@ int run_launch(const LaunchOptions& opt) {
       running |= rk.pid > 0 && !rk.exited;
       open |= rk.open();
     }
-    if (!running && !open) break;
+    if (!running && !open) {
+      if (link == nullptr) break;
+      // The node's ranks are done; its session serves the other nodes until
+      // the whole job is.
+      if (!reported_done) link->local_done(first_failure);
+      reported_done = true;
+      if (const std::optional<int> job = link->job_status()) {
+        first_failure = *job;
+        break;
+      }
+    }
     fds.clear();
     fds.push_back(pollfd{sig_fd, POLLIN, 0});
+    if (link != nullptr) fds.push_back(pollfd{link->event_fd(), POLLIN, 0});
     for (const Rank& rk : ranks) {
       for (const LineForwarder* f : {&rk.out, &rk.err, &rk.log_out, &rk.log_err}) {
         if (f->open()) fds.push_back(pollfd{f->fd(), POLLIN, 0});
@@ -318,6 +361,8 @@ int run_launch(const LaunchOptions& opt) {
       if (si.ssi_signo == SIGCHLD) continue;  // reaped below
       // SIGINT / SIGTERM / SIGHUP: stop the job, then report the signal.
       if (first_failure == 0) first_failure = 128 + int(si.ssi_signo);
+      if (link != nullptr && !signalled) link->launcher_signalled(first_failure);
+      signalled = true;
       if (!stopping) {
         stopping = true;
         kill_ranks(SIGTERM);
@@ -335,12 +380,24 @@ int run_launch(const LaunchOptions& opt) {
         const int code = exit_code(status);
         if (code != 0 && first_failure == 0) {
           first_failure = code;
+          if (link != nullptr && !stopping) link->local_failure(code);
           if (!stopping) {
             stopping = true;
             kill_ranks(SIGTERM);
             kill_deadline = ipc::now_ns() + 1'000'000'000ull;
           }
         }
+      }
+    }
+    if (link != nullptr) {
+      // Asked at every turn: asking also consumes the link's event_fd.
+      const std::optional<int> job = link->abort_status();
+      if (job && !stopping) {
+        // Another node failed: this one stops too, with the job's status.
+        if (first_failure == 0) first_failure = *job;
+        stopping = true;
+        kill_ranks(SIGTERM);
+        kill_deadline = ipc::now_ns() + 1'000'000'000ull;
       }
     }
     if (stopping && kill_deadline != 0 && ipc::now_ns() > kill_deadline) {

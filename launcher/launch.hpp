@@ -5,7 +5,8 @@
 // fork servers send it), folding those that several actors print
 // (LogDeduplicator), and exits with the first non-zero status of any rank
 // (killing the others). The segment is removed whatever happens: ranks
-// crashing, SIGINT or SIGTERM to the launcher.
+// crashing, SIGINT or SIGTERM to the launcher. As one node of a multi-node job
+// (LaunchOptions::node_link) the prefix is "(rank R node K pid=P) ".
 #pragma once
 
 #include <cstdint>
@@ -21,6 +22,9 @@ struct LaunchOptions {
   uint64_t store_bytes = 0;   // 0: the default
   bool prefault = true;
   std::vector<std::string> argv;  // PROGRAM and its arguments
+  // Set when this launch is one node of a multi-node job (cluster/): ranks are
+  // numbered node * ranks + local rank and the job ends on every node at once.
+  class NodeLink* node_link = nullptr;
 };
 
 // Runs the job; returns the launcher's exit status.

@@ -38,6 +38,12 @@ inline constexpr const char* kWorldEnv = "SHOAL_WORLD_SIZE";
 // lines several actors of the job print (LogDeduplicator) and writes them on.
 inline constexpr const char* kLogFdEnv = "SHOAL_LOG_FD";
 inline constexpr const char* kLogErrFdEnv = "SHOAL_LOG_ERR_FD";
+// A rank of a multi-node job (`mpirun -n K shoal launch -n N`): SHOAL_RANK is
+// global (node * N + local rank), SHOAL_WORLD_SIZE is K * N, and these say
+// where it is. Set by the node's launcher; absent on one machine.
+inline constexpr const char* kNodeEnv = "SHOAL_NODE";
+inline constexpr const char* kNumNodesEnv = "SHOAL_NUM_NODES";
+inline constexpr const char* kLocalRankEnv = "SHOAL_LOCAL_RANK";
 
 // Creates a session of `store_bytes` and forks its daemon. Errors are messages.
 Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault);

@@ -2,7 +2,8 @@
 # Installs the Debian packages shoal builds with, if any are missing.
 set -euo pipefail
 packages=(g++ make cmake libboost-dev libconcurrentqueue-dev libcxxopts-dev
-          libmsgpack-cxx-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev)
+          libmsgpack-cxx-dev nlohmann-json3-dev libgtest-dev libbenchmark-dev
+          libopenmpi-dev openmpi-bin)
 missing=()
 # --format: clang-format too, for scripts/format.sh. Builds do not need it and
 # it brings LLVM along (~35 MB to download), so the demo does not wait for it.

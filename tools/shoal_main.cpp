@@ -7,10 +7,15 @@
 #include <vector>
 
 #include "launcher/launch.hpp"
+#include "launcher/mpi_job.hpp"
 #include "launcher/session.hpp"
 #include "tools/bench/bench.hpp"
 #include "tools/sessions.hpp"
 #include "tools/timeline_command.hpp"
+
+#if SHOAL_HAVE_CLUSTER
+#include "cluster/node_launch.hpp"
+#endif
 
 namespace {
 
@@ -19,7 +24,8 @@ const char* kUsage =
     "\n"
     "commands:\n"
     "  launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS...]\n"
-    "                       run N ranks of PROGRAM in one session (like mpirun)\n"
+    "                       run N ranks of PROGRAM in one session (like mpirun);\n"
+    "                       under `mpirun -n K` (or srun) each of the K is one node\n"
     "  status [--json | --watch]\n"
     "                       live sessions: store use, objects, actors, queues\n"
     "  timeline [SESSION] -o FILE\n"
@@ -86,6 +92,23 @@ int cmd_launch(int argc, char** argv) {
   o.prefault = r.count("no-prefault") == 0;
   for (int i = split + 1; i < argc; ++i) o.argv.push_back(argv[i]);
   if (o.argv.empty()) return usage_error("launch: no PROGRAM after --", help);
+  // Started by mpirun or srun: this launch is one node of a multi-node job.
+  auto job = shoal::launcher::detect_mpi_job();
+  if (!job) {
+    std::fprintf(stderr, "shoal launch: %s\n", job.error().c_str());
+    return 1;
+  }
+  if (*job) {
+#if SHOAL_HAVE_CLUSTER
+    return shoal::cluster::run_node_launch(o, **job);
+#else
+    std::fprintf(stderr,
+                 "shoal launch: started by %s's launcher as MPI rank %d, but this shoal was built "
+                 "without MPI: install libopenmpi-dev (scripts/deps.sh) and rebuild shoal\n",
+                 (*job)->source.c_str(), (*job)->node);
+    return 1;
+#endif
+  }
   return shoal::launcher::run_launch(o);
 }
 

@@ -15,6 +15,7 @@
 #include <shoal/errors.hpp>
 #include <shoal/session.hpp>
 
+#include "core/src/node_identity.hpp"
 #include "core/src/sealed_awaiter.hpp"
 #include "ipc/spin.hpp"
 #include "launcher/actor_lifecycle.hpp"
@@ -405,6 +406,7 @@ void install_actor_runtime(store::Store& store, uint32_t index) {
   rt->actor_index = index;
   rt->spawner = e.spawner;
   rt->session.world_size = store.header().world_size > 0 ? store.header().world_size : 1;
+  settle_node_identity(false);
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   rt->num_workers = cores > 0 ? int(cores) : 1;
   g_runtime = rt;
@@ -425,6 +427,7 @@ void init(const Config& config) {
     rt->session = std::move(*session);
     rt->role = detail::Role::kRank;
   } else {
+    detail::check_plain_session_environment();
     const uint64_t bytes =
         config.store_bytes != 0 ? config.store_bytes : launcher::default_store_bytes();
     auto session = launcher::create_session(bytes, config.prefault);
@@ -434,6 +437,7 @@ void init(const Config& config) {
   }
   rt->store = rt->session.store.get();
   rt->spawner = rt->store->me();
+  detail::settle_node_identity(rt->role == detail::Role::kRank);
   const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
   rt->num_workers = config.num_workers > 0 ? config.num_workers : (cores > 0 ? int(cores) : 1);
   g_runtime = rt.release();

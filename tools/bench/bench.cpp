@@ -9,6 +9,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "launcher/mpi_job.hpp"
 #include "launcher/session.hpp"
 #include "tools/bench/measure.hpp"
 
@@ -23,7 +24,16 @@ std::vector<Benchmark>& registry() {
   return all;
 }
 
+NodeRun* g_node_run = nullptr;
+
 }  // namespace
+
+NodeRun* node_run() {
+  return g_node_run;
+}
+void set_node_run(NodeRun* run) {
+  g_node_run = run;
+}
 
 const char* unit_name(Unit unit) {
   switch (unit) {
@@ -40,12 +50,17 @@ void Reporter::report(const std::string& name, double value, Unit unit) {
 }
 
 bool Reporter::wants(const std::string& name) const {
+  if (companions_ != nullptr &&
+      std::find(companions_->begin(), companions_->end(), name) != companions_->end()) {
+    return true;
+  }
   return filter_ == nullptr || std::regex_search(name, *filter_);
 }
 
 Register::Register(std::string group, std::vector<std::string> metrics,
-                   std::function<void(Reporter&)> run) {
-  registry().push_back(Benchmark{std::move(group), std::move(metrics), std::move(run)});
+                   std::function<void(Reporter&)> run, std::vector<std::string> baselines) {
+  registry().push_back(
+      Benchmark{std::move(group), std::move(metrics), std::move(run), std::move(baselines)});
 }
 
 namespace {
@@ -90,21 +105,46 @@ int run(const std::string& filter, bool json, bool list) {
     return 2;
   }
   std::vector<const Benchmark*> chosen;
+  std::vector<std::string> companions;  // baselines shown beside a chosen metric
   for (const Benchmark& b : registry()) {
-    for (const std::string& m : b.metrics) {
-      if (std::regex_search(m, re)) {
-        chosen.push_back(&b);
-        break;
-      }
-    }
+    bool metric = false, baseline = false;
+    for (const std::string& m : b.metrics)
+      metric = metric || std::regex_search(m, re);
+    for (const std::string& m : b.baselines)
+      baseline = baseline || std::regex_search(m, re);
+    if (metric || baseline) chosen.push_back(&b);
+    if (metric) companions.insert(companions.end(), b.baselines.begin(), b.baselines.end());
   }
+  auto shown_metric = [&](const std::string& m) {
+    return std::regex_search(m, re) ||
+           std::find(companions.begin(), companions.end(), m) != companions.end();
+  };
   if (list) {
     for (const Benchmark* b : chosen) {
-      for (const std::string& m : b->metrics) {
-        if (std::regex_search(m, re)) std::printf("%s\n", m.c_str());
+      for (const auto* names : {&b->baselines, &b->metrics}) {
+        for (const std::string& m : *names) {
+          if (shown_metric(m)) std::printf("%s\n", m.c_str());
+        }
       }
     }
     return 0;
+  }
+  // Under mpirun this process is one node of a cross-node run.
+  NodeRun* node = nullptr;
+  {
+    auto job = launcher::detect_mpi_job();
+    if (!job || job->has_value()) {
+      node = node_run();
+      std::string error = job ? "" : job.error();
+      if (error.empty() && node == nullptr) {
+        error = "this shoal was built without MPI (install libopenmpi-dev and rebuild)";
+      }
+      if (error.empty() && !node->before_init(&error) && error.empty()) error = "cannot join";
+      if (!error.empty()) {
+        std::fprintf(stderr, "shoal bench: started by mpirun, but %s\n", error.c_str());
+        return 1;
+      }
+    }
   }
   if (chosen.empty()) {
     std::fprintf(stderr, "shoal bench: no metric matches \"%s\" (see --list)\n", filter.c_str());
@@ -120,6 +160,21 @@ int run(const std::string& filter, bool json, bool list) {
     std::fprintf(stderr, "shoal bench: cannot start a session: %s\n", e.what());
     return 1;
   }
+  if (node != nullptr) {
+    std::string error;
+    if (!node->join(&error)) {
+      std::fprintf(stderr, "shoal bench: cannot join the other nodes: %s\n", error.c_str());
+      node->leave(1);
+      shutdown();
+      return 1;
+    }
+    if (!node->lead()) {
+      node->serve();
+      node->leave(0);
+      shutdown();
+      return 0;
+    }
+  }
   if (!json) {
     // The figures depend on what else the machine is running.
     if (std::FILE* f = std::fopen("/proc/loadavg", "r")) {
@@ -131,7 +186,7 @@ int run(const std::string& filter, bool json, bool list) {
     }
   }
   std::vector<Metric> results;
-  Reporter reporter(&results, &re);
+  Reporter reporter(&results, &re, &companions);
   int status = 0;
   for (const Benchmark* b : chosen) {
     if (!json) std::fprintf(stderr, "running %s ...\n", b->group.c_str());
@@ -144,10 +199,11 @@ int run(const std::string& filter, bool json, bool list) {
     }
   }
   remeasure_baselines(chosen, results);
+  if (node != nullptr) node->leave(status);
   shutdown();
   std::vector<Metric> shown;
   for (const Metric& m : results) {
-    if (std::regex_search(m.name, re)) shown.push_back(m);
+    if (shown_metric(m.name)) shown.push_back(m);
   }
   if (json) {
     nlohmann::ordered_json out = nlohmann::ordered_json::object();

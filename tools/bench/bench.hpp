@@ -22,7 +22,10 @@ struct Metric {
 // Reports what a benchmark measured.
 class Reporter {
  public:
-  Reporter(std::vector<Metric>* out, const std::regex* filter) : out_(out), filter_(filter) {}
+  // `companions`: metrics wanted whatever the filter (baselines of a chosen benchmark).
+  Reporter(std::vector<Metric>* out, const std::regex* filter,
+           const std::vector<std::string>* companions = nullptr)
+      : out_(out), filter_(filter), companions_(companions) {}
   void report(const std::string& name, double value, Unit unit);
   // Whether the run asked for this metric: a benchmark measuring several can
   // skip the work of those filtered out.
@@ -36,18 +39,45 @@ class Reporter {
  private:
   std::vector<Metric>* out_;
   const std::regex* filter_;
+  const std::vector<std::string>* companions_;
 };
 
 struct Benchmark {
   std::string group;
   std::vector<std::string> metrics;  // names it reports, for --filter and --list
   std::function<void(Reporter&)> run;
+  // Baselines it measures in the same run, between the same processes: shown
+  // beside its metrics whenever one of those is chosen, whatever the filter.
+  std::vector<std::string> baselines;
 };
 
 // Registers a benchmark at static-initialisation time.
 struct Register {
-  Register(std::string group, std::vector<std::string> metrics, std::function<void(Reporter&)> run);
+  Register(std::string group, std::vector<std::string> metrics, std::function<void(Reporter&)> run,
+           std::vector<std::string> baselines = {});
 };
+
+// A run under mpirun (node_bench.cpp, built with the cluster library): each
+// `shoal bench` process is one node of the run and that node's gateway, so
+// the cross-node figures and their MPI baselines are measured between the
+// same two processes. Node 0 runs the benchmarks and prints the table; the
+// other nodes serve node 0's cross-node benchmarks until it is done.
+class NodeRun {
+ public:
+  virtual ~NodeRun() = default;
+  // Before init(), with the MPI job's environment: gives the session its node.
+  virtual bool before_init(std::string* error) = 0;
+  // After init(): joins the other nodes (MPI starts on the gateway thread).
+  virtual bool join(std::string* error) = 0;
+  virtual bool lead() const = 0;
+  // Not the lead: serves the lead's benchmarks until it is done.
+  virtual void serve() = 0;
+  // Before shutdown(): ends the run on every node.
+  virtual void leave(int status) = 0;
+};
+// The NodeRun of this build, or nullptr without the cluster library.
+NodeRun* node_run();
+void set_node_run(NodeRun* run);
 
 // `shoal bench`: runs every benchmark with a metric matching `filter` (an
 // ECMAScript regex, searched) in one session it starts and ends itself, and

@@ -33,11 +33,23 @@ void init(const Config& config = {});
 // ObjectRef still alive becomes inert. Idempotent; also runs at normal exit.
 void shutdown();
 
-// This process's rank in `shoal launch -n N` (0..N-1); 0 outside it. rank(), world_size() and
+// This process's rank in `shoal launch -n N` (0..N-1); 0 outside it. In a job
+// of K nodes (`mpirun -n K shoal launch -n N`) it is global: node() * N +
+// local_rank(). rank(), world_size(), node(), num_nodes(), local_rank() and
 // is_initialized() never throw, with or without a session.
 int rank();
-// N in `shoal launch -n N`; 1 outside it.
+// N in `shoal launch -n N` (K * N in a job of K nodes); 1 outside it.
 int world_size();
+
+// This process's node in a multi-node job, 0..num_nodes()-1: each MPI process
+// of `mpirun -n K shoal launch ...` is one node, with its own session and
+// store. 0 outside such a job. Actors and workers are on their creator's node.
+int node();
+// K in `mpirun -n K shoal launch ...`; 1 outside a multi-node job.
+int num_nodes();
+// This rank's place among its node's ranks (0..N-1 in `shoal launch -n N`);
+// 0 outside `shoal launch` and in actors and workers.
+int local_rank();
 
 // True between init() and shutdown().
 bool is_initialized();

@@ -1,0 +1,134 @@
+// The wire format between two nodes' gateways: batches of framed messages.
+//
+// A batch is what one MPI message between two gateways carries: many small
+// messages, so that a burst of calls costs one MPI send, not one each.
+//
+//   [BatchHeader 24 B][MessageHeader 8 B][body, padded to 8 B][MessageHeader]...
+//
+// Everything is little-endian host layout (every node of a job runs the same
+// shoal on the same architecture). A batch read from the network is checked
+// whole before any message is handed on: a bad length, count, magic or
+// sequence number is an error naming the sender, never a wild read.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <type_traits>
+#include <vector>
+
+#include "ipc/result.hpp"
+
+namespace shoal::cluster {
+
+enum class MessageType : uint16_t {
+  // ---- the job's end (gateway.cpp) ----
+  kDone = 1,   // DoneBody: every rank of the sender has exited
+  kBye = 2,    // empty: the sender sends nothing more; the last message of a pair
+  kAbort = 3,  // AbortBody: a rank of the sender failed: every node stops
+  // ---- objects between stores (object_transfer.cpp) ----
+  kObjectOffer = 16,   // ObjectOfferBody [+ the payload, when it is small]
+  kObjectAccept = 17,  // TransferBody: the receiver posted the payload's receive
+  kObjectRefuse = 18,  // RefuseBody: the receiver cannot take it (its store is full)
+  // ---- messages of the code that embeds a gateway (the bench, tests) ----
+  kFirstExtension = 0x8000,
+};
+
+inline constexpr uint32_t kBatchMagic = 0x53484231;  // "SHB1"
+
+struct BatchHeader {
+  uint32_t magic;
+  uint16_t from_node;
+  uint16_t reserved;
+  uint32_t count;     // messages in the batch
+  uint32_t bytes;     // the whole batch, this header included
+  uint64_t sequence;  // 1, 2, 3... per (sender, receiver): a lost or repeated batch shows
+};
+static_assert(sizeof(BatchHeader) == 24 && std::is_trivially_copyable_v<BatchHeader>);
+
+struct MessageHeader {
+  uint16_t type;  // MessageType
+  uint16_t reserved;
+  uint32_t bytes;  // the body's length, without its padding
+};
+static_assert(sizeof(MessageHeader) == 8 && std::is_trivially_copyable_v<MessageHeader>);
+
+// The largest batch, and so the largest message body: 64 KiB is OpenMPI's
+// eager limit over TCP, so a full batch still travels in one eager send with
+// no rendezvous round trip. Anything larger goes as a blob (transport.hpp).
+inline constexpr uint32_t kBatchBytes = 64 * 1024;
+inline constexpr uint32_t kMaxBody = kBatchBytes - sizeof(BatchHeader) - sizeof(MessageHeader);
+
+constexpr uint32_t padded(uint32_t n) {
+  return (n + 7u) & ~7u;
+}
+
+enum class WireError : uint8_t {
+  kShort = 1,    // smaller than a batch header, or than a message it announces
+  kBadMagic,     // not a batch at all
+  kBadLength,    // the header's length is not what arrived
+  kBadSender,    // from a node other than the one MPI says sent it
+  kBadSequence,  // a batch lost, repeated or reordered
+  kBadCount,     // the messages do not fill the batch exactly
+};
+const char* to_string(WireError e);
+
+struct Message {
+  MessageType type;
+  std::span<const std::byte> body;
+};
+
+// Builds one batch in a buffer of kBatchBytes. Not thread-safe.
+class BatchWriter {
+ public:
+  BatchWriter();
+  // Room for a message of `body_bytes` (<= kMaxBody) after what is there.
+  bool fits(uint32_t body_bytes) const {
+    return used_ + sizeof(MessageHeader) + padded(body_bytes) <= kBatchBytes;
+  }
+  // Appends a message and returns where its body goes (call fits() first).
+  std::byte* append(MessageType type, uint32_t body_bytes);
+  uint32_t count() const { return count_; }
+  bool empty() const { return count_ == 0; }
+  // Writes the batch header; the batch is then data()[0, size()).
+  void seal(uint16_t from_node, uint64_t sequence);
+  const std::byte* data() const { return buf_.data(); }
+  uint32_t size() const { return used_; }
+  void clear();
+
+ private:
+  std::vector<std::byte> buf_;
+  uint32_t used_;
+  uint32_t count_ = 0;
+};
+
+// Checks a received batch whole, then hands out its messages in order.
+class BatchReader {
+ public:
+  static Result<BatchReader, WireError> open(const std::byte* data, size_t received,
+                                             uint16_t from_node, uint64_t expected_sequence);
+  // The next message; false after the last.
+  bool next(Message* out);
+  uint32_t count() const { return count_; }
+
+ private:
+  BatchReader(const std::byte* data, uint32_t bytes, uint32_t count)
+      : data_(data), bytes_(bytes), count_(count) {}
+  const std::byte* data_;
+  uint32_t bytes_;
+  uint32_t count_;
+  uint32_t at_ = sizeof(BatchHeader);
+};
+
+// ---- bodies ----
+struct DoneBody {
+  int32_t status;  // the node's exit status
+  uint8_t origin;  // 1: the failure, if any, began on this node (not a consequence of kAbort)
+  uint8_t pad[3];
+};
+struct AbortBody {
+  int32_t status;
+};
+static_assert(std::is_trivially_copyable_v<DoneBody> && std::is_trivially_copyable_v<AbortBody>);
+
+}  // namespace shoal::cluster
