@@ -48,6 +48,9 @@ struct Runtime {
 Runtime& runtime();
 Runtime* runtime_or_null() noexcept;
 
+// The id of the object a record of the live session holds.
+ObjectId record_id(const RefRecord* rec);
+
 // Throws the public exception for a store error met while doing `what`.
 [[noreturn]] void throw_store_error(store::StoreError error, const char* what,
                                     uint64_t requested = 0);
