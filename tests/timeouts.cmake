@@ -17,3 +17,10 @@ shoal_test_timeout(store_supervised_fault_test 600)
 # 270 processes killed -9 mid-loop and repaired while others run (~10 s plain,
 # ~80 s under TSan).
 shoal_test_timeout(store_fault_test 600)
+
+# Under ThreadSanitizer: 120 actors killed -9 mid-stream (~130 s under TSan on
+# a loaded 2-core machine, ~5 s plain); the objects tests (~120 s under TSan).
+if(SHOAL_SANITIZE MATCHES "thread")
+  shoal_test_timeout(supervision_fault_test 600)
+  shoal_test_timeout(objects_test 600)
+endif()
