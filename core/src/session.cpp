@@ -21,9 +21,10 @@ namespace detail {
 
 std::atomic<uint32_t> g_epoch{1};
 
+std::atomic<Runtime*> g_runtime{nullptr};
+
 namespace {
 
-std::atomic<Runtime*> g_runtime{nullptr};
 // Serialises init() and shutdown() (also when they race on two threads).
 // Constant-initialised and trivially destructible: usable at exit.
 std::mutex g_session_mu;
@@ -36,7 +37,7 @@ int online_cores() {
 // Makes `rt` the runtime: refs made from now on belong to a new epoch, and
 // refs may touch the store.
 void install(Runtime* rt) {
-  // release: pairs with the acquire loads in runtime_or_null().
+  // release: pairs with the acquire load in runtime_or_null() (runtime.hpp).
   g_runtime.store(rt, std::memory_order_release);
   // relaxed: SessionGate::open() publishes it to refs on other threads; any
   // other use of the session comes after init() returns.
@@ -46,15 +47,8 @@ void install(Runtime* rt) {
 
 }  // namespace
 
-Runtime* runtime_or_null() noexcept {
-  // acquire: pairs with the release store in install().
-  return g_runtime.load(std::memory_order_acquire);
-}
-
-Runtime& runtime() {
-  Runtime* rt = runtime_or_null();
-  if (rt == nullptr) throw UsageError("shoal::init() has not been called (or shutdown() has)");
-  return *rt;
+void throw_no_runtime() {
+  throw UsageError("shoal::init() has not been called (or shutdown() has)");
 }
 
 void install_actor_runtime(store::Store& store, uint32_t index) {
@@ -118,7 +112,7 @@ void shutdown() {
   // relaxed: no pass reads the epoch until the gate opens again (which
   // publishes it); this thread sees it in program order.
   detail::g_epoch.fetch_add(1, std::memory_order_relaxed);
-  // release: pairs with the acquire loads in runtime_or_null().
+  // release: pairs with the acquire load in runtime_or_null() (runtime.hpp).
   detail::g_runtime.store(nullptr, std::memory_order_release);
   launcher::end_session(rt->session);
   delete rt;
