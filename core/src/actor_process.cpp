@@ -1,31 +1,22 @@
-// The life of an actor (or worker) process: construct the object, then serve
-// its request ring until the process is killed or calls exit_actor().
-//
-// Threaded actors serve calls on max_concurrency threads (one: this thread,
-// in submission order). Async actors and workers run every call as a coroutine
-// on one event loop, at most max_concurrency at once, the rest waiting in the
-// ring in order.
+// The life of an actor (or worker) process (actor_process.hpp): construct the
+// object, then hand the request ring to the way its calls are served; and
+// what every way shares: taking a call out of a cell, claiming its result,
+// and answering it with an error.
+#include "core/src/actor_process.hpp"
+
 #include <cxxabi.h>
 #include <unistd.h>
-
-#include <concurrentqueue/blockingconcurrentqueue.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <memory>
-#include <thread>
 #include <typeinfo>
-#include <vector>
 
 #include <shoal/actor.hpp>
-#include <shoal/detail/event_loop.hpp>
 #include <shoal/detail/registry.hpp>
 
 #include "core/src/runtime.hpp"
-#include "ipc/request_ring.hpp"
 #include "launcher/actor_lifecycle.hpp"
-#include "ipc/spin.hpp"
 #include "store/error_payload.hpp"
 
 namespace shoal::detail {
@@ -40,47 +31,17 @@ std::string demangle(const char* name) {
   return out;
 }
 
-class ActorProcess {
- public:
-  ActorProcess(store::Store& store, uint32_t index)
-      : store_(store), index_(index), entry_(store.actor(index)) {}
-
-  [[noreturn]] void run();
-
- private:
-  [[noreturn]] void creation_failed(const std::string& why);
-  bool copy_call(ipc::RingCell* cell, CallInput& in);
-  bool next_call(CallInput& in);  // blocks; false only for a dropped cell
-  void idle_wait();  // one step of waiting for a call: spin, or park
-  // Claims the call's result; false if the call is to be dropped (or was
-  // answered here: cancelled, unknown method).
-  bool begin(const CallInput& in, const char** method_name);
-  void fail_with(const CallTarget& t, std::exception_ptr error, const char* method);
-  void seal_cancelled(const CallTarget& t, const char* method);
-  void run_threaded();
-  void run_async();
-  void execute_blocking(CallInput& in);
-  void cancel_queued();
-
-  friend class AsyncIntake;
-
-  store::Store& store_;
-  uint32_t index_;
-  ipc::ActorEntry& entry_;
-  ipc::RequestRing ring_;
-  const ClassInfo* cls_ = nullptr;
-  bool worker_ = false;
-  void* self_ = nullptr;
-  std::string class_name_;
-  ipc::IdleSpin idle_;
-};
+}  // namespace
 
 // ---------------------------------------------------------------- setup
 
 void ActorProcess::creation_failed(const std::string& why) {
   const std::string msg = "actor " + class_name_ + " could not be created: " + why;
   std::snprintf(entry_.death_message, sizeof(entry_.death_message), "%s", msg.c_str());
-  entry_.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_seq_cst);
+  // seq_cst: pairs with the supervisor's acquire load of death_cause once it
+  // sees this process die (the _exit below comes after this store).
+  entry_.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed),
+                           std::memory_order_seq_cst);
   std::fprintf(stderr, "shoal: %s\n", msg.c_str());
   std::fflush(nullptr);
   ::_exit(1);
@@ -112,24 +73,34 @@ void ActorProcess::run() {
   auto ring = ipc::RequestRing::attach(store_.base() + entry_.ring_off, entry_.ring_bytes);
   if (!ring) creation_failed("its request ring is corrupt");
   ring_ = *ring;
+  // release: callers get it through the CAS to kAlive below (they read the
+  // state first); all they need is the slot whose wake word they notify.
   ring_.header().consumer.store(store_.me(), std::memory_order_release);
+  // release: pairs with the acquire loads of pid in actor_pid() and
+  // kill_actor(), and the supervisor's.
   entry_.pid.store(::getpid(), std::memory_order_release);
+  // release: pairs with the acquire loads of process in cancel() and the
+  // supervisor's on_death().
   entry_.process.store(store_.me(), std::memory_order_release);
+  // acquire: pairs with the seq_cst store of kStarting in start_actor() (or
+  // of kRestarting by the supervisor): the entry's fields are read after it.
   uint32_t st = entry_.state.load(std::memory_order_acquire);
   for (;;) {
     if (st != uint32_t(ipc::ActorState::kStarting) && st != uint32_t(ipc::ActorState::kRestarting)) {
       std::fflush(nullptr);
       ::_exit(0);  // killed while we were starting
     }
+    // seq_cst: races kill_actor()'s CAS to kDead (one wins), and pairs with
+    // the seq_cst state load in submit_call()'s dead().
     if (entry_.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kAlive),
-                                           std::memory_order_seq_cst)) {
+                                           std::memory_order_seq_cst, std::memory_order_seq_cst)) {
       break;
     }
   }
   if (worker_ || cls_->is_async) {
-    run_async();
+    serve_async(*this);
   } else {
-    run_threaded();
+    serve_threaded(*this);
   }
   std::fflush(nullptr);
   ::_exit(0);
@@ -272,204 +243,6 @@ void ActorProcess::fail_with(const CallTarget& t, std::exception_ptr error, cons
   // A result half written before the throw is replaced by the error.
   (void)store::seal_error(store_, t.slot, e);
 }
-
-// ---------------------------------------------------------------- threaded
-
-void ActorProcess::execute_blocking(CallInput& in) {
-  const char* method = "?";
-  if (!begin(in, &method)) return;
-  const CallTarget t{in.header.result_slot, in.header.result_gen};
-  entry_.in_progress.fetch_add(1, std::memory_order_relaxed);
-  try {
-    cls_->methods[in.header.method].blocking(self_, in, t);
-  } catch (...) {
-    fail_with(t, std::current_exception(), method);
-  }
-  entry_.in_progress.fetch_sub(1, std::memory_order_relaxed);
-  entry_.calls_served.fetch_add(1, std::memory_order_relaxed);
-}
-
-void ActorProcess::run_threaded() {
-  const int threads = entry_.max_concurrency > 1 ? entry_.max_concurrency : 1;
-  if (threads == 1) {
-    CallInput in;
-    for (;;) {
-      if (next_call(in)) execute_blocking(in);
-    }
-  }
-  // A pool: this thread reads the ring, the pool runs the calls.
-  moodycamel::BlockingConcurrentQueue<CallInput*> work;
-  moodycamel::ConcurrentQueue<CallInput*> spare;
-  std::vector<std::unique_ptr<CallInput>> inputs;
-  for (int i = 0; i < threads * 4; ++i) {
-    inputs.push_back(std::make_unique<CallInput>());
-    spare.enqueue(inputs.back().get());
-  }
-  std::vector<std::thread> pool;
-  for (int i = 0; i < threads; ++i) {
-    pool.emplace_back([&] {
-      CallInput* in = nullptr;
-      for (;;) {
-        work.wait_dequeue(in);
-        execute_blocking(*in);
-        in->args_object = ObjectRefBase();
-        spare.enqueue(in);
-      }
-    });
-  }
-  for (;;) {
-    CallInput* in = nullptr;
-    while (!spare.try_dequeue(in)) {
-      // Every input is in use: more calls than threads are running or queued.
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
-    }
-    while (!next_call(*in)) {
-    }
-    work.enqueue(in);
-  }
-}
-
-// ---------------------------------------------------------------- async
-
-struct AsyncCall {
-  CallContext ctx;
-  CallTarget target;
-  const char* method = "?";
-  AsyncCall* prev = nullptr;
-  AsyncCall* next = nullptr;
-  class AsyncIntake* owner = nullptr;
-};
-
-class AsyncIntake final : public LoopIntake {
- public:
-  AsyncIntake(ActorProcess& actor, EventLoop& loop, uint32_t max_concurrency)
-      : a_(actor), loop_(loop), max_(max_concurrency) {
-    // cancel_epoch_ starts at 0, not at the entry's epoch: cancels made
-    // before this process started (or by callers of an earlier incarnation)
-    // are found by the first poll's scan of the queued calls.
-  }
-
-  bool poll() override {
-    bool did = false;
-    const uint32_t epoch = a_.entry_.cancel_epoch.load(std::memory_order_acquire);
-    if (epoch != cancel_epoch_) {
-      cancel_epoch_ = epoch;
-      cancel_requested();
-      did = true;
-    }
-    while (running_ < max_) {
-      ipc::RingCell* cell = nullptr;
-      const auto p = a_.ring_.try_peek(&cell);
-      if (p == ipc::RequestRing::Peek::kSkipped) continue;
-      if (p != ipc::RequestRing::Peek::kReady) break;
-      const bool ok = a_.copy_call(cell, scratch_);
-      a_.ring_.release_head();
-      if (ok) start(scratch_);
-      did = true;
-    }
-    return did;
-  }
-
-  bool has_work() override {
-    if (a_.entry_.cancel_epoch.load(std::memory_order_acquire) != cancel_epoch_) return true;
-    if (running_ >= max_) return false;
-    ipc::RingCell* cell;
-    return a_.ring_.try_peek(&cell) != ipc::RequestRing::Peek::kEmpty;
-  }
-
- private:
-  void start(CallInput& in) {
-    const char* method = "?";
-    if (!a_.begin(in, &method)) return;
-    AsyncCall* c = take();
-    c->target = CallTarget{in.header.result_slot, in.header.result_gen};
-    c->method = method;
-    c->prev = nullptr;
-    c->next = head_;
-    if (head_) head_->prev = c;
-    head_ = c;
-    ++running_;
-    a_.entry_.in_progress.store(running_, std::memory_order_relaxed);
-    Task<void> task = a_.worker_
-                          ? find_function(in.header.method)->async(nullptr, std::move(in), c->target)
-                          : a_.cls_->methods[in.header.method].async(a_.self_, std::move(in), c->target);
-    loop_.spawn(std::move(task), &c->ctx, &AsyncIntake::finished, c);
-  }
-
-  static void finished(void* arg, std::exception_ptr error) {
-    auto* c = static_cast<AsyncCall*>(arg);
-    AsyncIntake* self = c->owner;
-    if (error) self->a_.fail_with(c->target, error, c->method);
-    if (c->prev) {
-      c->prev->next = c->next;
-    } else {
-      self->head_ = c->next;
-    }
-    if (c->next) c->next->prev = c->prev;
-    --self->running_;
-    self->a_.entry_.in_progress.store(self->running_, std::memory_order_relaxed);
-    self->a_.entry_.calls_served.fetch_add(1, std::memory_order_relaxed);
-    self->give_back(c);
-  }
-
-  void cancel_requested() {
-    // Running calls: interrupt them at their current co_await.
-    for (AsyncCall* c = head_; c != nullptr; c = c->next) {
-      if (!c->ctx.cancelled && a_.store_.objects().cancel_requested(c->target.slot)) c->ctx.cancel();
-    }
-    // Calls still queued in the ring: answer them now; their cells are
-    // dropped when they come up.
-    a_.ring_.for_each_queued([&](ipc::RingCell& cell) {
-      CallHeader h;
-      std::memcpy(&h, cell.payload, sizeof(h));
-      if (!a_.store_.objects().valid_slot(h.result_slot) ||
-          !a_.store_.objects().cancel_requested(h.result_slot)) {
-        return;
-      }
-      if (a_.store_.objects().claim(h.result_slot, h.result_gen, a_.store_.me()) ==
-          store::ClaimResult::kClaimedCancelled) {
-        a_.seal_cancelled(CallTarget{h.result_slot, h.result_gen}, "?");
-      }
-    });
-  }
-
-  AsyncCall* take() {
-    if (spare_.empty()) {
-      calls_.push_back(std::make_unique<AsyncCall>());
-      calls_.back()->owner = this;
-      return calls_.back().get();
-    }
-    AsyncCall* c = spare_.back();
-    spare_.pop_back();
-    return c;
-  }
-  void give_back(AsyncCall* c) {
-    c->ctx.~CallContext();
-    new (&c->ctx) CallContext();
-    spare_.push_back(c);
-  }
-
-  ActorProcess& a_;
-  EventLoop& loop_;
-  uint32_t max_;
-  uint32_t running_ = 0;
-  uint32_t cancel_epoch_ = 0;
-  AsyncCall* head_ = nullptr;
-  CallInput scratch_;
-  std::vector<std::unique_ptr<AsyncCall>> calls_;
-  std::vector<AsyncCall*> spare_;
-};
-
-void ActorProcess::run_async() {
-  EventLoop loop;
-  loop.set_forbid_blocking(!worker_);  // workers may block: a task may call get()
-  const uint32_t max = entry_.max_concurrency > 0 ? uint32_t(entry_.max_concurrency) : 1000;
-  AsyncIntake intake(*this, loop, max);
-  loop.set_intake(&intake);
-  loop.run_until([] { return false; });
-}
-
-}  // namespace
 
 void actor_main(store::Store& store, uint32_t index) {
   install_actor_runtime(store, index);

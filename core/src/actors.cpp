@@ -60,6 +60,8 @@ ActorId start_actor(const NewActor& spec) {
   int64_t found = -1;
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     ipc::ActorEntry& e = s.actor(i);
+    // acquire: pairs with the state stores below and the supervisor's: the
+    // entry's name was written before them.
     const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
     if (!spec.name.empty() && live_state(st) &&
         std::strncmp(e.name, spec.name.c_str(), sizeof(e.name)) == 0) {
@@ -72,6 +74,8 @@ ActorId start_actor(const NewActor& spec) {
     // Reuse the entry of an actor that is gone for good.
     for (uint32_t i = 0; i < s.actor_count() && found < 0; ++i) {
       ipc::ActorEntry& e = s.actor(i);
+      // acquire: pairs with the supervisor's seq_cst store of kDead, after
+      // which nobody uses the entry's ring.
       if (ipc::ActorState(e.state.load(std::memory_order_acquire)) == ipc::ActorState::kDead &&
           procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed))) ) {
         if (e.ring_off != 0) {
@@ -91,6 +95,8 @@ ActorId start_actor(const NewActor& spec) {
   const uint32_t gen = e.gen.load(std::memory_order_relaxed) + 1;
   e.gen.store(gen, std::memory_order_relaxed);
   copy_text(e.name, sizeof(e.name), spec.name);
+  // release: pairs with the acquire state loads of name checks and
+  // find_actor(): the name is written before it.
   e.state.store(uint32_t(ipc::ActorState::kCreating), std::memory_order_release);
   h.registry_lock.unlock();
 
@@ -120,16 +126,22 @@ ActorId start_actor(const NewActor& spec) {
   auto ring_off = s.heap().allocate(ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
   if (!ring_off) {
     e.ring_off = 0;
+    // release: pairs with the acquire state loads of the next creator's scan.
     e.state.store(uint32_t(ipc::ActorState::kFree), std::memory_order_release);
     throw_store_error(ring_off.error(), "creating an actor's request ring", ring_bytes);
   }
   ipc::RequestRing::format(s.base() + *ring_off, spec.ring_cells);
+  // seq_cst, like every store of an actor's state: the state is the flag of
+  // submit_call()'s Dekker with the supervisor (its fence and seq_cst load).
+  // It also publishes the fields above and the formatted ring to the actor
+  // (the acquire load in ActorProcess::run()) and to callers.
   e.state.store(uint32_t(ipc::ActorState::kStarting), std::memory_order_seq_cst);
   if (!launcher::send_message(launcher::fork_server_mailbox(s.session_tag(), rt.spawner),
                               launcher::Message{launcher::MessageType::kSpawn, index, 0, 0})) {
     copy_text(e.death_message, sizeof(e.death_message),
               "actor " + std::string(spec.class_name) + " could not be started: no fork server");
     e.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_relaxed);
+    // seq_cst: pairs with the seq_cst state load in submit_call()'s dead().
     e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
   }
   return ActorId{index, gen};
@@ -189,10 +201,21 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
   store::Store& s = *rt.store;
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     ipc::ActorEntry& e = s.actor(i);
-    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    // acquire: pairs with the state stores of start_actor(): the entry's
+    // name, class and generation are read after it.
+    auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
     if (!live_state(st) || std::strncmp(e.name, name.c_str(), sizeof(e.name)) != 0 || name.empty()) {
       continue;
     }
+    // Its creator may still be writing the entry (class, ring): that takes
+    // microseconds, and if the creator dies the supervisor marks it dead.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (st == ipc::ActorState::kCreating && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      // acquire: as above.
+      st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    }
+    if (!live_state(st) || st == ipc::ActorState::kCreating) continue;
     if (e.class_id != class_id) {
       const std::string actual(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
       throw TypeMismatchError("shoal::get_actor: actor \"" + name + "\" is a " + actual +
@@ -212,7 +235,10 @@ pid_t actor_pid(ActorId id) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
   while (std::chrono::steady_clock::now() < deadline) {
     if (e.gen.load(std::memory_order_relaxed) != id.gen) return 0;
+    // acquire: pairs with the seq_cst CAS to kAlive in ActorProcess::run()
+    // and the supervisor's state stores.
     const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    // acquire: pairs with the release store of pid in ActorProcess::run().
     const pid_t pid = e.pid.load(std::memory_order_acquire);
     if (st == ipc::ActorState::kAlive && pid > 0) return pid;
     if (st == ipc::ActorState::kDead || st == ipc::ActorState::kFree) return 0;
@@ -228,9 +254,23 @@ void kill_actor(ActorId id) {
   ipc::ActorEntry& e = s.actor(id.index);
   if (e.gen.load(std::memory_order_relaxed) != id.gen) return;
   uint32_t none = uint32_t(launcher::DeathCause::kNone);
-  if (!e.death_cause.compare_exchange_strong(none, uint32_t(launcher::DeathCause::kKilled))) return;
+  // seq_cst: one of kill(), exit_actor() and the supervisor names the cause
+  // of death; pairs with the supervisor's acquire load of death_cause once it
+  // sees the process die.
+  if (!e.death_cause.compare_exchange_strong(none, uint32_t(launcher::DeathCause::kKilled),
+                                             std::memory_order_seq_cst,
+                                             std::memory_order_seq_cst)) {
+    return;
+  }
   const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
   copy_text(e.death_message, sizeof(e.death_message), "actor " + cls + " was killed (shoal::kill)");
+  // release: publishes the notice to the callers of this process, whose
+  // death_message() in call.cpp loads death_cause (acquire) before reading
+  // it; the death that shows them the actor dead reaches them through the
+  // kernel and the supervisor, outside this process's memory order. An RMW
+  // that leaves the cause as it is: it never undoes the supervisor's.
+  e.death_cause.fetch_or(0, std::memory_order_release);
+  // acquire: pairs with the release store of pid in ActorProcess::run().
   const pid_t pid = e.pid.load(std::memory_order_acquire);
   if (pid > 0) {
     ::kill(pid, SIGKILL);  // the supervisor fails its calls when it sees the death
@@ -238,14 +278,21 @@ void kill_actor(ActorId id) {
   }
   // Not started (or between incarnations): no process death will tell the
   // supervisor, so say it ourselves.
+  // acquire: pairs with the seq_cst state stores of start_actor() and the
+  // supervisor.
   uint32_t st = e.state.load(std::memory_order_acquire);
   while (st == uint32_t(ipc::ActorState::kStarting) || st == uint32_t(ipc::ActorState::kRestarting)) {
-    if (e.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst)) {
+    // seq_cst: races the actor's CAS to kAlive in ActorProcess::run() (one
+    // wins), and pairs with the seq_cst state load in submit_call()'s dead().
+    if (e.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kDead),
+                                      std::memory_order_seq_cst, std::memory_order_seq_cst)) {
       launcher::send_message(launcher::supervisor_mailbox(s.session_tag()),
                              launcher::Message{launcher::MessageType::kActorGone, id.index, 0, 0});
       return;
     }
   }
+  // acquire: pairs with the release store of pid in ActorProcess::run(),
+  // which won the race to kAlive.
   const pid_t later = e.pid.load(std::memory_order_acquire);
   if (later > 0) ::kill(later, SIGKILL);
 }
@@ -286,7 +333,11 @@ void cancel(const ObjectRefBase& ref) {
   const uint32_t a = store::WriterId::id(writer);
   if (a >= s.actor_count()) return;
   ipc::ActorEntry& e = s.actor(a);
+  // seq_cst: after request_cancel() above; pairs with the acquire loads in
+  // AsyncIntake::poll() and has_work(), which then find the request, and
+  // with the actor's wake-word prepare() before it parks (notify() below).
   e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
+  // acquire: pairs with the release store of process in ActorProcess::run().
   const uint32_t p = e.process.load(std::memory_order_acquire);
   if (s.processes().valid(ipc::ProcessSlotId(p))) s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
 }
@@ -298,6 +349,8 @@ void exit_actor() {
     throw UsageError("shoal::exit_actor called outside an actor");
   }
   ipc::ActorEntry& e = rt->store->actor(rt->actor_index);
+  // seq_cst: pairs with the supervisor's acquire load of death_cause once it
+  // sees this process die (the _exit below comes after this store).
   e.death_cause.store(uint32_t(launcher::DeathCause::kExited), std::memory_order_seq_cst);
   const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
   detail::copy_text(e.death_message, sizeof(e.death_message),

@@ -145,7 +145,12 @@ void complete_call(const CallTarget& target, const PutArgs& payload) {
 
 namespace {
 
+// The notice of a dead actor, written by whoever declared the death.
 std::string death_message(const ipc::ActorEntry& a) {
+  // acquire: pairs with the release store of death_cause in kill_actor()
+  // after the notice it writes. Notices written by other processes come
+  // before the state store that showed us the actor dead.
+  a.death_cause.load(std::memory_order_acquire);
   std::string m(a.death_message, strnlen(a.death_message, sizeof(a.death_message)));
   if (m.empty()) {
     m = "actor " + std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name))) +
@@ -163,6 +168,20 @@ void fail_here(store::Store& s, RefRecord* rec, store::ErrorKind kind, const std
   e.message = message;
   if (a) e.actor_class = std::string(a->class_name, strnlen(a->class_name, sizeof(a->class_name)));
   (void)store::seal_error(s, rec->slot, e);
+}
+
+// The actor's request ring failed validation: the call cannot be submitted.
+// Settles and frees the result we created (nobody else holds it), then throws
+// StoreCorruptError naming the ring and what failed.
+[[noreturn]] void ring_corrupt(store::Store& s, RefRecord* rec, const ipc::ActorEntry& a,
+                               uint32_t actor_index, const std::string& what) {
+  const std::string message =
+      "shoal: the request ring of actor " +
+      std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name))) + " (entry " +
+      std::to_string(actor_index) + " of the actor table) is corrupt: " + what;
+  fail_here(s, rec, store::ErrorKind::kObjectLost, message, &a);
+  s.unpin(rec);
+  throw StoreCorruptError(message);
 }
 
 }  // namespace
@@ -217,8 +236,12 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
   // Our result exists before we read the actor's state; the supervisor sets
   // the state before scanning for results to fail (Dekker): one of us sees
   // the other.
+  // seq_cst fence: orders create_object()'s CAS on our result before the
+  // state load below; pairs with the supervisor's seq_cst state store in
+  // on_death(), which comes before its scan of the results.
   std::atomic_thread_fence(std::memory_order_seq_cst);
   auto dead = [&]() {
+    // seq_cst: the load of that Dekker (see the fence above).
     const auto st = ipc::ActorState(a.state.load(std::memory_order_seq_cst));
     return a.gen.load(std::memory_order_relaxed) != actor_gen || st == ipc::ActorState::kDead ||
            st == ipc::ActorState::kFree;
@@ -230,10 +253,20 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
               &a);
     return rec;
   }
-  auto ring = ipc::RequestRing::attach(s.base() + a.ring_off, a.ring_bytes);
-  if (!ring || a.ring_off + a.ring_bytes > s.segment().size()) {
-    fail_here(s, rec, store::ErrorKind::kObjectLost, "the actor's request ring is corrupt", &a);
-    return rec;
+  // The entry's ring_off and ring_bytes are immutable once the state we just
+  // read says the actor is starting or alive (published by that state store).
+  const uint64_t ring_off = a.ring_off, ring_bytes = a.ring_bytes;
+  const uint64_t segment_bytes = s.segment().size();
+  if (ring_off == 0 || ring_off > segment_bytes || ring_bytes > segment_bytes - ring_off) {
+    ring_corrupt(s, rec, a, actor_index,
+                 "its place (offset " + std::to_string(ring_off) + ", " +
+                     std::to_string(ring_bytes) + " bytes) is not inside the segment (" +
+                     std::to_string(segment_bytes) + " bytes)");
+  }
+  auto ring = ipc::RequestRing::attach(s.base() + ring_off, ring_bytes);
+  if (!ring) {
+    ring_corrupt(s, rec, a, actor_index,
+                 "its header fails validation (magic number, capacity or size)");
   }
   ipc::RequestRing::Claim claim;
   ipc::Backoff spin(ipc::SpinPolicy::kWaitSpinNs);
@@ -244,8 +277,8 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
       break;
     }
     if (c.error() == ipc::RingError::kCorrupt) {
-      fail_here(s, rec, store::ErrorKind::kObjectLost, "the actor's request ring is corrupt", &a);
-      return rec;
+      ring_corrupt(s, rec, a, actor_index,
+                   "the sequence word of the cell at its tail is neither free nor a lap behind");
     }
     // Full: the actor is behind. Spin a little, then sleep until it frees a cell.
     if (spin.step()) continue;

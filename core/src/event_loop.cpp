@@ -1,3 +1,6 @@
+// The event loop (detail/event_loop.hpp): ready coroutines in FIFO order, the
+// actor's intake, ref waits, timers, posts from other threads, and parking on
+// the process's wake word when there is nothing to do.
 #include <shoal/detail/event_loop.hpp>
 
 #include <sched.h>
@@ -16,46 +19,9 @@
 
 namespace shoal::detail {
 
-// ---------------------------------------------------------------- frame pool
-
 namespace {
-
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-constexpr bool kPoolFrames = false;  // let the sanitizers see every frame's lifetime
-#else
-constexpr bool kPoolFrames = true;
-#endif
-constexpr size_t kFrameClasses = 64;  // 64-byte classes up to 4 KiB
-constexpr uint16_t kFramesPerClass = 256;
-
-// Free frames, linked through their first word. Plain arrays: nothing to
-// destroy at thread exit (a few cached frames of an exiting thread leak).
-thread_local void* t_free_frames[kFrameClasses];
-thread_local uint16_t t_free_count[kFrameClasses];
-
+thread_local EventLoop* t_loop = nullptr;
 }  // namespace
-
-void* frame_alloc(std::size_t bytes) {
-  const size_t c = (bytes + 63) / 64;
-  if (kPoolFrames && c < kFrameClasses && t_free_frames[c] != nullptr) {
-    void* f = t_free_frames[c];
-    t_free_frames[c] = *static_cast<void**>(f);
-    --t_free_count[c];
-    return f;
-  }
-  return ::operator new(c < kFrameClasses ? c * 64 : bytes);
-}
-
-void frame_free(void* frame, std::size_t bytes) noexcept {
-  const size_t c = (bytes + 63) / 64;
-  if (kPoolFrames && c < kFrameClasses && t_free_count[c] < kFramesPerClass) {
-    *static_cast<void**>(frame) = t_free_frames[c];
-    t_free_frames[c] = frame;
-    ++t_free_count[c];
-    return;
-  }
-  ::operator delete(frame);
-}
 
 uint64_t steady_now_ns() noexcept { return ipc::now_ns(); }
 
@@ -64,99 +30,6 @@ std::string timeout_message(std::chrono::nanoseconds timeout) {
   std::snprintf(buf, sizeof(buf), "shoal::wait_for: timed out after %.3f ms",
                 double(timeout.count()) / 1e6);
   return buf;
-}
-
-// ------------------------------------------------------------ contexts, waits
-
-namespace {
-thread_local CallContext* t_context = nullptr;
-thread_local EventLoop* t_loop = nullptr;
-}  // namespace
-
-CallContext* current_context() noexcept { return t_context; }
-void set_current_context(CallContext* ctx) noexcept { t_context = ctx; }
-
-CallContext::CallContext(CallContext* parent_ctx) : parent(parent_ctx) {
-  if (parent == nullptr) return;
-  next_sibling = parent->first_child;
-  if (next_sibling) next_sibling->prev_sibling = this;
-  parent->first_child = this;
-  cancelled = parent->cancelled;
-}
-
-CallContext::~CallContext() {
-  if (parent != nullptr) {
-    if (prev_sibling) {
-      prev_sibling->next_sibling = next_sibling;
-    } else {
-      parent->first_child = next_sibling;
-    }
-    if (next_sibling) next_sibling->prev_sibling = prev_sibling;
-  }
-  for (CallContext* c = first_child; c != nullptr;) {
-    CallContext* next = c->next_sibling;
-    c->parent = nullptr;
-    c->prev_sibling = c->next_sibling = nullptr;
-    c = next;
-  }
-  for (WaitNode* w = waits; w != nullptr; w = w->ctx_next) {
-    w->ctx = nullptr;
-    w->in_ctx = false;
-  }
-}
-
-void CallContext::cancel() noexcept {
-  cancelled = true;
-  for (WaitNode* w = waits; w != nullptr; w = w->ctx_next) {
-    if (w->fired) continue;
-    if (w->detach) w->detach(w);
-    w->cancelled = true;
-    w->fire();
-  }
-  for (CallContext* c = first_child; c != nullptr; c = c->next_sibling) c->cancel();
-}
-
-bool WaitNode::fire() noexcept {
-  if (fired) return false;
-  fired = true;
-  loop->schedule(handle, ctx);
-  return true;
-}
-
-void WaitNode::enter(std::coroutine_handle<> h) noexcept {
-  handle = h;
-  if (loop == nullptr) loop = t_loop;
-  ctx = t_context;
-  fired = false;
-  cancelled = false;
-  if (ctx == nullptr) return;
-  ctx_prev = nullptr;
-  ctx_next = ctx->waits;
-  if (ctx_next) ctx_next->ctx_prev = this;
-  ctx->waits = this;
-  in_ctx = true;
-  if (ctx->cancelled) {  // cancelled while it ran: deliver at this suspension point
-    if (detach) detach(this);
-    cancelled = true;
-    fire();
-  }
-}
-
-void WaitNode::leave_quietly() noexcept {
-  if (!in_ctx) return;
-  if (ctx_prev) {
-    ctx_prev->ctx_next = ctx_next;
-  } else if (ctx) {
-    ctx->waits = ctx_next;
-  }
-  if (ctx_next) ctx_next->ctx_prev = ctx_prev;
-  ctx_prev = ctx_next = nullptr;
-  in_ctx = false;
-}
-
-void WaitNode::leave() {
-  leave_quietly();
-  if (cancelled) throw TaskCancelledError("the call was cancelled");
 }
 
 // ---------------------------------------------------------------- root tasks
@@ -207,9 +80,7 @@ struct EventLoop::Impl {
   size_t head = 0;
   size_t count = 0;
 
-  RefWaitNode* refs_head = nullptr;
-  RefWaitNode* refs_tail = nullptr;
-  size_t ref_count = 0;
+  IntrusiveList<RefWaitNode, &RefWaitNode::loop_hook> refs;  // in the order they began
 
   std::set<TimerNode*, TimerOrder> timers;
   uint64_t timer_seq = 0;
@@ -247,28 +118,12 @@ struct EventLoop::Impl {
     return store != nullptr && store->objects().sealed(n->rec->slot);
   }
 
-  void unlist(RefWaitNode* n) {
-    if (n->prev) {
-      n->prev->next = n->next;
-    } else {
-      refs_head = n->next;
-    }
-    if (n->next) {
-      n->next->prev = n->prev;
-    } else {
-      refs_tail = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->listed = false;
-    --ref_count;
-  }
-
   bool poll_refs() {
     bool any = false;
-    for (RefWaitNode* n = refs_head; n != nullptr;) {
-      RefWaitNode* next = n->next;
+    for (RefWaitNode* n = refs.front(); n != nullptr;) {
+      RefWaitNode* next = refs.next(n);
       if (sealed(n)) {
-        unlist(n);
+        refs.remove(n);
         if (n->on_sealed) n->on_sealed(n);
         n->fire();
         any = true;
@@ -296,6 +151,8 @@ struct EventLoop::Impl {
   }
 
   bool drain_inbox() {
+    // acquire: pairs with the release store in post(); the inbox itself is
+    // under inbox_mu.
     if (!inbox_flag.load(std::memory_order_acquire)) return false;
     {
       std::lock_guard<std::mutex> lock(inbox_mu);
@@ -322,21 +179,12 @@ void EventLoop::schedule(std::coroutine_handle<> h, CallContext* ctx) { impl_->p
 
 void EventLoop::add_ref_wait(RefWaitNode* node) {
   node->loop = this;
-  node->prev = impl_->refs_tail;
-  node->next = nullptr;
-  if (impl_->refs_tail) {
-    impl_->refs_tail->next = node;
-  } else {
-    impl_->refs_head = node;
-  }
-  impl_->refs_tail = node;
-  node->listed = true;
   node->registered = false;
-  ++impl_->ref_count;
+  impl_->refs.push_back(node);
 }
 
 void EventLoop::remove_ref_wait(RefWaitNode* node) noexcept {
-  if (node->listed) impl_->unlist(node);
+  if (node->listed()) impl_->refs.remove(node);
 }
 
 void EventLoop::add_timer(TimerNode* node) {
@@ -356,6 +204,7 @@ void EventLoop::post(std::function<void()> fn) {
   {
     std::lock_guard<std::mutex> lock(impl_->inbox_mu);
     impl_->inbox.push_back(std::move(fn));
+    // release: pairs with the acquire load in drain_inbox().
     impl_->inbox_flag.store(true, std::memory_order_release);
   }
   impl_->wake().notify();
@@ -369,23 +218,21 @@ void EventLoop::spawn(Task<void> task, CallContext* ctx,
 
 void EventLoop::set_forbid_blocking(bool forbid) { forbid_blocking_ = forbid; }
 
-size_t EventLoop::ready_count() const { return impl_->count; }
-
 void EventLoop::run_until(const std::function<bool()>& done) {
   Impl& m = *impl_;
   while (!done()) {
     bool worked = m.drain_inbox();
     if (intake_ != nullptr && intake_->poll()) worked = true;
-    if (m.ref_count != 0 && m.poll_refs()) worked = true;
+    if (!m.refs.empty() && m.poll_refs()) worked = true;
     if (!m.timers.empty() && m.fire_timers(ipc::now_ns())) worked = true;
     if (m.count != 0) {
       // Run what is ready now; what these schedule runs in the next round,
       // after new calls and events have had their turn (FIFO, like asyncio).
       for (size_t n = m.count; n > 0 && m.count > 0; --n) {
         Impl::Item it = m.pop();
-        t_context = it.ctx;
+        set_current_context(it.ctx);
         it.h.resume();
-        t_context = nullptr;
+        set_current_context(nullptr);
       }
       worked = true;
     }
@@ -395,7 +242,7 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     }
     if (m.idle.step()) continue;
     if (m.store != nullptr) {
-      for (RefWaitNode* n = m.refs_head; n != nullptr; n = n->next) {
+      for (RefWaitNode* n : m.refs) {
         if (!n->registered) {
           m.store->objects().register_waiter(n->rec->slot, m.store->me());
           n->registered = true;
@@ -404,9 +251,13 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     }
     ipc::WakeWord& wake = m.wake();
     const uint32_t token = wake.prepare();
+    // seq_cst: after prepare()'s seq_cst RMW; pairs with the fence in the
+    // notify() that follows post()'s store (Dekker: either we see the flag,
+    // or post() sees our waiter bit and wakes us).
     bool due = m.inbox_flag.load(std::memory_order_seq_cst) ||
                (intake_ != nullptr && intake_->has_work());
-    for (RefWaitNode* n = m.refs_head; n != nullptr && !due; n = n->next) due = m.sealed(n);
+    for (auto it = m.refs.begin(); it != m.refs.end() && !due; ++it)
+      due = m.sealed(*it);
     uint64_t park_ns = 100'000'000;
     if (!m.timers.empty()) {
       const uint64_t first = (*m.timers.begin())->deadline_ns;

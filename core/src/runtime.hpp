@@ -44,9 +44,22 @@ struct Runtime {
   std::unique_ptr<Watcher> watcher;  // fulfils ObjectRef::future()
 };
 
-// The runtime, or UsageError if init() has not run.
-Runtime& runtime();
-Runtime* runtime_or_null() noexcept;
+// The runtime (null, or UsageError from runtime(), if init() has not run).
+// Inline: every put, get and call reads it.
+extern std::atomic<Runtime*> g_runtime;  // session.cpp; set by init(), cleared by shutdown()
+inline Runtime* runtime_or_null() noexcept {
+  // acquire: pairs with the release stores of install() and shutdown() in session.cpp.
+  return g_runtime.load(std::memory_order_acquire);
+}
+[[noreturn]] void throw_no_runtime();
+inline Runtime& runtime() {
+  Runtime* rt = runtime_or_null();
+  if (rt == nullptr) throw_no_runtime();
+  return *rt;
+}
+
+// The id of the object a record of the live session holds.
+ObjectId record_id(const RefRecord* rec);
 
 // Throws the public exception for a store error met while doing `what`.
 [[noreturn]] void throw_store_error(store::StoreError error, const char* what,

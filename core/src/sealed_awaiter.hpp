@@ -20,7 +20,7 @@ class SealedAwaiter {
     node_.rec = RefAccess::record(ref_);
     node_.detach = [](WaitNode* w) noexcept {
       auto* n = static_cast<RefWaitNode*>(w);
-      if (n->listed) n->loop->remove_ref_wait(n);
+      if (n->listed()) n->loop->remove_ref_wait(n);
     };
     loop->add_ref_wait(&node_);
     node_.enter(h);

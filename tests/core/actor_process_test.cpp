@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -125,17 +126,17 @@ class Thrower {
  public:
   int checked(int x) {
     if (x < 0) throw std::runtime_error("boom");
-    ++served_;
+    served_.fetch_add(1, std::memory_order_relaxed);  // calls run on several threads
     return x;
   }
   void void_throws(std::string why) { throw std::invalid_argument(why); }
   int custom() { throw CustomError("custom trouble"); }
   int not_an_exception() { throw 42; }
-  int served() const { return served_; }
+  int served() const { return served_.load(std::memory_order_relaxed); }
   int pid() { return int(::getpid()); }
 
  private:
-  int served_ = 0;
+  std::atomic<int> served_{0};
 };
 SHOAL_ACTOR(Thrower, &Thrower::checked, &Thrower::void_throws, &Thrower::custom,
             &Thrower::not_an_exception, &Thrower::served, &Thrower::pid);

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -220,6 +221,80 @@ TEST(Session, RefsOutlivingShutdownAreInert) {
   pending.reset();
   EXPECT_EQ(store_live_objects(), live);
   EXPECT_EQ(shoal::get(mine), "new session");
+}
+
+// Threads copy, check and drop refs (each holding the last copies of its own)
+// while the main thread ends the session. Whatever comes before shutdown()
+// begins sees the live session; whatever comes after it has returned is a
+// no-op (ready() false, id() UsageError); nothing touches the unmapped store,
+// and a new session is not disturbed by refs dropped afterwards.
+TEST(Session, RefsCopiedCheckedAndDroppedOnOtherThreadsWhileShutdownRunsAreSafe) {
+  constexpr int kRounds = 6;
+  constexpr int kThreads = 4;
+  constexpr size_t kOwnedPerThread = 5000;
+  constexpr size_t kShared = 64;
+  constexpr size_t kDropsBeforeShutdown = 500;  // per thread
+  constexpr int kChecksAfterShutdown = 200;     // per thread
+  for (int round = 0; round < kRounds; ++round) {
+    shoal::init(shoal::Config{.prefault = false});
+    std::vector<std::vector<shoal::ObjectRef<int>>> owned(kThreads);
+    for (auto& refs : owned) {
+      for (size_t i = 0; i < kOwnedPerThread; ++i)
+        refs.push_back(shoal::put(int(i)));
+    }
+    std::vector<shoal::ObjectRef<int>> shared, aliases;  // aliases: other records, same objects
+    for (size_t i = 0; i < kShared; ++i) {
+      shared.push_back(shoal::put(-int(i)));
+      aliases.push_back(shoal::ObjectRef<int>(shared.back().id()));
+    }
+    std::atomic<size_t> dropped{0};
+    std::atomic<bool> began{false}, ended{false};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&, t] {
+        std::vector<shoal::ObjectRef<int>>& mine = owned[size_t(t)];
+        int checks_after = 0;
+        for (size_t i = 0; checks_after < kChecksAfterShutdown; ++i) {
+          const bool before = !began.load(std::memory_order_acquire);
+          const bool after = ended.load(std::memory_order_acquire);
+          if (!mine.empty()) {
+            mine.pop_back();  // the last copy: an unpin, or nothing once shutdown() ran
+            dropped.fetch_add(1, std::memory_order_relaxed);
+          }
+          shoal::ObjectRef<int> copy = shared[i % kShared];
+          const bool ready = copy.ready();
+          const bool same = copy == aliases[i % kShared];
+          if (before && !began.load(std::memory_order_acquire)) {
+            EXPECT_TRUE(ready) << "round " << round;
+            EXPECT_TRUE(same) << "round " << round;
+          }
+          if (after) {
+            EXPECT_FALSE(ready) << "round " << round;
+            EXPECT_FALSE(same) << "round " << round;
+            EXPECT_THROW((void)copy.id(), shoal::UsageError) << "round " << round;
+            ++checks_after;
+          }
+        }
+      });
+    }
+    // Shut down while every thread still has most of its refs to drop.
+    ASSERT_TRUE(eventually([&] { return dropped.load() >= kThreads * kDropsBeforeShutdown; }));
+    began.store(true, std::memory_order_release);
+    shoal::shutdown();
+    ended.store(true, std::memory_order_release);
+    for (auto& th : threads)
+      th.join();
+    EXPECT_FALSE(shoal::is_initialized());
+    // What is left is dropped in a new session, which must not notice.
+    shoal::init(shoal::Config{.prefault = false});
+    EXPECT_EQ(store_live_objects(), 0u);
+    owned.clear();
+    shared.clear();
+    aliases.clear();
+    EXPECT_EQ(store_live_objects(), 0u);
+    shoal::shutdown();
+    if (HasFailure()) break;
+  }
 }
 
 TEST(Session, IdOfAnEndedSessionThrowsObjectNotFound) {

@@ -294,6 +294,91 @@ TEST_F(Faults, CellNamingAMethodTheClassDoesNotHaveFailsWithUsageError) {
   EXPECT_EQ(shoal::get(s.task(&Stream::pid).remote(), 30s), pid);
 }
 
+// ---- a corrupt request ring ------------------------------------------------------------------
+
+namespace {
+
+// The message of the StoreCorruptError a call to `s` throws while its ring
+// is corrupt in the way `what` says.
+std::string ring_error(const shoal::ActorHandle<Stream>& s, const std::string& what) {
+  return "shoal: the request ring of actor Stream (entry " + std::to_string(s.id().index) +
+         " of the actor table) is corrupt: " + what;
+}
+
+// Calls s.echo(x) and returns the message of the StoreCorruptError it throws
+// ("" if it throws nothing, or something else).
+std::string call_error(const shoal::ActorHandle<Stream>& s, int x) {
+  try {
+    (void)s.task(&Stream::echo).remote(x);
+  } catch (const shoal::StoreCorruptError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "not a StoreCorruptError: " << e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_F(Faults, CallIntoARingWhoseHeaderIsCorruptThrowsStoreCorruptErrorNamingTheRing) {
+  auto s = shoal::actor<Stream>().remote();
+  ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(1), 30s), 1);
+  shoal::store::Store& st = *detail::runtime().store;
+  const shoal::ipc::ActorEntry& e = st.actor(s.id().index);
+  auto* header = reinterpret_cast<shoal::ipc::RingHeader*>(st.base() + e.ring_off);
+  const uint64_t live = store_live_objects();
+  const uint64_t magic = header->magic;
+  header->magic = ~magic;
+  EXPECT_EQ(call_error(s, 2),
+            ring_error(s, "its header fails validation (magic number, capacity or size)"));
+  EXPECT_EQ(store_live_objects(), live) << "the refused call's result was not freed";
+  const uint32_t capacity = header->capacity;
+  header->magic = magic;
+  header->capacity = capacity + 1;  // not a power of two
+  EXPECT_EQ(call_error(s, 3),
+            ring_error(s, "its header fails validation (magic number, capacity or size)"));
+  header->capacity = capacity;
+  // The actor never saw the refused calls, and serves the next one.
+  EXPECT_EQ(shoal::get(s.task(&Stream::echo).remote(4), 30s), 4);
+  EXPECT_EQ(store_live_objects(), live);
+}
+
+TEST_F(Faults, CallIntoARingOutsideTheSegmentThrowsStoreCorruptErrorNamingTheRing) {
+  auto s = shoal::actor<Stream>().remote();
+  ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(1), 30s), 1);
+  shoal::store::Store& st = *detail::runtime().store;
+  shoal::ipc::ActorEntry& e = st.actor(s.id().index);
+  const uint64_t ring_off = e.ring_off;
+  const uint64_t size = st.segment().size();
+  e.ring_off = size - 64;  // the ring would run past the end of the segment
+  EXPECT_EQ(call_error(s, 2),
+            ring_error(s, "its place (offset " + std::to_string(size - 64) + ", " +
+                              std::to_string(e.ring_bytes) + " bytes) is not inside the segment (" +
+                              std::to_string(size) + " bytes)"));
+  e.ring_off = ring_off;
+  EXPECT_EQ(shoal::get(s.task(&Stream::echo).remote(3), 30s), 3);
+}
+
+TEST_F(Faults, CallIntoARingWhoseTailCellIsCorruptThrowsStoreCorruptErrorNamingTheRing) {
+  auto s = shoal::actor<Stream>().remote();
+  ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(1), 30s), 1);
+  shoal::store::Store& st = *detail::runtime().store;
+  const shoal::ipc::ActorEntry& e = st.actor(s.id().index);
+  auto* header = reinterpret_cast<shoal::ipc::RingHeader*>(st.base() + e.ring_off);
+  auto* cells = reinterpret_cast<shoal::ipc::RingCell*>(header + 1);
+  const uint64_t tail = header->tail.load();
+  shoal::ipc::RingCell& cell = cells[tail & (header->capacity - 1)];
+  const uint64_t seq = cell.seq.load();
+  using Ring = shoal::ipc::RequestRing;
+  cell.seq.store(Ring::make_seq(tail + 5, Ring::CellState::kFree, 0));  // a position it never had
+  EXPECT_EQ(call_error(s, 2),
+            ring_error(s,
+                       "the sequence word of the cell at its tail is neither free nor a lap "
+                       "behind"));
+  cell.seq.store(seq);
+  EXPECT_EQ(shoal::get(s.task(&Stream::echo).remote(3), 30s), 3);
+}
+
 // ---- arguments that do not deserialize -------------------------------------------------------
 
 namespace {

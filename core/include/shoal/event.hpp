@@ -10,6 +10,7 @@
 #include <coroutine>
 
 #include <shoal/detail/event_loop.hpp>
+#include <shoal/detail/intrusive_list.hpp>
 
 namespace shoal {
 
@@ -23,11 +24,8 @@ class Event {
   // Sets the flag and schedules every waiter to resume on its loop; none resumes inside set().
   void set() noexcept {
     set_ = true;
-    while (head_ != nullptr) {
-      Node* n = head_;
-      unlink(n);
-      n->fire();
-    }
+    while (!waiters_.empty())
+      waiters_.pop_front()->fire();
   }
   void clear() noexcept { set_ = false; }
   bool is_set() const noexcept { return set_; }
@@ -35,9 +33,7 @@ class Event {
  private:
   struct Node : detail::WaitNode {
     Event* event = nullptr;
-    Node* prev = nullptr;
-    Node* next = nullptr;
-    bool listed = false;
+    detail::ListHook<Node> hook;  // in event->waiters_
   };
 
  public:
@@ -50,9 +46,9 @@ class Event {
     void await_suspend(std::coroutine_handle<> h) noexcept {
       node_.detach = [](detail::WaitNode* w) noexcept {
         auto* n = static_cast<Node*>(w);
-        if (n->listed) n->event->unlink(n);
+        if (n->hook.linked) n->event->waiters_.remove(n);
       };
-      node_.event->append(&node_);
+      node_.event->waiters_.push_back(&node_);
       node_.enter(h);  // last: may deliver a pending cancellation at once
     }
     void await_resume() {
@@ -66,35 +62,8 @@ class Event {
   Awaiter wait() noexcept { return Awaiter(this); }
 
  private:
-  void append(Node* n) noexcept {
-    n->prev = tail_;
-    n->next = nullptr;
-    if (tail_) {
-      tail_->next = n;
-    } else {
-      head_ = n;
-    }
-    tail_ = n;
-    n->listed = true;
-  }
-  void unlink(Node* n) noexcept {
-    if (n->prev) {
-      n->prev->next = n->next;
-    } else {
-      head_ = n->next;
-    }
-    if (n->next) {
-      n->next->prev = n->prev;
-    } else {
-      tail_ = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->listed = false;
-  }
-
   bool set_ = false;
-  Node* head_ = nullptr;
-  Node* tail_ = nullptr;
+  detail::IntrusiveList<Node, &Node::hook> waiters_;  // in the order they started waiting
 };
 
 }  // namespace shoal

@@ -29,6 +29,9 @@ namespace detail {
 struct RefAccess;
 template <class T>
 struct RefAwaiter;
+// detail/runtime.hpp: whether two records of live refs hold the same object.
+bool same_object(const RefRecord* a, uint32_t a_epoch, const RefRecord* b,
+                 uint32_t b_epoch) noexcept;
 }  // namespace detail
 
 // The untyped part of every ObjectRef<T>, which cancel() takes. A ref is two words; copying one
@@ -46,7 +49,8 @@ class ObjectRefBase {
   ObjectRefBase& operator=(ObjectRefBase&& o) noexcept;
   ~ObjectRefBase();
 
-  // The object's id (nil for an empty ref), to pass to another process as text.
+  // The object's id (nil for an empty ref), to pass to another process as text. Throws
+  // UsageError once the ref's session has ended.
   ObjectId id() const;
   // False for a default-constructed or moved-from ref.
   bool valid() const noexcept { return rec_ != nullptr; }
@@ -55,9 +59,11 @@ class ObjectRefBase {
   bool ready() const noexcept;
   void swap(ObjectRefBase& o) noexcept;
 
-  // Two refs are equal when they name the same object, or are both empty.
+  // Two refs are equal when they name the same object, or are both empty; a ref of an ended
+  // session equals only its own copies.
   friend bool operator==(const ObjectRefBase& a, const ObjectRefBase& b) noexcept {
-    return a.rec_ == b.rec_ || (a.rec_ && b.rec_ && a.id() == b.id());
+    return a.rec_ == b.rec_ ||
+           (a.rec_ && b.rec_ && detail::same_object(a.rec_, a.epoch_, b.rec_, b.epoch_));
   }
 
  private:

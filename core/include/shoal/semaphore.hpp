@@ -10,6 +10,7 @@
 #include <cstddef>
 
 #include <shoal/detail/event_loop.hpp>
+#include <shoal/detail/intrusive_list.hpp>
 
 namespace shoal {
 
@@ -23,17 +24,15 @@ class Semaphore {
   std::size_t available() const noexcept { return permits_; }
   // Takes a permit if one is free and no coroutine is waiting for one (waiters go first).
   bool try_acquire() noexcept {
-    if (permits_ == 0 || head_ != nullptr) return false;
+    if (permits_ == 0 || !waiters_.empty()) return false;
     --permits_;
     return true;
   }
   // Hands the permit to the longest waiter, which resumes later on its loop, or returns it to the
   // pool.
   void release() noexcept {
-    if (head_ != nullptr) {  // the permit goes straight to the first waiter
-      Node* n = head_;
-      unlink(n);
-      n->fire();
+    if (!waiters_.empty()) {  // the permit goes straight to the first waiter
+      waiters_.pop_front()->fire();
       return;
     }
     ++permits_;
@@ -42,9 +41,7 @@ class Semaphore {
  private:
   struct Node : detail::WaitNode {
     Semaphore* sem = nullptr;
-    Node* prev = nullptr;
-    Node* next = nullptr;
-    bool listed = false;
+    detail::ListHook<Node> hook;  // in sem->waiters_
   };
 
  public:
@@ -57,18 +54,9 @@ class Semaphore {
     void await_suspend(std::coroutine_handle<> h) noexcept {
       node_.detach = [](detail::WaitNode* w) noexcept {
         auto* n = static_cast<Node*>(w);
-        if (n->listed) n->sem->unlink(n);
+        if (n->hook.linked) n->sem->waiters_.remove(n);
       };
-      Semaphore* s = node_.sem;
-      node_.prev = s->tail_;
-      node_.next = nullptr;
-      if (s->tail_) {
-        s->tail_->next = &node_;
-      } else {
-        s->head_ = &node_;
-      }
-      s->tail_ = &node_;
-      node_.listed = true;
+      node_.sem->waiters_.push_back(&node_);
       node_.enter(h);  // last: may deliver a pending cancellation at once
     }
     void await_resume() {
@@ -82,24 +70,8 @@ class Semaphore {
   Awaiter acquire() noexcept { return Awaiter(this); }
 
  private:
-  void unlink(Node* n) noexcept {
-    if (n->prev) {
-      n->prev->next = n->next;
-    } else {
-      head_ = n->next;
-    }
-    if (n->next) {
-      n->next->prev = n->prev;
-    } else {
-      tail_ = n->prev;
-    }
-    n->prev = n->next = nullptr;
-    n->listed = false;
-  }
-
   std::size_t permits_;
-  Node* head_ = nullptr;
-  Node* tail_ = nullptr;
+  detail::IntrusiveList<Node, &Node::hook> waiters_;  // longest waiter first
 };
 
 }  // namespace shoal

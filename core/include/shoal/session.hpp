@@ -30,7 +30,11 @@ struct Config {
 void init(const Config& config = {});
 
 // Ends the session: kills its actors and workers and removes the store. Every
-// ObjectRef still alive becomes inert. Idempotent; also runs at normal exit.
+// ObjectRef still alive becomes inert: copying, destroying, comparing it and
+// ready() are safe on any thread while shutdown() runs and after, and do
+// nothing (ready() is false, id() throws UsageError); every other use of the
+// session (get, put, calls) must have ended before. Idempotent; also runs at
+// normal exit.
 void shutdown();
 
 // This process's rank in `shoal launch -n N` (0..N-1); 0 outside it. In a job

@@ -102,8 +102,7 @@ View<T> get_view(const ObjectRef<T>& ref) {
   detail::check_live(rec, detail::RefAccess::epoch(ref));
   const detail::ObjectBytes b = detail::wait_and_read(rec, std::nullopt);
   if (b.type_fp != detail::fingerprint_of<T>()) {
-    detail::throw_type_mismatch(detail::fingerprint_of<T>(), detail::type_name<T>(), b.type_fp,
-                                rec);
+    detail::throw_type_mismatch(detail::type_name<T>(), b.type_fp, rec);
   }
   if constexpr (std::is_same_v<T, std::string> || detail::is_std_vector<T>::value) {
     return View<T>(ref, b.data, b.size);

@@ -21,74 +21,24 @@
 #include <functional>
 #include <memory>
 
+#include <shoal/detail/call_context.hpp>
+#include <shoal/detail/intrusive_list.hpp>
 #include <shoal/detail/ref_record.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal::detail {
 
-struct CallContext;
-
 class EventLoop;
-
-struct WaitNode {
-  std::coroutine_handle<> handle;
-  EventLoop* loop = nullptr;    // the loop of the thread that suspended
-  CallContext* ctx = nullptr;   // the call this wait belongs to (may be null)
-  WaitNode* ctx_prev = nullptr;
-  WaitNode* ctx_next = nullptr;
-  bool in_ctx = false;
-  bool fired = false;           // already scheduled to resume: nothing may fire it again
-  bool cancelled = false;       // resumed by cancellation, not by its event
-  void* owner = nullptr;        // the awaiter holding the node, for its callbacks
-  // Takes the node off whatever it waits on; set by the awaiter.
-  void (*detach)(WaitNode*) noexcept = nullptr;
-
-  // Schedules the coroutine on its loop unless something already did.
-  // Returns false if the node had already fired.
-  bool fire() noexcept;
-
-  // In await_suspend: remembers the coroutine and joins the current call's waits.
-  void enter(std::coroutine_handle<> h) noexcept;
-  // In await_resume: leaves the call's waits; throws TaskCancelledError if the
-  // call was cancelled while suspended here.
-  void leave();
-  // Leaves without the cancellation check (for waits that must not throw).
-  void leave_quietly() noexcept;
-};
-
-// A call in progress (or the root of run()). Cancelling it resumes every
-// coroutine of the call at its current co_await with TaskCancelledError, and
-// cancels its child contexts (wait_for's inner awaitables).
-struct CallContext {
-  bool cancelled = false;
-  WaitNode* waits = nullptr;
-  CallContext* parent = nullptr;
-  CallContext* first_child = nullptr;
-  CallContext* next_sibling = nullptr;
-  CallContext* prev_sibling = nullptr;
-
-  CallContext() = default;
-  explicit CallContext(CallContext* parent_ctx);  // a child of parent_ctx
-  ~CallContext();
-  CallContext(const CallContext&) = delete;
-  CallContext& operator=(const CallContext&) = delete;
-
-  void cancel() noexcept;
-};
-
-// The context of the coroutine running on this thread right now.
-CallContext* current_context() noexcept;
-void set_current_context(CallContext* ctx) noexcept;
 
 // Waiting for an object to be sealed.
 struct RefWaitNode : WaitNode {
   const RefRecord* rec = nullptr;
-  RefWaitNode* prev = nullptr;
-  RefWaitNode* next = nullptr;
-  bool listed = false;      // in the loop's list of ref waits
-  bool registered = false;  // asked the object's sealer to notify this process
+  ListHook<RefWaitNode> loop_hook;  // in the loop's list of ref waits
+  bool registered = false;          // asked the object's sealer to notify this process
   // Runs when the object is sealed, before the coroutine is scheduled.
   void (*on_sealed)(RefWaitNode*) noexcept = nullptr;
+
+  bool listed() const noexcept { return loop_hook.linked; }
 };
 
 // Waiting for a point in time (steady clock nanoseconds).
@@ -144,8 +94,6 @@ class EventLoop {
   // Async actors: blocking get()/wait() on this thread throw EventLoopBlockedError.
   void set_forbid_blocking(bool forbid);
   bool forbid_blocking() const { return forbid_blocking_; }
-
-  size_t ready_count() const;
 
  private:
   struct Impl;

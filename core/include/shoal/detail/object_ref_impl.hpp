@@ -58,11 +58,11 @@ inline ObjectRefBase::~ObjectRefBase() {
 }
 
 inline ObjectId ObjectRefBase::id() const {
-  return rec_ ? detail::id_of(rec_) : ObjectId();
+  return rec_ ? detail::ref_id(rec_, epoch_) : ObjectId();
 }
 
 inline bool ObjectRefBase::ready() const noexcept {
-  return rec_ && epoch_ == detail::epoch() && detail::is_sealed(rec_);
+  return rec_ && detail::ref_ready(rec_, epoch_);
 }
 
 inline void ObjectRefBase::swap(ObjectRefBase& o) noexcept {
@@ -71,20 +71,11 @@ inline void ObjectRefBase::swap(ObjectRefBase& o) noexcept {
 }
 
 inline void ObjectRefBase::retain() noexcept {
-  // relaxed: a copy is made from a ref that holds a count, so the count cannot reach zero
-  // meanwhile, and the increment publishes nothing (as std::shared_ptr's); the release below is
-  // what orders this copy's uses.
-  if (rec_ && epoch_ == detail::epoch()) rec_->local.fetch_add(1, std::memory_order_relaxed);
+  if (rec_) detail::retain_ref(rec_, epoch_);
 }
 
 inline void ObjectRefBase::release() noexcept {
-  // acq_rel, pairing with the other copies' fetch_sub here: the release half publishes this
-  // copy's uses of the object, the acquire half of the last one sees every other copy's uses
-  // before release_ref() unpins.
-  if (rec_ && epoch_ == detail::epoch() &&
-      rec_->local.fetch_sub(1, std::memory_order_acq_rel) == 1) {
-    detail::release_ref(rec_);
-  }
+  if (rec_) detail::release_ref(rec_, epoch_);
   rec_ = nullptr;
 }
 
@@ -119,7 +110,7 @@ struct RefAccess {
 template <class T>
 T decode_object(const ObjectBytes& b, const RefRecord* rec) {
   if (b.type_fp != fingerprint_of<T>()) {
-    throw_type_mismatch(fingerprint_of<T>(), type_name<T>(), b.type_fp, rec);
+    throw_type_mismatch(type_name<T>(), b.type_fp, rec);
   }
   if constexpr (!std::is_void_v<T>) return decode<T>(b.data, b.size);
 }
@@ -149,7 +140,7 @@ struct RefAwaiter {
     node.rec = RefAccess::record(ref);
     node.detach = [](WaitNode* w) noexcept {
       auto* n = static_cast<RefWaitNode*>(w);
-      if (n->listed) n->loop->remove_ref_wait(n);
+      if (n->listed()) n->loop->remove_ref_wait(n);
     };
     loop->add_ref_wait(&node);
     node.enter(h);

@@ -4,8 +4,8 @@
 // Lifetimes: the records and bytes these functions hand out point into the session's segment and
 // are valid while the caller holds a ref to the object and the session lasts. Without a session
 // (after shutdown() too) the functions that reach the store throw UsageError, except
-// release_ref(), is_sealed(), note_type() and pins_made(), which do nothing (false, 0); id_of()
-// needs a record of the live session. Any thread may call them.
+// retain_ref(), release_ref(), ref_ready(), same_object(), is_sealed(), note_type() and
+// pins_made(), which do nothing (false, 0). Any thread may call them.
 #pragma once
 
 #include <atomic>
@@ -30,7 +30,7 @@ enum class CodecKind : uint8_t { kNone = 0, kRaw = 1, kMsgpack = 2, kError = 3 }
 
 // Bumped by every init() and shutdown() (and by an actor process as it installs its runtime):
 // an ObjectRef remembers the epoch it was made in and does nothing to the store once the session
-// it belongs to has ended. Inline: every ref copy and destruction reads it.
+// it belongs to has ended. Inline: every new ref and every wait() reads it.
 extern std::atomic<uint32_t> g_epoch;
 inline uint32_t epoch() noexcept {
   // relaxed, pairing with the fetch_add of init() and shutdown(): the epoch only tells sessions
@@ -39,9 +39,18 @@ inline uint32_t epoch() noexcept {
 }
 
 // ---- references ----
-void release_ref(RefRecord* rec) noexcept;  // the last ObjectRef copy of rec is gone
-RefRecord* pin_id(const ObjectId& id);      // throws ObjectNotFoundError / UsageError
-ObjectId id_of(const RefRecord* rec);
+// An ObjectRef's copy, release, ready(), id() and == go through these. They
+// are safe on any thread at any time, also after or while shutdown() runs: for
+// a ref of a session that has ended (or is ending) they touch nothing.
+void retain_ref(RefRecord* rec, uint32_t epoch) noexcept;       // one more ObjectRef copy of rec
+void release_ref(RefRecord* rec, uint32_t epoch) noexcept;      // one ObjectRef copy of rec fewer
+bool ref_ready(const RefRecord* rec, uint32_t epoch) noexcept;  // false once the session ended
+ObjectId ref_id(const RefRecord* rec, uint32_t epoch);  // throws UsageError if the session ended
+bool same_object(const RefRecord* a, uint32_t a_epoch, const RefRecord* b,
+                 uint32_t b_epoch) noexcept;  // false if either session ended
+RefRecord* pin_id(const ObjectId& id);        // throws ObjectNotFoundError / UsageError
+// Whether a ref's object is sealed; the ref must be of the live session
+// (check_live), which must not end meanwhile.
 bool is_sealed(const RefRecord* rec) noexcept;
 void check_live(const RefRecord* rec, uint32_t epoch);  // throws UsageError if the session ended
 uint64_t pins_made() noexcept;  // Store::pins_made() of this process (0 outside a session)
@@ -90,8 +99,8 @@ struct ObjectBytes {
 ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanoseconds> timeout);
 // The same for an object known to be sealed (no waiting, no loop check).
 ObjectBytes read_sealed(const RefRecord* rec);
-[[noreturn]] void throw_type_mismatch(uint64_t expected_fp, std::string_view expected_name,
-                                      uint64_t actual_fp, const RefRecord* rec);
+[[noreturn]] void throw_type_mismatch(std::string_view expected_name, uint64_t actual_fp,
+                                      const RefRecord* rec);
 [[noreturn]] void throw_decode_failure(std::string_view type_name, const char* why);
 // Throws EventLoopBlockedError when called on an async actor's event-loop thread.
 void check_blocking_allowed(const char* operation);

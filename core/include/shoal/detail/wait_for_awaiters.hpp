@@ -44,7 +44,7 @@ class RefTimeoutAwaiter {
     timer_.owner = this;
     ref_node_.detach = [](WaitNode* w) noexcept {
       auto* n = static_cast<RefWaitNode*>(w);
-      if (n->listed) n->loop->remove_ref_wait(n);
+      if (n->listed()) n->loop->remove_ref_wait(n);
       auto* self = owner_of(n);
       if (self->timer_.armed) self->timer_.loop->remove_timer(&self->timer_);
     };
@@ -57,7 +57,7 @@ class RefTimeoutAwaiter {
     timer_.loop = loop;
     timer_.on_expired = [](TimerNode* t) noexcept {
       auto* self = static_cast<RefTimeoutAwaiter*>(t->owner);
-      if (self->ref_node_.listed) self->ref_node_.loop->remove_ref_wait(&self->ref_node_);
+      if (self->ref_node_.listed()) self->ref_node_.loop->remove_ref_wait(&self->ref_node_);
       self->timed_out_ = true;
       self->ref_node_.fire();
     };

@@ -1,0 +1,72 @@
+// ActorProcess: the life of an actor (or worker) process: construct the
+// object, then serve its request ring until the process is killed or calls
+// exit_actor() (core/src only).
+//
+// How calls are served is apart from the setup: threaded actors through a
+// ThreadedPool (threaded_pool.cpp), async actors and workers through an
+// AsyncIntake on one event loop (async_intake.cpp). Both take calls out of the
+// ring and settle their results with the helpers here.
+#pragma once
+
+#include <cstdint>
+#include <exception>
+#include <string>
+
+#include <shoal/detail/call.hpp>
+#include <shoal/detail/registry.hpp>
+
+#include "ipc/actor_table.hpp"
+#include "ipc/request_ring.hpp"
+#include "ipc/spin.hpp"
+#include "store/store.hpp"
+
+namespace shoal::detail {
+
+class ActorProcess {
+ public:
+  ActorProcess(store::Store& store, uint32_t index)
+      : store_(store), index_(index), entry_(store.actor(index)) {}
+
+  [[noreturn]] void run();
+
+  // ---- for the serving loops ----
+  store::Store& store() const { return store_; }
+  ipc::ActorEntry& entry() const { return entry_; }
+  ipc::RequestRing& ring() { return ring_; }
+  const ClassInfo* cls() const { return cls_; }  // null in a worker
+  bool worker() const { return worker_; }
+  void* self() const { return self_; }
+
+  // Copies the call in `cell` into `in`; false (after reporting it, and
+  // answering the call if it names a pending result) for a malformed cell.
+  bool copy_call(ipc::RingCell* cell, CallInput& in);
+  // Waits for the next call and copies it; false only for a dropped cell.
+  bool next_call(CallInput& in);
+  // Claims the call's result; false if the call is to be dropped (or was
+  // answered here: cancelled, unknown method).
+  bool begin(const CallInput& in, const char** method_name);
+  void fail_with(const CallTarget& t, std::exception_ptr error, const char* method);
+  void seal_cancelled(const CallTarget& t, const char* method);
+
+ private:
+  [[noreturn]] void creation_failed(const std::string& why);
+  void idle_wait();  // one step of waiting for a call: spin, or park
+
+  store::Store& store_;
+  uint32_t index_;
+  ipc::ActorEntry& entry_;
+  ipc::RequestRing ring_;
+  const ClassInfo* cls_ = nullptr;
+  bool worker_ = false;
+  void* self_ = nullptr;
+  std::string class_name_;
+  ipc::IdleSpin idle_;
+};
+
+// Serves a threaded actor's calls on max_concurrency threads, for ever.
+void serve_threaded(ActorProcess& actor);
+// Serves an async actor's (or a worker's) calls on this thread's event loop,
+// for ever.
+void serve_async(ActorProcess& actor);
+
+}  // namespace shoal::detail
