@@ -4,12 +4,18 @@ namespace shoal::ipc {
 
 const char* to_string(ActorState state) {
   switch (state) {
-    case ActorState::kFree: return "free";
-    case ActorState::kCreating: return "creating";
-    case ActorState::kStarting: return "starting";
-    case ActorState::kAlive: return "alive";
-    case ActorState::kRestarting: return "restarting";
-    case ActorState::kDead: return "dead";
+    case ActorState::kFree:
+      return "free";
+    case ActorState::kCreating:
+      return "creating";
+    case ActorState::kStarting:
+      return "starting";
+    case ActorState::kAlive:
+      return "alive";
+    case ActorState::kRestarting:
+      return "restarting";
+    case ActorState::kDead:
+      return "dead";
   }
   return "unknown";
 }

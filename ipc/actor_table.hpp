@@ -31,29 +31,29 @@ const char* to_string(ActorState state);
 
 struct alignas(64) ActorEntry {
   // Line 0: lifecycle, read by every caller.
-  std::atomic<uint32_t> state;        // ActorState; seq_cst (see ActorHandle calls)
-  std::atomic<uint32_t> gen;          // bumped when the entry is freed; handles carry it
-  std::atomic<uint32_t> process;      // process slot of the live incarnation, or kNoProcess
-  std::atomic<int32_t> pid;           // pid of the live incarnation, 0 if none
-  std::atomic<uint32_t> incarnation;  // 0 for the first process, +1 per restart
-  std::atomic<int32_t> restarts;      // restarts so far
-  std::atomic<uint32_t> cancel_epoch; // bumped by cancel(); the actor rescans its calls
-  std::atomic<uint32_t> death_cause; // why it died (launcher::DeathCause), 0 while it lives
-  uint32_t kind;                      // how it runs its calls (launcher::ActorKind)
+  std::atomic<uint32_t> state;         // ActorState; seq_cst (see ActorHandle calls)
+  std::atomic<uint32_t> gen;           // bumped when the entry is freed; handles carry it
+  std::atomic<uint32_t> process;       // process slot of the live incarnation, or kNoProcess
+  std::atomic<int32_t> pid;            // pid of the live incarnation, 0 if none
+  std::atomic<uint32_t> incarnation;   // 0 for the first process, +1 per restart
+  std::atomic<int32_t> restarts;       // restarts so far
+  std::atomic<uint32_t> cancel_epoch;  // bumped by cancel(); the actor rescans its calls
+  std::atomic<uint32_t> death_cause;   // why it died (launcher::DeathCause), 0 while it lives
+  uint32_t kind;                       // how it runs its calls (launcher::ActorKind)
   int32_t max_concurrency;
-  int32_t max_restarts;               // -1: forever
-  int32_t cpu;                        // core to pin to, -1: none
-  uint16_t owner;                     // process slot of the creator
-  uint16_t spawner;                   // process slot of the fork server that forks it
+  int32_t max_restarts;  // -1: forever
+  int32_t cpu;           // core to pin to, -1: none
+  uint16_t owner;        // process slot of the creator
+  uint16_t spawner;      // process slot of the fork server that forks it
   uint32_t reserved0;
-  uint64_t ring_off;                  // segment offset of its RequestRing
+  uint64_t ring_off;  // segment offset of its RequestRing
 
   // Line 1: identity, written while kCreating, immutable afterwards. (Lines
   // are fetched in 128-byte pairs: this one shares line 0's pair, and the
   // counters the actor writes at every call stay out of the callers' way.)
-  alignas(64) uint64_t class_id;  // fingerprint of the class name
-  uint64_t ctor_id;               // fingerprint of the constructor signature
-  uint64_t ctor_args;             // (slot << 32) | gen of the constructor-arguments object
+  alignas(64) uint64_t class_id;     // fingerprint of the class name
+  uint64_t ctor_id;                  // fingerprint of the constructor signature
+  uint64_t ctor_args;                // (slot << 32) | gen of the constructor-arguments object
   std::atomic<int32_t> exit_status;  // wait status of the last incarnation
   uint32_t reserved2;
   uint64_t ring_bytes;
@@ -67,7 +67,7 @@ struct alignas(64) ActorEntry {
   uint8_t pad1[40];
 
   // Lines 3..: identity (immutable after kCreating) and the death notice.
-  char name[64];        // "" for unnamed actors
+  char name[64];  // "" for unnamed actors
   char class_name[64];
   char death_message[192];
 };

@@ -23,8 +23,8 @@ FutexWaitResult futex_wait(std::atomic<uint32_t>* word, uint32_t expected,
     ts.tv_nsec = static_cast<long>(ns % 1'000'000'000);
     tsp = &ts;
   }
-  const long rc = ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected,
-                            tsp, nullptr, 0);
+  const long rc = ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAIT, expected, tsp,
+                            nullptr, 0);
   if (rc == 0) return FutexWaitResult::kWoken;
   if (errno == EAGAIN) return FutexWaitResult::kValueDiffers;
   if (errno == ETIMEDOUT) return FutexWaitResult::kTimedOut;

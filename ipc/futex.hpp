@@ -10,8 +10,8 @@
 namespace shoal::ipc {
 
 enum class FutexWaitResult {
-  kWoken,        // woken by futex_wake, or spuriously
-  kValueDiffers, // *word != expected when the kernel looked
+  kWoken,         // woken by futex_wake, or spuriously
+  kValueDiffers,  // *word != expected when the kernel looked
   kTimedOut,
 };
 

@@ -6,19 +6,26 @@ namespace shoal::ipc {
 
 const char* to_string(ProcessKind kind) {
   switch (kind) {
-    case ProcessKind::kDriver: return "driver";
-    case ProcessKind::kRank: return "rank";
-    case ProcessKind::kForkServer: return "fork-server";
-    case ProcessKind::kActor: return "actor";
-    case ProcessKind::kWorker: return "worker";
-    case ProcessKind::kSupervisor: return "supervisor";
-    case ProcessKind::kTool: return "tool";
+    case ProcessKind::kDriver:
+      return "driver";
+    case ProcessKind::kRank:
+      return "rank";
+    case ProcessKind::kForkServer:
+      return "fork-server";
+    case ProcessKind::kActor:
+      return "actor";
+    case ProcessKind::kWorker:
+      return "worker";
+    case ProcessKind::kSupervisor:
+      return "supervisor";
+    case ProcessKind::kTool:
+      return "tool";
   }
   return "unknown";
 }
 
-std::optional<ProcessSlotId> ProcessTable::claim(pid_t pid, ProcessKind kind,
-                                                 ProcessSlotId creator, const char* label) {
+std::optional<ProcessSlotId> ProcessTable::claim(pid_t pid, ProcessKind kind, ProcessSlotId creator,
+                                                 const char* label) {
   // Start at a pid-dependent slot so concurrent claimers rarely collide.
   const uint32_t start = static_cast<uint32_t>(pid) % count_;
   for (uint32_t i = 0; i < count_; ++i) {
@@ -27,8 +34,7 @@ std::optional<ProcessSlotId> ProcessTable::claim(pid_t pid, ProcessKind kind,
     uint64_t expected = 0;
     // acq_rel: acquire pairs with release() of the previous owner's cleanup.
     if (!s.owner.compare_exchange_strong(expected, make_owner(pid, ProcessState::kAlive),
-                                         std::memory_order_acq_rel,
-                                         std::memory_order_relaxed)) {
+                                         std::memory_order_acq_rel, std::memory_order_relaxed)) {
       continue;
     }
     s.kind.store(static_cast<uint32_t>(kind), std::memory_order_relaxed);

@@ -19,7 +19,7 @@
 namespace shoal::ipc {
 
 inline constexpr uint32_t kMaxProcesses = 1024;  // process slots per session
-using ProcessSlotId = uint16_t;                   // index into the table
+using ProcessSlotId = uint16_t;                  // index into the table
 inline constexpr ProcessSlotId kNoProcess = 0xffff;
 
 enum class ProcessKind : uint32_t {
@@ -27,9 +27,9 @@ enum class ProcessKind : uint32_t {
   kRank = 2,        // a rank of `shoal launch`
   kForkServer = 3,  // forks actors and workers for one driver or rank
   kActor = 4,
-  kWorker = 5,      // runs stateless tasks
+  kWorker = 5,  // runs stateless tasks
   kSupervisor = 6,
-  kTool = 7,        // `shoal status` and friends (never hold objects)
+  kTool = 7,  // `shoal status` and friends (never hold objects)
 };
 
 const char* to_string(ProcessKind kind);
@@ -69,7 +69,9 @@ static_assert(std::atomic<int32_t>::is_always_lock_free);
 inline constexpr uint64_t make_owner(pid_t pid, ProcessState state) {
   return (static_cast<uint64_t>(static_cast<uint32_t>(pid)) << 8) | static_cast<uint64_t>(state);
 }
-inline constexpr pid_t owner_pid(uint64_t owner) { return static_cast<pid_t>(owner >> 8); }
+inline constexpr pid_t owner_pid(uint64_t owner) {
+  return static_cast<pid_t>(owner >> 8);
+}
 inline constexpr ProcessState owner_state(uint64_t owner) {
   return static_cast<ProcessState>(owner & 0xff);
 }

@@ -53,8 +53,7 @@ Result<RequestRing::Claim, RingError> RequestRing::try_claim(ProcessSlotId me) n
         // acq_rel: acquire as the load above; release pairs with the acquire
         // load of skip_claims_of(), which then finds the claim naming us.
         if (cell.seq.compare_exchange_weak(s, make_seq(pos, CellState::kClaimed, me),
-                                           std::memory_order_acq_rel,
-                                           std::memory_order_relaxed)) {
+                                           std::memory_order_acq_rel, std::memory_order_relaxed)) {
           uint64_t expected = pos;
           // release: pairs with the acquire tail load of other producers.
           header_->tail.compare_exchange_strong(expected, pos + 1, std::memory_order_release,
@@ -125,9 +124,9 @@ uint32_t RequestRing::skip_claims_of(ProcessSlotId dead) noexcept {
     uint64_t s = cells_[i].seq.load(std::memory_order_acquire);
     if (seq_state(s) == CellState::kClaimed && seq_slot(s) == (dead & kSlotMask)) {
       // release: pairs with try_peek()'s acquire.
-      if (cells_[i].seq.compare_exchange_strong(
-              s, make_seq(seq_pos(s), CellState::kSkip, dead), std::memory_order_release,
-              std::memory_order_relaxed)) {
+      if (cells_[i].seq.compare_exchange_strong(s, make_seq(seq_pos(s), CellState::kSkip, dead),
+                                                std::memory_order_release,
+                                                std::memory_order_relaxed)) {
         ++skipped;
       }
     }

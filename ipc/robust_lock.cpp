@@ -66,8 +66,8 @@ bool RobustLock::take_over(ProcessSlotId dead, ProcessSlotId me) noexcept {
   // and its last writes, as far as they reached memory; the caller repairs.
   uint32_t w = word_.load(std::memory_order_acquire);
   while ((w & kOwnerMask) == uint32_t(dead) + 1u) {
-    if (word_.compare_exchange_weak(w, (uint32_t(me) + 1u) | kContended,
-                                    std::memory_order_acquire, std::memory_order_relaxed)) {
+    if (word_.compare_exchange_weak(w, (uint32_t(me) + 1u) | kContended, std::memory_order_acquire,
+                                    std::memory_order_relaxed)) {
       return true;
     }
   }

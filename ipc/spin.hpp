@@ -59,8 +59,7 @@ struct SpinPolicy {
 // `budget_ns` is spent and the caller should park (or sleep).
 class Backoff {
  public:
-  explicit Backoff(uint64_t budget_ns = SpinPolicy::kWaitSpinNs) noexcept
-      : budget_ns_(budget_ns) {}
+  explicit Backoff(uint64_t budget_ns = SpinPolicy::kWaitSpinNs) noexcept : budget_ns_(budget_ns) {}
 
   bool step() noexcept {
     ++spins_;

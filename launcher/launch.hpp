@@ -18,8 +18,8 @@ namespace shoal::launcher {
 
 struct LaunchOptions {
   int ranks = 1;
-  std::vector<int> cpus;      // rank i runs on cpus[i % size]; empty: not pinned
-  uint64_t store_bytes = 0;   // 0: the default
+  std::vector<int> cpus;     // rank i runs on cpus[i % size]; empty: not pinned
+  uint64_t store_bytes = 0;  // 0: the default
   bool prefault = true;
   std::vector<std::string> argv;  // PROGRAM and its arguments
   // Set when this launch is one node of a multi-node job (cluster/): ranks are

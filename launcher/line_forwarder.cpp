@@ -23,7 +23,9 @@ void write_all(int fd, const char* data, size_t n) {
   }
 }
 
-LineForwarder::LineForwarder(LineForwarder&& o) noexcept { *this = std::move(o); }
+LineForwarder::LineForwarder(LineForwarder&& o) noexcept {
+  *this = std::move(o);
+}
 
 LineForwarder& LineForwarder::operator=(LineForwarder&& o) noexcept {
   if (this != &o) {
@@ -38,7 +40,9 @@ LineForwarder& LineForwarder::operator=(LineForwarder&& o) noexcept {
   return *this;
 }
 
-LineForwarder::~LineForwarder() { close_input(); }
+LineForwarder::~LineForwarder() {
+  close_input();
+}
 
 void LineForwarder::close_input() {
   if (in_fd_ >= 0) ::close(in_fd_);

@@ -24,8 +24,8 @@ struct Session {
   std::unique_ptr<store::Store> store;
   int rank = 0;
   int world_size = 1;
-  bool owner = false;        // created the segment (a plain driver)
-  pid_t helper_pid = 0;      // the session daemon, or this rank's fork server
+  bool owner = false;    // created the segment (a plain driver)
+  pid_t helper_pid = 0;  // the session daemon, or this rank's fork server
   std::unique_ptr<Prefaulter> prefaulter;
 };
 
@@ -54,9 +54,8 @@ Result<Session, std::string> join_launch_session(bool prefault);
 void end_session(Session& session);
 
 // The daemon of a plain session (runs in the forked child; never returns).
-[[noreturn]] void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot,
-                             pid_t driver_pid, class Mailbox supervisor_box,
-                             class Mailbox fork_box);
+[[noreturn]] void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t driver_pid,
+                             class Mailbox supervisor_box, class Mailbox fork_box);
 
 // "2G", "512M", "64k", "1048576" -> bytes; nullopt if malformed.
 std::optional<uint64_t> parse_size(const std::string& text);

@@ -11,8 +11,8 @@
 #include <string>
 
 #include "ipc/request_ring.hpp"
-#include "launcher/actor_lifecycle.hpp"
 #include "ipc/spin.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "store/error_payload.hpp"
 
 namespace shoal::launcher {
@@ -24,16 +24,20 @@ int open_pidfd(pid_t pid) {
 }
 
 Supervisor::Supervisor(store::Store& store, Mailbox mailbox, Options options)
-    : store_(store), mailbox_(std::move(mailbox)), options_(options),
+    : store_(store),
+      mailbox_(std::move(mailbox)),
+      options_(options),
       fd_of_slot_(store.processes().size(), -1) {}
 
 Supervisor::~Supervisor() {
-  for (auto& [fd, w] : by_fd_) ::close(fd);
+  for (auto& [fd, w] : by_fd_)
+    ::close(fd);
 }
 
 void Supervisor::add_fds(std::vector<pollfd>& fds) const {
   fds.push_back(pollfd{mailbox_.fd(), POLLIN, 0});
-  for (const auto& [fd, w] : by_fd_) fds.push_back(pollfd{fd, POLLIN, 0});
+  for (const auto& [fd, w] : by_fd_)
+    fds.push_back(pollfd{fd, POLLIN, 0});
 }
 
 void Supervisor::watch(ipc::ProcessSlotId slot) {
@@ -125,7 +129,8 @@ void Supervisor::fail_result(uint32_t slot) {
     const ipc::ActorEntry& a = store_.actor(store::WriterId::id(writer));
     const bool worker = a.kind == uint32_t(ActorKind::kWorker);
     err.kind = worker ? store::ErrorKind::kWorkerCrashed : store::ErrorKind::kActorDied;
-    err.actor_class = worker ? "" : std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name)));
+    err.actor_class =
+        worker ? "" : std::string(a.class_name, strnlen(a.class_name, sizeof(a.class_name)));
     err.message = std::string(a.death_message, strnlen(a.death_message, sizeof(a.death_message)));
     if (err.message.empty()) {
       err.message = worker ? "the worker process running the task died"
@@ -218,16 +223,17 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
     // process slot and its seq_cst CAS to kAlive (ActorProcess::run()).
     const auto st = ActorState(e.state.load(std::memory_order_acquire));
     const uint32_t cur = e.process.load(std::memory_order_acquire);
-    const bool mine = cur == slot || (cur == ipc::kNoProcess && (st == ActorState::kStarting ||
-                                                                  st == ActorState::kRestarting));
+    const bool mine =
+        cur == slot ||
+        (cur == ipc::kNoProcess && (st == ActorState::kStarting || st == ActorState::kRestarting));
     if (mine && st != ActorState::kDead && st != ActorState::kFree) {
       // acquire: pairs with the seq_cst writes of the cause (kill_actor(),
       // exit_actor(), a failed creation): its death message is written too.
       const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
       const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
-      const bool may_restart = cause == DeathCause::kNone && owner_alive &&
-                               (e.max_restarts < 0 ||
-                                e.restarts.load(std::memory_order_relaxed) < e.max_restarts);
+      const bool may_restart =
+          cause == DeathCause::kNone && owner_alive &&
+          (e.max_restarts < 0 || e.restarts.load(std::memory_order_relaxed) < e.max_restarts);
       e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
       e.pid.store(0, std::memory_order_relaxed);
       if (e.death_message[0] == '\0' || cause == DeathCause::kNone) {
@@ -239,8 +245,8 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
           std::snprintf(why, sizeof(why), "it called shoal::exit_actor (pid %d)", int(pid));
         }
         if (cause != DeathCause::kCreationFailed) {
-          std::snprintf(e.death_message, sizeof(e.death_message), "actor %s died: %s",
-                        e.class_name, why);
+          std::snprintf(e.death_message, sizeof(e.death_message), "actor %s died: %s", e.class_name,
+                        why);
         }
       }
       if (may_restart) {
@@ -284,8 +290,9 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
     // release: pairs with ForkServer::spawn()'s acquire load, which then sees
     // the cleared death message and the restart count.
     e.incarnation.store(restart_incarnation, std::memory_order_release);
-    if (!send_message(fork_server_mailbox(store_.session_tag(), e.spawner),
-                      Message{MessageType::kSpawn, uint32_t(restart_actor), restart_incarnation, 0})) {
+    if (!send_message(
+            fork_server_mailbox(store_.session_tag(), e.spawner),
+            Message{MessageType::kSpawn, uint32_t(restart_actor), restart_incarnation, 0})) {
       std::snprintf(e.death_message, sizeof(e.death_message),
                     "actor %s died and could not be restarted", e.class_name);
       e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);

@@ -8,7 +8,9 @@ namespace shoal::store {
 
 namespace {
 
-void put_u32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+void put_u32(std::string& out, uint32_t v) {
+  out.append(reinterpret_cast<const char*>(&v), 4);
+}
 
 void put_str(std::string& out, const std::string& s) {
   const uint32_t n = s.size() > (1u << 20) ? (1u << 20) : uint32_t(s.size());

@@ -81,8 +81,8 @@ void HeapAllocator::replay() {
   const uint32_t op = j.op.load(std::memory_order_acquire);
   if (op == AllocJournal::kNone) return;
   const uint64_t total = bitmap_words_ * kGranulesPerWord;
-  if ((op == AllocJournal::kAlloc || op == AllocJournal::kFree) && j.count > 0 &&
-      j.first < total && j.count <= total - j.first) {
+  if ((op == AllocJournal::kAlloc || op == AllocJournal::kFree) && j.count > 0 && j.first < total &&
+      j.count <= total - j.first) {
     apply(j.first, j.count, op == AllocJournal::kAlloc);
     write_link(j.link_off, op == AllocJournal::kAlloc ? heap_off_ + j.first * kGranule : 0);
     state_->used.store(j.used_after, std::memory_order_relaxed);
@@ -180,8 +180,8 @@ Result<uint64_t, StoreError> HeapAllocator::allocate(uint64_t bytes, uint64_t li
 Result<void, StoreError> HeapAllocator::free(uint64_t off, uint64_t bytes, uint64_t link_off,
                                              ipc::ProcessSlotId me) {
   const uint64_t count = granules_for(bytes);
-  if (off < heap_off_ || (off - heap_off_) % kGranule != 0 ||
-      !contains(off, count * kGranule) || (link_off != 0 && !link_ok(link_off))) {
+  if (off < heap_off_ || (off - heap_off_) % kGranule != 0 || !contains(off, count * kGranule) ||
+      (link_off != 0 && !link_ok(link_off))) {
     return fail(StoreError::kCorrupt);
   }
   const uint64_t first = (off - heap_off_) / kGranule;

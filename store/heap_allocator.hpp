@@ -60,8 +60,8 @@ class HeapAllocator {
   HeapAllocator() = default;
   // `base`: the mapped segment; the heap is [heap_off, heap_off + heap_bytes).
   HeapAllocator(std::byte* base, uint64_t segment_bytes, AllocatorState* state, uint64_t* bitmap,
-                uint64_t bitmap_words, uint64_t* summary, uint64_t summary_words,
-                uint64_t heap_off, uint64_t heap_bytes, const ipc::ProcessTable* processes)
+                uint64_t bitmap_words, uint64_t* summary, uint64_t summary_words, uint64_t heap_off,
+                uint64_t heap_bytes, const ipc::ProcessTable* processes)
       : base_(base),
         segment_bytes_(segment_bytes),
         state_(state),

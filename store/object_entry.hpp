@@ -79,9 +79,7 @@ struct LockTag {
     return (kRecordKind << 30) | (uint32_t(slot & 0x3ff) << 20) | (index & kMaxRecordIndex);
   }
   static constexpr uint32_t entry(uint32_t index) { return (kEntryKind << 30) | index; }
-  static constexpr uint32_t process(ipc::ProcessSlotId slot) {
-    return (kProcessKind << 30) | slot;
-  }
+  static constexpr uint32_t process(ipc::ProcessSlotId slot) { return (kProcessKind << 30) | slot; }
   static constexpr uint32_t kind(uint32_t tag) { return tag >> 30; }
   static constexpr ipc::ProcessSlotId record_slot(uint32_t tag) {
     return ipc::ProcessSlotId((tag >> 20) & 0x3ff);
@@ -136,16 +134,16 @@ struct alignas(64) ObjectEntry {
   uint16_t creator;              // process slot + 1 of the creating process
   uint8_t codec;                 // Codec
   uint8_t reserved0;
-  uint16_t claimer;              // process slot + 1 of whoever put it in kWriting
+  uint16_t claimer;  // process slot + 1 of whoever put it in kWriting
   uint16_t reserved1;
   uint32_t reserved2;
   // Lines 0-3: small payloads, 16-byte aligned.
   alignas(16) std::byte inline_data[kInlineBytes];
   // Line 3: large payloads and contained references.
-  uint64_t data_off;                  // segment offset of the heap block (0: inline)
-  uint64_t children_off;              // segment offset of an overflow child list (0: inline)
-  uint32_t child_count;               // references this object holds on others
-  std::atomic<uint32_t> child_cursor; // children pinned so far (see ObjectTable)
+  uint64_t data_off;                   // segment offset of the heap block (0: inline)
+  uint64_t children_off;               // segment offset of an overflow child list (0: inline)
+  uint32_t child_count;                // references this object holds on others
+  std::atomic<uint32_t> child_cursor;  // children pinned so far (see ObjectTable)
   uint64_t children_inline[kInlineChildren];  // (slot << 32) | gen, 0 for an empty place
   uint64_t reserved3;
 };

@@ -94,9 +94,8 @@ uint32_t ObjectTable::high_water() const {
 
 void ObjectTable::bump_high_water(uint32_t slot) {
   uint32_t hw = header_->objects_high_water.load(std::memory_order_relaxed);
-  while (slot + 1 > hw &&
-         !header_->objects_high_water.compare_exchange_weak(hw, slot + 1,
-                                                            std::memory_order_relaxed)) {
+  while (slot + 1 > hw && !header_->objects_high_water.compare_exchange_weak(
+                              hw, slot + 1, std::memory_order_relaxed)) {
   }
 }
 
@@ -218,8 +217,8 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
   return fail(StoreError::kTableFull);
 }
 
-Result<void, StoreError> ObjectTable::pin(RefRecord* rec, uint32_t rec_index,
-                                          ipc::ProcessSlotId me, uint32_t slot, uint32_t gen) {
+Result<void, StoreError> ObjectTable::pin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
+                                          uint32_t slot, uint32_t gen) {
   if (!valid_slot(slot)) return fail(StoreError::kBadId);
   ObjectEntry& e = entries_[slot];
   const uint32_t tag = LockTag::record(me, rec_index);
@@ -276,8 +275,7 @@ void ObjectTable::finish_unpin(uint32_t slot, uint64_t locked_value, ipc::Proces
                                RefRecord* rec) {
   ObjectEntry& e = entries_[slot];
   if (Ctrl::pins(locked_value) == 0 && Ctrl::state(locked_value) == ObjectState::kSealed) {
-    e.ctrl.store(Ctrl::with_state(locked_value, ObjectState::kFreeing),
-                 std::memory_order_relaxed);
+    e.ctrl.store(Ctrl::with_state(locked_value, ObjectState::kFreeing), std::memory_order_relaxed);
     free_locked(slot, me, rec);
     return;
   }
@@ -387,8 +385,7 @@ bool ObjectTable::claim_for_failure(uint32_t slot, uint32_t gen, ipc::ProcessSlo
 }
 
 Result<std::byte*, StoreError> ObjectTable::reserve_payload(uint32_t slot, uint64_t bytes,
-                                                            ipc::ProcessSlotId me,
-                                                            bool inline_ok) {
+                                                            ipc::ProcessSlotId me, bool inline_ok) {
   ObjectEntry& e = entries_[slot];
   if (bytes <= kInlineBytes && inline_ok) return e.inline_data;
   // The size is what frees the block: record it before the block can be
@@ -475,7 +472,8 @@ void ObjectTable::notify_waiters(ObjectEntry& e) {
   const uint32_t w = e.waiter.load(std::memory_order_seq_cst);
   if (w == kNoWaiter) return;
   if (w != kManyWaiters) {
-    if (processes_->valid(ipc::ProcessSlotId(w - 1))) processes_->slot(ipc::ProcessSlotId(w - 1)).wake.notify();
+    if (processes_->valid(ipc::ProcessSlotId(w - 1)))
+      processes_->slot(ipc::ProcessSlotId(w - 1)).wake.notify();
     return;
   }
   for (uint32_t i = 0; i < processes_->size(); ++i) {

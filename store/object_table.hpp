@@ -84,9 +84,8 @@ class ObjectTable {
   // ---- references held by processes (RefRecords) ----
   // Claims a free entry for a new object in `initial` state (kWriting for a put,
   // kPending for a call's result), holding one pin through `rec`.
-  Result<uint32_t, StoreError> create(RefRecord* rec, uint32_t rec_index,
-                                      ipc::ProcessSlotId me, ObjectState initial, uint32_t writer,
-                                      uint32_t child_places);
+  Result<uint32_t, StoreError> create(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
+                                      ObjectState initial, uint32_t writer, uint32_t child_places);
   // Adds a pin through `rec` on the live object (slot, gen).
   Result<void, StoreError> pin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
                                uint32_t slot, uint32_t gen);
@@ -121,8 +120,7 @@ class ObjectTable {
   // ---- readers (callers hold a pin) ----
   bool sealed(uint32_t slot) const {
     // acquire: pairs with the seal CAS; the payload is visible afterwards.
-    return Ctrl::state(entries_[slot].ctrl.load(std::memory_order_acquire)) ==
-           ObjectState::kSealed;
+    return Ctrl::state(entries_[slot].ctrl.load(std::memory_order_acquire)) == ObjectState::kSealed;
   }
   bool cancel_requested(uint32_t slot) const {
     return (entries_[slot].ctrl.load(std::memory_order_relaxed) & Ctrl::kCancelRequested) != 0;
@@ -199,8 +197,7 @@ class ObjectTable {
   Result<void, StoreError> pin_child(uint32_t slot, uint32_t place, uint64_t child);
   uint64_t child_at(const ObjectEntry& e, uint32_t place) const;
   bool child_ok(uint64_t child) const { return valid_slot(uint32_t(child >> 32)); }
-  void finish_unpin(uint32_t slot, uint64_t locked_value, ipc::ProcessSlotId me,
-                    RefRecord* rec);
+  void finish_unpin(uint32_t slot, uint64_t locked_value, ipc::ProcessSlotId me, RefRecord* rec);
   void retag(ObjectEntry& e, uint64_t c, uint32_t tag) {
     e.ctrl.store(Ctrl::with_lock(c, tag), std::memory_order_relaxed);
   }

@@ -4,7 +4,6 @@
 
 namespace shoal::store {
 
-
 namespace {
 
 // Free records cached per thread so the common acquire/release takes no lock.
@@ -22,10 +21,9 @@ Result<void, StoreError> RecordPool::grow() {
   if (chunks_.size() >= kMaxRecordChunks) return fail(StoreError::kTooManyRefs);
   // The new chunk is linked from the last chunk (or the slot) by the allocator's
   // journaled step, so a crash cannot leave it unreachable.
-  const uint64_t link = chunks_.empty()
-                            ? uint64_t(reinterpret_cast<std::byte*>(&slot_->held_head) - base_)
-                            : uint64_t(reinterpret_cast<std::byte*>(&chunks_.back()->next_off) -
-                                       base_);
+  const uint64_t link =
+      chunks_.empty() ? uint64_t(reinterpret_cast<std::byte*>(&slot_->held_head) - base_)
+                      : uint64_t(reinterpret_cast<std::byte*>(&chunks_.back()->next_off) - base_);
   auto off = heap_->allocate(sizeof(HeldChunk), link, me_);
   if (!off) return fail(off.error());
   auto* chunk = reinterpret_cast<HeldChunk*>(base_ + *off);
@@ -40,7 +38,8 @@ Result<void, StoreError> RecordPool::grow() {
   const uint32_t k = uint32_t(chunks_.size());
   chunks_.push_back(chunk);
   free_.reserve(free_.size() + kRecordsPerChunk);
-  for (uint32_t i = kRecordsPerChunk; i-- > 0;) free_.push_back(k * kRecordsPerChunk + i);
+  for (uint32_t i = kRecordsPerChunk; i-- > 0;)
+    free_.push_back(k * kRecordsPerChunk + i);
   return {};
 }
 
@@ -78,7 +77,8 @@ void RecordPool::release(RefRecord* rec) {
   free_.push_back(index_of(rec));
   if (tc.pool_id == pool_id_) {
     // The cache is full: hand half of it back in one go.
-    while (tc.count > 32) free_.push_back(index_of(tc.records[--tc.count]));
+    while (tc.count > 32)
+      free_.push_back(index_of(tc.records[--tc.count]));
   }
 }
 

@@ -18,7 +18,7 @@
 namespace shoal::store {
 
 inline constexpr uint32_t kRecordsPerChunk = 4096;
-inline constexpr uint32_t kMaxRecordChunks = 256;  // 2^20 records: the lock tag's limit
+inline constexpr uint32_t kMaxRecordChunks = 256;        // 2^20 records: the lock tag's limit
 inline constexpr uint32_t kHeldChunkMagic = 0x484c4443;  // "HLDC"
 
 struct alignas(64) HeldChunk {
@@ -82,7 +82,8 @@ void RecordPool::for_each_record(std::byte* base, const HeapAllocator& heap,
         chunk->capacity != kRecordsPerChunk) {
       return;
     }
-    for (uint32_t i = 0; i < kRecordsPerChunk; ++i) f(&chunk->records[i], k * kRecordsPerChunk + i);
+    for (uint32_t i = 0; i < kRecordsPerChunk; ++i)
+      f(&chunk->records[i], k * kRecordsPerChunk + i);
     off = chunk->next_off;
   }
 }

@@ -26,7 +26,9 @@ namespace {
 constexpr uint64_t kHeaderBytes = 4096;
 constexpr uint32_t kTypeRecords = 1024;
 
-uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+uint64_t align_up(uint64_t v, uint64_t a) {
+  return (v + a - 1) / a * a;
+}
 
 uint64_t fnv1a(const void* data, size_t n) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -107,7 +109,9 @@ bool SegmentLayout::sane(uint64_t mapped) const {
          objects_off % 64 == 0 && bitmap_off % 8 == 0 && summary_off % 8 == 0;
 }
 
-uint64_t SegmentLayout::checksum() const { return fnv1a(this, sizeof(*this)); }
+uint64_t SegmentLayout::checksum() const {
+  return fnv1a(this, sizeof(*this));
+}
 
 Segment::Segment(Segment&& o) noexcept
     : base_(std::exchange(o.base_, nullptr)),
@@ -180,10 +184,10 @@ Result<Segment, StoreError> Segment::create(const std::string& name, uint64_t by
     h->header_bytes = sizeof(SegmentHeader);
     h->layout = s.layout_;
     h->layout_checksum = s.layout_.checksum();
-    h->created_unix_ns = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    h->created_unix_ns =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
     std::strncpy(h->name, name.c_str(), sizeof(h->name) - 1);
     h->supervisor_slot.store(ipc::kNoProcess, std::memory_order_relaxed);
     return s;
@@ -221,13 +225,12 @@ bool Segment::remove(const std::string& name) {
 }
 
 uint64_t random_u64() {
-  static thread_local std::mt19937_64 rng{std::random_device{}() ^
-                                          (uint64_t(::getpid()) << 32) ^
-                                          uint64_t(std::chrono::steady_clock::now()
-                                                       .time_since_epoch()
-                                                       .count())};
+  static thread_local std::mt19937_64 rng{
+      std::random_device{}() ^ (uint64_t(::getpid()) << 32) ^
+      uint64_t(std::chrono::steady_clock::now().time_since_epoch().count())};
   uint64_t v = 0;
-  while (v == 0) v = rng();
+  while (v == 0)
+    v = rng();
   return v;
 }
 

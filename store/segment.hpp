@@ -76,19 +76,19 @@ struct alignas(64) SegmentHeader {
   uint64_t created_unix_ns;
   char supervisor_socket[32];  // abstract unix socket name, without the leading NUL
 
-  alignas(64) char name[64];   // the segment's name in /dev/shm
+  alignas(64) char name[64];  // the segment's name in /dev/shm
 
   // The heap allocator's shared state.
   AllocatorState alloc;
 
   // Lines: everything else that processes update.
-  alignas(64) ipc::RobustLock registry_lock;      // actor names and actor table claims
-  std::atomic<uint32_t> objects_high_water;       // highest object table index used + 1
-  std::atomic<uint64_t> retired_created;          // objects_created of released process slots
-  std::atomic<uint64_t> retired_freed;            // objects_freed of released process slots
-  std::atomic<uint64_t> prefault_done;            // heap bytes faulted in so far
-  ipc::WakeWord prefault_wake;                    // the prefaulter parks here
-  ipc::WakeWord supervisor_wake;                  // bumped on every process registration
+  alignas(64) ipc::RobustLock registry_lock;  // actor names and actor table claims
+  std::atomic<uint32_t> objects_high_water;   // highest object table index used + 1
+  std::atomic<uint64_t> retired_created;      // objects_created of released process slots
+  std::atomic<uint64_t> retired_freed;        // objects_freed of released process slots
+  std::atomic<uint64_t> prefault_done;        // heap bytes faulted in so far
+  ipc::WakeWord prefault_wake;                // the prefaulter parks here
+  ipc::WakeWord supervisor_wake;              // bumped on every process registration
   uint8_t pad1[16];
 };
 static_assert(sizeof(SegmentHeader) == 512);

@@ -9,7 +9,9 @@
 
 namespace shoal::store {
 
-Store::Store(Segment segment) : segment_(std::move(segment)) { wire(); }
+Store::Store(Segment segment) : segment_(std::move(segment)) {
+  wire();
+}
 
 Store::~Store() = default;
 
@@ -46,8 +48,7 @@ Result<std::unique_ptr<Store>, StoreError> Store::attach(const std::string& name
 }
 
 Result<ipc::ProcessSlotId, StoreError> Store::join(ipc::ProcessKind kind,
-                                                   ipc::ProcessSlotId creator,
-                                                   const char* label) {
+                                                   ipc::ProcessSlotId creator, const char* label) {
   auto slot = processes_.claim(::getpid(), kind, creator, label);
   if (!slot) return fail(StoreError::kTooManyProcesses);
   me_ = *slot;

@@ -70,7 +70,7 @@ class Store {
 
   // ---- references ----
   Result<RefRecord*, StoreError> create_object(ObjectState initial, uint32_t writer,
-                                                       uint32_t child_places = 0);
+                                               uint32_t child_places = 0);
   Result<RefRecord*, StoreError> pin(uint32_t slot, uint32_t gen);
   // How many pin() calls this process has made: pin() is the one way a
   // process gets a second record for an object it may already hold (every

@@ -53,12 +53,12 @@ int cmd_launch(int argc, char** argv) {
   cxxopts::Options opts("shoal launch", "Run N ranks of PROGRAM in one shoal session.");
   opts.custom_help("-n N [--cpus LIST] [--store-size SIZE] [--no-prefault]");
   opts.positional_help("-- PROGRAM [ARGS...]");
-  opts.add_options()
-      ("n,ranks", "number of ranks (processes) to run", cxxopts::value<int>())
-      ("cpus", "pin rank i to the i-th core of LIST (e.g. 0-3 or 0,2)", cxxopts::value<std::string>())
-      ("store-size", "store capacity, K/M/G suffixes (default: 30% of RAM)", cxxopts::value<std::string>())
-      ("no-prefault", "do not fault store pages in ahead of use")
-      ("h,help", "print this help");
+  opts.add_options()("n,ranks", "number of ranks (processes) to run", cxxopts::value<int>())(
+      "cpus", "pin rank i to the i-th core of LIST (e.g. 0-3 or 0,2)",
+      cxxopts::value<std::string>())("store-size",
+                                     "store capacity, K/M/G suffixes (default: 30% of RAM)",
+                                     cxxopts::value<std::string>())(
+      "no-prefault", "do not fault store pages in ahead of use")("h,help", "print this help");
   const std::string help = opts.help();
   cxxopts::ParseResult r;
   try {
@@ -70,11 +70,14 @@ int cmd_launch(int argc, char** argv) {
     std::printf("%s", help.c_str());
     return 0;
   }
-  if (!r.unmatched().empty()) return usage_error("launch: unexpected argument '" + r.unmatched()[0] + "' (put the program after --)", help);
+  if (!r.unmatched().empty())
+    return usage_error(
+        "launch: unexpected argument '" + r.unmatched()[0] + "' (put the program after --)", help);
   shoal::launcher::LaunchOptions o;
   if (!r.count("n")) return usage_error("launch: -n N is required", help);
   o.ranks = r["n"].as<int>();
-  if (o.ranks < 1) return usage_error("launch: -n must be at least 1, got " + std::to_string(o.ranks), help);
+  if (o.ranks < 1)
+    return usage_error("launch: -n must be at least 1, got " + std::to_string(o.ranks), help);
   if (o.ranks > 512) return usage_error("launch: -n is at most 512", help);
   if (r.count("cpus")) {
     std::string error;
@@ -85,12 +88,15 @@ int cmd_launch(int argc, char** argv) {
   if (r.count("store-size")) {
     auto bytes = shoal::launcher::parse_size(r["store-size"].as<std::string>());
     if (!bytes || *bytes == 0) {
-      return usage_error("launch: bad --store-size '" + r["store-size"].as<std::string>() + "' (e.g. 512M, 2G)", help);
+      return usage_error(
+          "launch: bad --store-size '" + r["store-size"].as<std::string>() + "' (e.g. 512M, 2G)",
+          help);
     }
     o.store_bytes = *bytes;
   }
   o.prefault = r.count("no-prefault") == 0;
-  for (int i = split + 1; i < argc; ++i) o.argv.push_back(argv[i]);
+  for (int i = split + 1; i < argc; ++i)
+    o.argv.push_back(argv[i]);
   if (o.argv.empty()) return usage_error("launch: no PROGRAM after --", help);
   // Started by mpirun or srun: this launch is one node of a multi-node job.
   auto job = shoal::launcher::detect_mpi_job();
@@ -114,11 +120,10 @@ int cmd_launch(int argc, char** argv) {
 
 int cmd_status(int argc, char** argv) {
   cxxopts::Options opts("shoal status", "Show the live shoal sessions of this user.");
-  opts.add_options()
-      ("json", "print one JSON object")
-      ("watch", "a live view, refreshed every second until q or Ctrl-C")
-      ("count", "with --watch: stop after N refreshes", cxxopts::value<int>())
-      ("h,help", "print this help");
+  opts.add_options()("json", "print one JSON object")(
+      "watch", "a live view, refreshed every second until q or Ctrl-C")(
+      "count", "with --watch: stop after N refreshes", cxxopts::value<int>())("h,help",
+                                                                              "print this help");
   const std::string help = opts.help();
   try {
     auto r = opts.parse(argc, argv);
@@ -126,13 +131,17 @@ int cmd_status(int argc, char** argv) {
       std::printf("%s", help.c_str());
       return 0;
     }
-    if (!r.unmatched().empty()) return usage_error("status: unexpected argument '" + r.unmatched()[0] + "'", help);
+    if (!r.unmatched().empty())
+      return usage_error("status: unexpected argument '" + r.unmatched()[0] + "'", help);
     const bool watch = r.count("watch") > 0;
-    if (watch && r.count("json")) return usage_error("status: --watch and --json do not go together", help);
+    if (watch && r.count("json"))
+      return usage_error("status: --watch and --json do not go together", help);
     if (r.count("count") && !watch) return usage_error("status: --count needs --watch", help);
     if (watch) {
       const int count = r.count("count") ? r["count"].as<int>() : 0;
-      if (r.count("count") && count < 1) return usage_error("status: --count must be at least 1, got " + std::to_string(count), help);
+      if (r.count("count") && count < 1)
+        return usage_error("status: --count must be at least 1, got " + std::to_string(count),
+                           help);
       return shoal::tools::run_status_watch(count);
     }
     return shoal::tools::run_status(r.count("json") > 0);
@@ -147,11 +156,10 @@ int cmd_timeline(int argc, char** argv) {
                         "--timeline) as Chrome trace-event JSON, which Perfetto opens.");
   opts.custom_help("[SESSION] -o FILE");
   opts.positional_help("");
-  opts.add_options()
-      ("o,output", "where to write the trace ('-': stdout)", cxxopts::value<std::string>())
-      ("session", "the session's name, or a timeline file (default: the most recent)",
-       cxxopts::value<std::string>())
-      ("h,help", "print this help");
+  opts.add_options()("o,output", "where to write the trace ('-': stdout)",
+                     cxxopts::value<std::string>())(
+      "session", "the session's name, or a timeline file (default: the most recent)",
+      cxxopts::value<std::string>())("h,help", "print this help");
   opts.parse_positional({"session"});
   const std::string help = opts.help();
   try {
@@ -160,11 +168,13 @@ int cmd_timeline(int argc, char** argv) {
       std::printf("%s", help.c_str());
       return 0;
     }
-    if (!r.unmatched().empty()) return usage_error("timeline: unexpected argument '" + r.unmatched()[0] + "'", help);
+    if (!r.unmatched().empty())
+      return usage_error("timeline: unexpected argument '" + r.unmatched()[0] + "'", help);
     if (!r.count("output")) return usage_error("timeline: -o FILE is required", help);
     const std::string out = r["output"].as<std::string>();
     if (out.empty()) return usage_error("timeline: -o needs a file name", help);
-    return shoal::tools::run_timeline(r.count("session") ? r["session"].as<std::string>() : "", out);
+    return shoal::tools::run_timeline(r.count("session") ? r["session"].as<std::string>() : "",
+                                      out);
   } catch (const cxxopts::exceptions::exception& e) {
     return usage_error(std::string("timeline: ") + e.what(), help);
   }
@@ -180,7 +190,8 @@ int cmd_clean(int argc, char** argv) {
       std::printf("%s", help.c_str());
       return 0;
     }
-    if (!r.unmatched().empty()) return usage_error("clean: unexpected argument '" + r.unmatched()[0] + "'", help);
+    if (!r.unmatched().empty())
+      return usage_error("clean: unexpected argument '" + r.unmatched()[0] + "'", help);
     return shoal::tools::run_clean(r.count("dry-run") > 0);
   } catch (const cxxopts::exceptions::exception& e) {
     return usage_error(std::string("clean: ") + e.what(), help);
@@ -189,11 +200,9 @@ int cmd_clean(int argc, char** argv) {
 
 int cmd_bench(int argc, char** argv) {
   cxxopts::Options opts("shoal bench", "Run shoal's microbenchmarks.");
-  opts.add_options()
-      ("json", "print one JSON object: {metric: {value, unit}}")
-      ("filter", "run only metrics matching this regex", cxxopts::value<std::string>())
-      ("list", "list the metric names and exit")
-      ("h,help", "print this help");
+  opts.add_options()("json", "print one JSON object: {metric: {value, unit}}")(
+      "filter", "run only metrics matching this regex", cxxopts::value<std::string>())(
+      "list", "list the metric names and exit")("h,help", "print this help");
   const std::string help = opts.help();
   try {
     auto r = opts.parse(argc, argv);
@@ -201,7 +210,8 @@ int cmd_bench(int argc, char** argv) {
       std::printf("%s", help.c_str());
       return 0;
     }
-    if (!r.unmatched().empty()) return usage_error("bench: unexpected argument '" + r.unmatched()[0] + "'", help);
+    if (!r.unmatched().empty())
+      return usage_error("bench: unexpected argument '" + r.unmatched()[0] + "'", help);
     return shoal::bench::run(r.count("filter") ? r["filter"].as<std::string>() : "",
                              r.count("json") > 0, r.count("list") > 0);
   } catch (const cxxopts::exceptions::exception& e) {

@@ -56,9 +56,8 @@ void ActorProcess::run() {
     const CtorFn ctor = find_ctor(entry_.class_id, entry_.ctor_id);
     if (ctor == nullptr) creation_failed("no constructor with these argument types is registered");
     try {
-      ObjectRefBase args = RefAccess::adopt<char>(
-          pin_id(ObjectId(store_.session_tag(), uint32_t(entry_.ctor_args >> 32),
-                          uint32_t(entry_.ctor_args))));
+      ObjectRefBase args = RefAccess::adopt<char>(pin_id(ObjectId(
+          store_.session_tag(), uint32_t(entry_.ctor_args >> 32), uint32_t(entry_.ctor_args))));
       const ObjectBytes b = read_sealed(RefAccess::record(args));
       self_ = ctor(std::span<const std::byte>(b.data, b.size));
     } catch (const std::exception& e) {
@@ -86,7 +85,8 @@ void ActorProcess::run() {
   // of kRestarting by the supervisor): the entry's fields are read after it.
   uint32_t st = entry_.state.load(std::memory_order_acquire);
   for (;;) {
-    if (st != uint32_t(ipc::ActorState::kStarting) && st != uint32_t(ipc::ActorState::kRestarting)) {
+    if (st != uint32_t(ipc::ActorState::kStarting) &&
+        st != uint32_t(ipc::ActorState::kRestarting)) {
       std::fflush(nullptr);
       ::_exit(0);  // killed while we were starting
     }

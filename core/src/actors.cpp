@@ -12,8 +12,8 @@
 
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
-#include "launcher/actor_lifecycle.hpp"
 #include "ipc/spin.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "launcher/mailbox.hpp"
 
 namespace shoal {
@@ -66,7 +66,8 @@ ActorId start_actor(const NewActor& spec) {
     if (!spec.name.empty() && live_state(st) &&
         std::strncmp(e.name, spec.name.c_str(), sizeof(e.name)) == 0) {
       h.registry_lock.unlock();
-      throw UsageError("shoal: an actor named \"" + spec.name + "\" already exists in this session");
+      throw UsageError("shoal: an actor named \"" + spec.name +
+                       "\" already exists in this session");
     }
     if (found < 0 && st == ipc::ActorState::kFree) found = i;
   }
@@ -77,7 +78,7 @@ ActorId start_actor(const NewActor& spec) {
       // acquire: pairs with the supervisor's seq_cst store of kDead, after
       // which nobody uses the entry's ring.
       if (ipc::ActorState(e.state.load(std::memory_order_acquire)) == ipc::ActorState::kDead &&
-          procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed))) ) {
+          procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed)))) {
         if (e.ring_off != 0) {
           (void)s.heap().free(e.ring_off, e.ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
         }
@@ -149,7 +150,8 @@ ActorId start_actor(const NewActor& spec) {
 
 uint32_t round_up_pow2(uint32_t v) {
   uint32_t p = 2;
-  while (p < v && p < (1u << 24)) p <<= 1;
+  while (p < v && p < (1u << 24))
+    p <<= 1;
   return p;
 }
 
@@ -204,7 +206,8 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
     // acquire: pairs with the state stores of start_actor(): the entry's
     // name, class and generation are read after it.
     auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    if (!live_state(st) || std::strncmp(e.name, name.c_str(), sizeof(e.name)) != 0 || name.empty()) {
+    if (!live_state(st) || std::strncmp(e.name, name.c_str(), sizeof(e.name)) != 0 ||
+        name.empty()) {
       continue;
     }
     // Its creator may still be writing the entry (class, ring): that takes
@@ -281,7 +284,8 @@ void kill_actor(ActorId id) {
   // acquire: pairs with the seq_cst state stores of start_actor() and the
   // supervisor.
   uint32_t st = e.state.load(std::memory_order_acquire);
-  while (st == uint32_t(ipc::ActorState::kStarting) || st == uint32_t(ipc::ActorState::kRestarting)) {
+  while (st == uint32_t(ipc::ActorState::kStarting) ||
+         st == uint32_t(ipc::ActorState::kRestarting)) {
     // seq_cst: races the actor's CAS to kAlive in ActorProcess::run() (one
     // wins), and pairs with the seq_cst state load in submit_call()'s dead().
     if (e.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kDead),
@@ -339,13 +343,13 @@ void cancel(const ObjectRefBase& ref) {
   e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
   // acquire: pairs with the release store of process in ActorProcess::run().
   const uint32_t p = e.process.load(std::memory_order_acquire);
-  if (s.processes().valid(ipc::ProcessSlotId(p))) s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
+  if (s.processes().valid(ipc::ProcessSlotId(p)))
+    s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
 }
 
 void exit_actor() {
   detail::Runtime* rt = detail::runtime_or_null();
-  if (rt == nullptr ||
-      (rt->role != detail::Role::kActor && rt->role != detail::Role::kWorker)) {
+  if (rt == nullptr || (rt->role != detail::Role::kActor && rt->role != detail::Role::kWorker)) {
     throw UsageError("shoal::exit_actor called outside an actor");
   }
   ipc::ActorEntry& e = rt->store->actor(rt->actor_index);

@@ -56,7 +56,8 @@ ArgReader::Item ArgReader::next() {
   it.tag = ArgTag(uint8_t(*p_));
   std::memcpy(&it.len, p_ + 1, 4);
   p_ += 5;
-  if (uint64_t(end_ - p_) < it.len) throw_decode_failure("arguments", "an argument runs past the end");
+  if (uint64_t(end_ - p_) < it.len)
+    throw_decode_failure("arguments", "an argument runs past the end");
   if (it.tag < ArgTag::kRaw || it.tag > ArgTag::kRefResolve) {
     throw_decode_failure("arguments", "unknown argument tag");
   }
@@ -101,7 +102,8 @@ std::vector<ObjectRefBase> resolve_args_blocking(std::span<const std::byte> args
   for (const ObjectId& id : refs_to_resolve(args)) {
     out.push_back(RefAccess::adopt<char>(pin_id(id)));
     const RefRecord* rec = RefAccess::record(out.back());
-    if (rt.store->wait_sealed(rec->slot, rec->gen, 0, ipc::SpinPolicy::kWaitSpinNs) != store::Store::Wait::kSealed) {
+    if (rt.store->wait_sealed(rec->slot, rec->gen, 0, ipc::SpinPolicy::kWaitSpinNs) !=
+        store::Store::Wait::kSealed) {
       throw StoreCorruptError("shoal: an argument object changed under a reference");
     }
   }
@@ -190,10 +192,11 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
                        uint32_t signature, const ArgWriter& args) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
-  if (actor_index >= s.actor_count()) throw UsageError("shoal: call on an empty or invalid ActorHandle");
+  if (actor_index >= s.actor_count())
+    throw UsageError("shoal: call on an empty or invalid ActorHandle");
   ipc::ActorEntry& a = s.actor(actor_index);
-  auto created = s.create_object(store::ObjectState::kPending,
-                                 store::WriterId::actor(actor_index), 2);
+  auto created =
+      s.create_object(store::ObjectState::kPending, store::WriterId::actor(actor_index), 2);
   if (!created) throw_store_error(created.error(), "submitting a call");
   RefRecord* rec = *created;
 
@@ -249,7 +252,7 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
   if (dead()) {
     fail_here(s, rec, store::ErrorKind::kActorDied,
               a.gen.load(std::memory_order_relaxed) != actor_gen ? "the actor no longer exists"
-                                                                  : death_message(a),
+                                                                 : death_message(a),
               &a);
     return rec;
   }

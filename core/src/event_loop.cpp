@@ -23,7 +23,9 @@ namespace {
 thread_local EventLoop* t_loop = nullptr;
 }  // namespace
 
-uint64_t steady_now_ns() noexcept { return ipc::now_ns(); }
+uint64_t steady_now_ns() noexcept {
+  return ipc::now_ns();
+}
 
 std::string timeout_message(std::chrono::nanoseconds timeout) {
   char buf[96];
@@ -100,7 +102,8 @@ struct EventLoop::Impl {
   void push(std::coroutine_handle<> h, CallContext* ctx) {
     if (count == ready.size()) {
       std::vector<Item> bigger(ready.empty() ? 64 : ready.size() * 2);
-      for (size_t i = 0; i < count; ++i) bigger[i] = ready[(head + i) & (ready.size() - 1)];
+      for (size_t i = 0; i < count; ++i)
+        bigger[i] = ready[(head + i) & (ready.size() - 1)];
       ready.swap(bigger);
       head = 0;
     }
@@ -159,13 +162,16 @@ struct EventLoop::Impl {
       inbox_work.swap(inbox);
       inbox_flag.store(false, std::memory_order_relaxed);
     }
-    for (auto& fn : inbox_work) fn();
+    for (auto& fn : inbox_work)
+      fn();
     inbox_work.clear();
     return true;
   }
 };
 
-EventLoop* EventLoop::current() noexcept { return t_loop; }
+EventLoop* EventLoop::current() noexcept {
+  return t_loop;
+}
 
 EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
   if (Runtime* rt = runtime_or_null()) impl_->store = rt->store;
@@ -173,9 +179,13 @@ EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
   t_loop = this;
 }
 
-EventLoop::~EventLoop() { t_loop = previous_; }
+EventLoop::~EventLoop() {
+  t_loop = previous_;
+}
 
-void EventLoop::schedule(std::coroutine_handle<> h, CallContext* ctx) { impl_->push(h, ctx); }
+void EventLoop::schedule(std::coroutine_handle<> h, CallContext* ctx) {
+  impl_->push(h, ctx);
+}
 
 void EventLoop::add_ref_wait(RefWaitNode* node) {
   node->loop = this;
@@ -216,7 +226,9 @@ void EventLoop::spawn(Task<void> task, CallContext* ctx,
   impl_->push(root.handle, ctx);
 }
 
-void EventLoop::set_forbid_blocking(bool forbid) { forbid_blocking_ = forbid; }
+void EventLoop::set_forbid_blocking(bool forbid) {
+  forbid_blocking_ = forbid;
+}
 
 void EventLoop::run_until(const std::function<bool()>& done) {
   Impl& m = *impl_;
@@ -254,8 +266,8 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     // seq_cst: after prepare()'s seq_cst RMW; pairs with the fence in the
     // notify() that follows post()'s store (Dekker: either we see the flag,
     // or post() sees our waiter bit and wakes us).
-    bool due = m.inbox_flag.load(std::memory_order_seq_cst) ||
-               (intake_ != nullptr && intake_->has_work());
+    bool due =
+        m.inbox_flag.load(std::memory_order_seq_cst) || (intake_ != nullptr && intake_->has_work());
     for (auto it = m.refs.begin(); it != m.refs.end() && !due; ++it)
       due = m.sealed(*it);
     uint64_t park_ns = 100'000'000;

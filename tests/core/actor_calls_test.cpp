@@ -441,9 +441,10 @@ TEST(ActorCompile, MethodOfAnUnlistedSignatureDoesNotCompile) {
                            "SHOAL_ACTOR(Half, &Half::listed);\n"
                            "void f(shoal::ActorHandle<Half> h) { (void)h." +
                                call + "; }\n";
-    CommandResult r = run_command({"/usr/bin/c++", "-std=c++20", "-fsyntax-only", "-I" + root,
-                                   "-I" + root + "/core/include", "-I" + root + "/store/include", path},
-                                  120s);
+    CommandResult r =
+        run_command({"/usr/bin/c++", "-std=c++20", "-fsyntax-only", "-I" + root,
+                     "-I" + root + "/core/include", "-I" + root + "/store/include", path},
+                    120s);
     std::remove(path.c_str());
     return r;
   };

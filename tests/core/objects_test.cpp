@@ -18,10 +18,10 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <numeric>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <numeric>
 #include <thread>
 #include <vector>
 
@@ -882,15 +882,18 @@ TEST(Wait, BadArgumentsThrowInvalidArgument) {
 
 TEST(Wait, LoopOnWhatIsLeftMovesTheRefsAndKeepsTheirOrder) {
   std::vector<shoal::ObjectRef<int>> all;
-  for (int i = 0; i < 200; ++i) all.push_back(shoal::put(i));
+  for (int i = 0; i < 200; ++i)
+    all.push_back(shoal::put(i));
   std::vector<shoal::ObjectRef<int>> not_ready = all;
   std::vector<int> seen;
   while (!not_ready.empty()) {
     auto r = shoal::wait(std::move(not_ready), {.num_returns = not_ready.size() > 7 ? 3u : 1u});
-    for (const auto& ref : r.ready) seen.push_back(shoal::get(ref));
+    for (const auto& ref : r.ready)
+      seen.push_back(shoal::get(ref));
     not_ready = std::move(r.not_ready);
     // What is left is exactly the tail of `all`, in order.
-    ASSERT_EQ(not_ready, std::vector<shoal::ObjectRef<int>>(all.end() - long(not_ready.size()), all.end()));
+    ASSERT_EQ(not_ready,
+              std::vector<shoal::ObjectRef<int>>(all.end() - long(not_ready.size()), all.end()));
   }
   std::vector<int> expected(200);
   std::iota(expected.begin(), expected.end(), 0);
@@ -905,7 +908,8 @@ TEST(Wait, LoopOnWhatIsLeftMovesTheRefsAndKeepsTheirOrder) {
 TEST(Wait, ADuplicateSlippedIntoAListAlreadyCheckedIsStillFound) {
   auto gate = make_gate();
   std::vector<shoal::ObjectRef<int>> refs{shoal::put(1)};
-  for (int i = 0; i < 5; ++i) refs.push_back(gate.task(&Gate::wait_open).remote(1));
+  for (int i = 0; i < 5; ++i)
+    refs.push_back(gate.task(&Gate::wait_open).remote(1));
   // wait() remembers the not_ready it returns as checked...
   auto left = shoal::wait(std::move(refs)).not_ready;
   ASSERT_EQ(left.size(), 5u);

@@ -32,7 +32,9 @@ int decode_status(int status) {
 
 }  // namespace
 
-PeerRegistrar::PeerRegistrar(const char* name, PeerFn fn) { peers()[name] = fn; }
+PeerRegistrar::PeerRegistrar(const char* name, PeerFn fn) {
+  peers()[name] = fn;
+}
 
 PeerFn find_peer(const std::string& name) {
   auto it = peers().find(name);
@@ -48,9 +50,11 @@ CommandResult run_command(const std::vector<std::string>& argv, std::chrono::mil
   if (pid == 0) {
     ::dup2(out[1], 1);
     ::dup2(err[1], 2);
-    for (const std::string& e : env) ::putenv(const_cast<char*>(e.c_str()));
+    for (const std::string& e : env)
+      ::putenv(const_cast<char*>(e.c_str()));
     std::vector<char*> args;
-    for (const std::string& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    for (const std::string& a : argv)
+      args.push_back(const_cast<char*>(a.c_str()));
     args.push_back(nullptr);
     ::execvp(args[0], args.data());
     std::fprintf(stderr, "exec %s: %s\n", args[0], std::strerror(errno));
@@ -139,9 +143,11 @@ pid_t spawn_peer(const std::string& name, const std::vector<std::string>& args) 
     ::setenv("SHOAL_RANK", "1", 1);
     ::setenv("SHOAL_TEST_PEER", name.c_str(), 1);
     std::vector<std::string> all{"/proc/self/exe"};
-    for (const auto& a : args) all.push_back(a);
+    for (const auto& a : args)
+      all.push_back(a);
     std::vector<char*> argv;
-    for (auto& a : all) argv.push_back(const_cast<char*>(a.c_str()));
+    for (auto& a : all)
+      argv.push_back(const_cast<char*>(a.c_str()));
     argv.push_back(nullptr);
     ::execv("/proc/self/exe", argv.data());
     ::_exit(127);
@@ -149,9 +155,15 @@ pid_t spawn_peer(const std::string& name, const std::vector<std::string>& args) 
   return pid;
 }
 
-std::string session_name() { return detail::runtime().store->segment().name(); }
-uint64_t store_used_bytes() { return detail::runtime().store->heap().used(); }
-uint64_t store_live_objects() { return detail::runtime().store->live_objects(); }
+std::string session_name() {
+  return detail::runtime().store->segment().name();
+}
+uint64_t store_used_bytes() {
+  return detail::runtime().store->heap().used();
+}
+uint64_t store_live_objects() {
+  return detail::runtime().store->live_objects();
+}
 
 std::vector<std::string> shm_segments() {
   std::vector<std::string> out;
@@ -174,6 +186,8 @@ bool eventually(const std::function<bool()>& done, std::chrono::milliseconds tim
   return true;
 }
 
-bool process_alive(pid_t pid) { return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM); }
+bool process_alive(pid_t pid) {
+  return pid > 0 && (::kill(pid, 0) == 0 || errno == EPERM);
+}
 
 }  // namespace shoal::testing

@@ -41,16 +41,15 @@ using PeerFn = int (*)(const std::vector<std::string>& args);
 struct PeerRegistrar {
   PeerRegistrar(const char* name, PeerFn fn);
 };
-#define SHOAL_TEST_PEER(name)                                                       \
-  static int shoal_peer_##name(const std::vector<std::string>& args);               \
-  static ::shoal::testing::PeerRegistrar shoal_peer_registrar_##name(#name,         \
-                                                                      shoal_peer_##name); \
+#define SHOAL_TEST_PEER(name)                                                                   \
+  static int shoal_peer_##name(const std::vector<std::string>& args);                           \
+  static ::shoal::testing::PeerRegistrar shoal_peer_registrar_##name(#name, shoal_peer_##name); \
   static int shoal_peer_##name([[maybe_unused]] const std::vector<std::string>& args)
 
 // ---- the session, from the inside ----
-std::string session_name();          // the current session's segment name
-uint64_t store_used_bytes();         // heap bytes in use
-uint64_t store_live_objects();       // objects alive in the session
+std::string session_name();               // the current session's segment name
+uint64_t store_used_bytes();              // heap bytes in use
+uint64_t store_live_objects();            // objects alive in the session
 std::vector<std::string> shm_segments();  // this user's shoal segments in /dev/shm
 
 // Polls `done` until it holds or `timeout` passes.

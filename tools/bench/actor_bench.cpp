@@ -49,8 +49,10 @@ class Client {
     refs.reserve(1000);
     for (int64_t done = 0; done < calls;) {
       refs.clear();
-      for (; refs.size() < 1000 && done < calls; ++done) refs.push_back(call());
-      for (const auto& r : refs) sum += shoal::get(r);
+      for (; refs.size() < 1000 && done < calls; ++done)
+        refs.push_back(call());
+      for (const auto& r : refs)
+        sum += shoal::get(r);
     }
     return sum;
   }
@@ -94,7 +96,8 @@ template <class A, class M>
 double sync_rate(const ActorHandle<A>& a, M method) {
   return median_rate(
       [&] {
-        for (int i = 0; i < 100; ++i) keep(get(a.task(method).remote()));
+        for (int i = 0; i < 100; ++i)
+          keep(get(a.task(method).remote()));
       },
       100);
 }
@@ -108,8 +111,10 @@ double async_rate(Submit submit) {
   return median_rate(
       [&] {
         refs.clear();
-        for (int i = 0; i < kInFlight; ++i) refs.push_back(submit(i));
-        for (const auto& r : refs) keep(get(r));
+        for (int i = 0; i < kInFlight; ++i)
+          refs.push_back(submit(i));
+        for (const auto& r : refs)
+          keep(get(r));
       },
       kInFlight);
 }
@@ -144,7 +149,8 @@ void one_to_one(Reporter& rep) {
 void one_to_n(Reporter& rep) {
   const int n = n_actors();
   std::vector<ActorHandle<Target>> actors;
-  for (int i = 0; i < n; ++i) actors.push_back(actor<Target>().remote());
+  for (int i = 0; i < n; ++i)
+    actors.push_back(actor<Target>().remote());
   rep.report("1_n_actor_calls_async", async_rate([&](int i) {
                return actors[size_t(i % n)].task(&Target::small_value).remote();
              }),
@@ -169,7 +175,8 @@ double n_n_rate(M client_method, int n, int64_t calls_per_client) {
         for (size_t i = 0; i < size_t(n); ++i) {
           runs.push_back(clients[i].task(client_method).remote(targets[i], calls_per_client));
         }
-        for (const auto& r : runs) keep(get(r));
+        for (const auto& r : runs)
+          keep(get(r));
       },
       double(n) * double(calls_per_client));
   retire(targets);
@@ -191,7 +198,8 @@ void tasks(Reporter& rep) {
   rep.measure("single_client_tasks_sync", Unit::kPerSecond, [&] {
     return median_rate(
         [&] {
-          for (int i = 0; i < 100; ++i) keep(get(t.remote()));
+          for (int i = 0; i < 100; ++i)
+            keep(get(t.remote()));
         },
         100);
   });
@@ -203,7 +211,8 @@ void tasks(Reporter& rep) {
   auto ray_wait_1k = [&] {
     std::vector<ObjectRef<int64_t>> not_ready;
     not_ready.reserve(1000);
-    for (int i = 0; i < 1000; ++i) not_ready.push_back(t.remote());
+    for (int i = 0; i < 1000; ++i)
+      not_ready.push_back(t.remote());
     while (!not_ready.empty())
       not_ready = wait(std::move(not_ready)).not_ready;
   };
@@ -213,7 +222,8 @@ void tasks(Reporter& rep) {
       [&] {
         std::vector<ObjectRef<int64_t>> refs;
         refs.reserve(1000);
-        for (int i = 0; i < 1000; ++i) refs.push_back(t.remote());
+        for (int i = 0; i < 1000; ++i)
+          refs.push_back(t.remote());
         keep(wait(refs, WaitOptions{.num_returns = refs.size()}).ready.size());
       },
       1);
@@ -309,8 +319,10 @@ void crowd(Reporter& rep) {
   auto a = actor<Target>().remote();
   const double alone = sync_rate(a, &Target::small_value);
   std::vector<ActorHandle<Target>> idle;
-  for (int i = 0; i < 64; ++i) idle.push_back(actor<Target>().remote());
-  for (const auto& i : idle) get(i.task(&Target::small_value).remote());
+  for (int i = 0; i < 64; ++i)
+    idle.push_back(actor<Target>().remote());
+  for (const auto& i : idle)
+    get(i.task(&Target::small_value).remote());
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // past their spin windows
   const double crowded = sync_rate(a, &Target::small_value);
   rep.report("calls_with_64_idle_actors", crowded, Unit::kPerSecond);

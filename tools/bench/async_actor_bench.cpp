@@ -35,7 +35,8 @@ class AsyncClient {
       for (; refs.size() < 1000 && done < calls; ++done) {
         refs.push_back(target.task(&AsyncTarget::small_value).remote());
       }
-      for (const auto& r : refs) sum += shoal::get(r);
+      for (const auto& r : refs)
+        sum += shoal::get(r);
     }
     return sum;
   }
@@ -125,8 +126,10 @@ double async_rate(Submit submit) {
   return median_rate(
       [&] {
         refs.clear();
-        for (int i = 0; i < kInFlight; ++i) refs.push_back(submit(i));
-        for (const auto& r : refs) keep(get(r));
+        for (int i = 0; i < kInFlight; ++i)
+          refs.push_back(submit(i));
+        for (const auto& r : refs)
+          keep(get(r));
       },
       kInFlight);
 }
@@ -135,7 +138,8 @@ double async_rate(Submit submit) {
 double sync_rate(const ActorHandle<AsyncTarget>& a) {
   return median_rate(
       [&] {
-        for (int i = 0; i < 100; ++i) keep(get(a.task(&AsyncTarget::small_value).remote()));
+        for (int i = 0; i < 100; ++i)
+          keep(get(a.task(&AsyncTarget::small_value).remote()));
       },
       100);
 }
@@ -171,7 +175,8 @@ void one_to_one(Reporter& rep) {
 void one_to_n(Reporter& rep) {
   const int n = n_actors();
   std::vector<ActorHandle<AsyncTarget>> actors;
-  for (int i = 0; i < n; ++i) actors.push_back(actor<AsyncTarget>().remote());
+  for (int i = 0; i < n; ++i)
+    actors.push_back(actor<AsyncTarget>().remote());
   rep.report("1_n_async_actor_calls_async", async_rate([&](int i) {
                return actors[size_t(i % n)].task(&AsyncTarget::small_value).remote();
              }),
@@ -195,7 +200,8 @@ void n_to_n(Reporter& rep) {
       runs.push_back(
           clients[i].task(&AsyncClient::small_value_batch).remote(targets[i], kCallsPerClient));
     }
-    for (const auto& r : runs) keep(get(r));
+    for (const auto& r : runs)
+      keep(get(r));
   };
   rep.report("n_n_async_actor_calls_async", median_rate(round, double(n) * kCallsPerClient),
              Unit::kPerSecond);
@@ -212,7 +218,8 @@ void barrier(Reporter& rep) {
     refs.clear();
     get(b.task(&Barrier::reset).remote());  // also: the actor is up and awake
     const uint64_t t0 = now_ns();
-    for (int i = 0; i < kCoroutines; ++i) refs.push_back(b.task(&Barrier::run_concurrent).remote());
+    for (int i = 0; i < kCoroutines; ++i)
+      refs.push_back(b.task(&Barrier::run_concurrent).remote());
     get(refs);
     return double(now_ns() - t0) / 1e3;
   };
@@ -241,7 +248,8 @@ void suspended_calls(Reporter& rep) {
   std::vector<ObjectRef<void>> refs;
   refs.reserve(kCalls);
   auto suspend_all = [&](int n) {
-    for (int i = 0; i < n; ++i) refs.push_back(s.task(&Suspender::suspend).remote());
+    for (int i = 0; i < n; ++i)
+      refs.push_back(s.task(&Suspender::suspend).remote());
     const uint64_t deadline = now_ns() + 30'000'000'000ull;
     while (get(s.task(&Suspender::suspended).remote()) < n) {
       if (now_ns() > deadline) throw Error("suspended_call_bytes: the calls never all started");

@@ -37,10 +37,14 @@ void set_node_run(NodeRun* run) {
 
 const char* unit_name(Unit unit) {
   switch (unit) {
-    case Unit::kPerSecond: return "per_s";
-    case Unit::kGigabytesPerSecond: return "GB/s";
-    case Unit::kMicroseconds: return "us";
-    case Unit::kBytes: return "bytes";
+    case Unit::kPerSecond:
+      return "per_s";
+    case Unit::kGigabytesPerSecond:
+      return "GB/s";
+    case Unit::kMicroseconds:
+      return "us";
+    case Unit::kBytes:
+      return "bytes";
   }
   return "?";
 }

@@ -109,7 +109,8 @@ void settle();
 // until it has finished cleaning up after them (settle()).
 template <class Handle>
 void retire(const std::vector<Handle>& actors) {
-  for (const Handle& a : actors) kill(a);
+  for (const Handle& a : actors)
+    kill(a);
   const uint64_t deadline = now_ns() + 5'000'000'000ull;
   for (const Handle& a : actors) {
     while (a.pid() != 0 && now_ns() < deadline) {

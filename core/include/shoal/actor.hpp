@@ -178,12 +178,12 @@ void kill(const ActorHandle<A>& handle) {
 
 // Registers an actor class and the methods callable on it. Use at global scope, once per class,
 // in a translation unit of the executable every process of the session runs.
-#define SHOAL_ACTOR(Class, ...)                                              \
-  template <>                                                                \
-  struct shoal::detail::ActorDef<Class> {                                    \
-    static constexpr std::string_view name = #Class;                         \
-    static constexpr auto methods = std::make_tuple(__VA_ARGS__);            \
-    static constexpr std::string_view method_list = #__VA_ARGS__;            \
-  };                                                                         \
+#define SHOAL_ACTOR(Class, ...)                                                           \
+  template <>                                                                             \
+  struct shoal::detail::ActorDef<Class> {                                                 \
+    static constexpr std::string_view name = #Class;                                      \
+    static constexpr auto methods = std::make_tuple(__VA_ARGS__);                         \
+    static constexpr std::string_view method_list = #__VA_ARGS__;                         \
+  };                                                                                      \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_actor_registered_, __COUNTER__) = \
       ::shoal::detail::register_actor<Class>()

@@ -66,7 +66,7 @@ class TaskError : public Error {
         method_(std::move(method)),
         pid_(pid) {}
   const std::string& exception_type() const noexcept { return exception_type_; }
-  const std::string& message() const noexcept { return message_; }  // the original what()
+  const std::string& message() const noexcept { return message_; }          // the original what()
   const std::string& actor_class() const noexcept { return actor_class_; }  // "" for tasks
   const std::string& method() const noexcept { return method_; }
   pid_t pid() const noexcept { return pid_; }

@@ -76,7 +76,8 @@ Task<std::conditional_t<std::is_void_v<T>, void, std::vector<T>>> gather(
   if constexpr (!std::is_void_v<T>) {
     std::vector<T> out;
     out.reserve(state.results.size());
-    for (auto& r : state.results) out.push_back(std::move(*r));
+    for (auto& r : state.results)
+      out.push_back(std::move(*r));
     co_return out;
   }
 }

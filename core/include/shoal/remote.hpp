@@ -65,6 +65,6 @@ TaskCaller<R (*)(Args...)> task(R (*f)(Args...)) {
 
 // Registers free functions as remote tasks. Use at global scope, in a translation unit of the
 // executable every process of the session runs.
-#define SHOAL_REMOTE(...)                                                        \
+#define SHOAL_REMOTE(...)                                                                  \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_remote_registered_, __COUNTER__) = \
       ::shoal::detail::register_functions<__VA_ARGS__>(#__VA_ARGS__)

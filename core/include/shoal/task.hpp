@@ -34,9 +34,7 @@ struct PromiseBase {
   std::exception_ptr exception;
 
   static void* operator new(std::size_t bytes) { return frame_alloc(bytes); }
-  static void operator delete(void* frame, std::size_t bytes) noexcept {
-    frame_free(frame, bytes);
-  }
+  static void operator delete(void* frame, std::size_t bytes) noexcept { frame_free(frame, bytes); }
 
   std::suspend_always initial_suspend() noexcept { return {}; }
 
@@ -58,10 +56,8 @@ struct Promise : PromiseBase {
 
   Task<T> get_return_object() noexcept;
   template <class U>
-    requires std::is_convertible_v<U&&, T>
-  void return_value(U&& v) {
-    value.emplace(std::forward<U>(v));
-  }
+  requires std::is_convertible_v<U&&, T>
+  void return_value(U&& v) { value.emplace(std::forward<U>(v)); }
   T result() {
     if (exception) std::rethrow_exception(exception);
     return std::move(*value);

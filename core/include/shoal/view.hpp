@@ -27,7 +27,8 @@ class View {
 
  public:
   View() = default;
-  View(ObjectRefBase pin, const std::byte* data) : pin_(std::move(pin)), p_(reinterpret_cast<const T*>(data)) {}
+  View(ObjectRefBase pin, const std::byte* data)
+      : pin_(std::move(pin)), p_(reinterpret_cast<const T*>(data)) {}
   const T& operator*() const { return *p_; }
   const T* operator->() const { return p_; }
   const T* get() const { return p_; }
@@ -107,7 +108,8 @@ View<T> get_view(const ObjectRef<T>& ref) {
   if constexpr (std::is_same_v<T, std::string> || detail::is_std_vector<T>::value) {
     return View<T>(ref, b.data, b.size);
   } else {
-    if (b.size != sizeof(T)) detail::throw_decode_failure(detail::type_name<T>(), "size differs from sizeof(T)");
+    if (b.size != sizeof(T))
+      detail::throw_decode_failure(detail::type_name<T>(), "size differs from sizeof(T)");
     return View<T>(ref, b.data);
   }
 }

@@ -39,11 +39,11 @@ struct CallHeader {
   uint32_t signature;    // hash of the name and signature; the callee checks it
   uint32_t result_slot;  // the result object, created by the caller (kPending)
   uint32_t result_gen;
-  uint32_t args_slot;    // the arguments object when kArgsInObject
+  uint32_t args_slot;  // the arguments object when kArgsInObject
   uint32_t args_gen;
-  uint16_t caller;       // the caller's process slot
+  uint16_t caller;  // the caller's process slot
   uint16_t flags;
-  uint32_t args_len;     // bytes of inline arguments after the header
+  uint32_t args_len;  // bytes of inline arguments after the header
 };
 static_assert(sizeof(CallHeader) == 32);
 static_assert(std::is_trivially_copyable_v<CallHeader>);
@@ -105,7 +105,8 @@ class ArgWriter {
     ChildCollector collect;
     const Encoded enc = encode(value);
     append(enc.codec == CodecKind::kRaw ? ArgTag::kRaw : ArgTag::kMsgpack, enc.data, enc.size);
-    for (uint64_t c : collect.children()) refs_.push_back(c);
+    for (uint64_t c : collect.children())
+      refs_.push_back(c);
   }
   void add_ref(ArgTag tag, const ObjectRefBase& ref);
   void append(ArgTag tag, const void* data, size_t len);
@@ -143,16 +144,19 @@ std::remove_cvref_t<P> decode_arg(const ArgReader::Item& item,
                                   size_t* next_resolved) {
   using Param = std::remove_cvref_t<P>;
   if constexpr (is_object_ref<Param>::value) {
-    if (item.tag != ArgTag::kRefPass) throw_decode_failure(type_name<Param>(), "expected an ObjectRef argument");
+    if (item.tag != ArgTag::kRefPass)
+      throw_decode_failure(type_name<Param>(), "expected an ObjectRef argument");
     return Param(unpack_object_id(reinterpret_cast<const char*>(item.data), item.len));
   } else {
     if (item.tag == ArgTag::kRefResolve) {
-      if (*next_resolved >= resolved.size()) throw_decode_failure(type_name<Param>(), "unresolved reference argument");
+      if (*next_resolved >= resolved.size())
+        throw_decode_failure(type_name<Param>(), "unresolved reference argument");
       const RefRecord* rec = RefAccess::record(resolved[(*next_resolved)++]);
       return decode_object<Param>(read_sealed(rec), rec);
     }
     const ArgTag want = codec_of<Param>() == CodecKind::kRaw ? ArgTag::kRaw : ArgTag::kMsgpack;
-    if (item.tag != want) throw_decode_failure(type_name<Param>(), "argument encoded in another codec");
+    if (item.tag != want)
+      throw_decode_failure(type_name<Param>(), "argument encoded in another codec");
     return decode<Param>(item.data, item.len);
   }
 }
@@ -269,7 +273,8 @@ void encode_call_args(ArgWriter& w, A&&... args) {
                 "shoal: wrong number of arguments for this method or function");
   [&]<size_t... I>(std::index_sequence<I...>) {
     (w.template add<std::tuple_element_t<I, Params>>(std::forward<A>(args)), ...);
-  }(std::index_sequence_for<A...>{});
+  }
+  (std::index_sequence_for<A...>{});
 }
 
 // Submits a call to actor (index, gen); returns the result's record.

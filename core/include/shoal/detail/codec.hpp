@@ -107,7 +107,8 @@ T decode(const std::byte* data, size_t size) {
     return std::string(reinterpret_cast<const char*>(data), size);
   } else if constexpr (is_raw_codec_v<T> && is_std_vector<T>::value) {
     using U = typename T::value_type;
-    if (size % sizeof(U) != 0) throw_decode_failure(type_name<T>(), "size is not a whole number of elements");
+    if (size % sizeof(U) != 0)
+      throw_decode_failure(type_name<T>(), "size is not a whole number of elements");
     T v(size / sizeof(U));
     if (size != 0) std::memcpy(static_cast<void*>(v.data()), data, size);
     return v;

@@ -64,7 +64,8 @@ int function_index(const void* address);
 std::vector<std::string> split_names(std::string_view list);
 
 constexpr uint32_t signature_of(std::string_view owner, std::string_view callable, size_t index) {
-  const uint64_t h = fnv1a(owner) ^ (fnv1a(callable) * 31) ^ (uint64_t(index) * 0x9e3779b97f4a7c15ull);
+  const uint64_t h =
+      fnv1a(owner) ^ (fnv1a(callable) * 31) ^ (uint64_t(index) * 0x9e3779b97f4a7c15ull);
   return uint32_t(h ^ (h >> 32));
 }
 
@@ -82,9 +83,10 @@ struct ParamsDecoder<std::tuple<P...>> {
 // Calls `fn(pass_arg<P_i>(stored_i)...)`.
 template <class Params, class Fn, class Stored>
 decltype(auto) apply_params(Fn&& fn, Stored& stored) {
-  return [&]<size_t... I>(std::index_sequence<I...>) -> decltype(auto) {
+  return [&]<size_t... I>(std::index_sequence<I...>)->decltype(auto) {
     return fn(pass_arg<std::tuple_element_t<I, Params>>(std::get<I>(stored))...);
-  }(std::make_index_sequence<std::tuple_size_v<Params>>{});
+  }
+  (std::make_index_sequence<std::tuple_size_v<Params>>{});
 }
 
 // Runs a plain callable on decoded arguments and writes its result.

@@ -83,7 +83,7 @@ struct PutArgs {
   size_t size = 0;
   const uint64_t* children = nullptr;  // packed (slot << 32 | gen) of contained refs
   uint32_t child_count = 0;
-  size_t align = 1;                    // alignment the payload needs
+  size_t align = 1;  // alignment the payload needs
 };
 RefRecord* put_object(const PutArgs& args);  // throws ObjectStoreFullError
 
