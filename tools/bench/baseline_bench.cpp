@@ -1,6 +1,7 @@
 // The baselines the figures of shoal are judged against, measured in the same
-// run: memcpy into warm shared memory, and raw round trips between two
-// processes over two shared cache lines, by spinning and through futexes.
+// run: memcpy into warm shared memory, raw round trips between two processes
+// over two shared cache lines, by spinning and through futexes, and pipelined
+// calls through a bare request ring with a result slot per call.
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -12,6 +13,7 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ipc/request_ring.hpp"
 #include "ipc/spin.hpp"
 #include "tools/bench/bench.hpp"
 #include "tools/bench/measure.hpp"
@@ -106,6 +108,99 @@ double pingpong_rate(bool futex, uint32_t rounds_per_batch) {
   return rate;
 }
 
+// ---- pipelined calls through a bare ring ----
+
+constexpr uint32_t kPipelinedInFlight = 1000;
+constexpr uint32_t kPipelinedRingCells = 1024;  // >= kPipelinedInFlight: never full
+
+// Where the echo child writes a call's answer: one cache line per call, as a
+// call's result object is its own entry.
+struct alignas(64) ResultSlot {
+  std::atomic<uint64_t> call{0};  // the number of the call answered last
+  uint64_t value = 0;
+};
+
+struct PipelinedShared {
+  ResultSlot results[kPipelinedInFlight];
+  std::atomic<uint32_t> stop{0};
+};
+
+// What a call cell carries here: its number and its result slot.
+struct PipelinedCall {
+  uint64_t call;
+  uint32_t slot;
+};
+
+// The child's side: take every call out of the ring, answer it in its slot.
+[[noreturn]] void serve_ring(ipc::RequestRing ring, PipelinedShared* shared) {
+  for (;;) {
+    ipc::RingCell* cell = nullptr;
+    const auto p = ring.try_peek(&cell);
+    if (p != ipc::RequestRing::Peek::kReady) {
+      // acquire: pairs with the parent's release store of stop.
+      if (shared->stop.load(std::memory_order_acquire) != 0) ::_exit(0);
+      ipc::cpu_relax();
+      continue;
+    }
+    PipelinedCall c;
+    std::memcpy(&c, cell->payload, sizeof(c));
+    ring.release_head();
+    ResultSlot& r = shared->results[c.slot % kPipelinedInFlight];
+    r.value = c.call + 1;
+    r.call.store(c.call, std::memory_order_release);  // pairs with the parent's acquire of call
+  }
+}
+
+// Calls per second through a RequestRing between this process and a forked
+// child on another core: kPipelinedInFlight calls submitted, then every
+// answer awaited in order (the shape of 1_1_actor_calls_async, without
+// anything of shoal but the ring).
+double ring_pipelined_rate() {
+  const auto [mine, its] = two_cores();
+  PinThread pin(mine);
+  const size_t ring_bytes = ipc::RequestRing::bytes_for(kPipelinedRingCells);
+  const size_t bytes = ring_bytes + sizeof(PipelinedShared);
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) throw std::runtime_error("mmap of the pipelined ring failed");
+  ipc::RequestRing ring = ipc::RequestRing::format(mem, kPipelinedRingCells);
+  auto* shared = new (static_cast<char*>(mem) + ring_bytes) PipelinedShared;
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error("fork failed");
+  if (child == 0) {
+    PinThread child_pin(its);
+    serve_ring(ring, shared);
+  }
+  const ipc::ProcessSlotId me = 1;
+  uint64_t next_call = 0;
+  uint64_t sum = 0;
+  auto batch = [&] {
+    const uint64_t first = next_call;
+    for (uint32_t i = 0; i < kPipelinedInFlight; ++i) {
+      auto claim = ring.try_claim(me);
+      while (!claim) {
+        ipc::cpu_relax();
+        claim = ring.try_claim(me);
+      }
+      const PipelinedCall c{++next_call, i};
+      std::memcpy(claim->cell->payload, &c, sizeof(c));
+      ring.publish(*claim, me);
+    }
+    for (uint32_t i = 0; i < kPipelinedInFlight; ++i) {
+      ResultSlot& r = shared->results[i];
+      // acquire: pairs with serve_ring()'s release store of call.
+      while (r.call.load(std::memory_order_acquire) != first + i + 1)
+        ipc::cpu_relax();
+      sum += r.value;
+    }
+  };
+  const double rate = median_rate(batch, kPipelinedInFlight);
+  keep(sum);
+  shared->stop.store(1, std::memory_order_release);  // pairs with serve_ring()'s acquire of stop
+  ::waitpid(child, nullptr, 0);
+  ::munmap(mem, bytes);
+  return rate;
+}
+
 void memcpy_baseline(Reporter& rep) {
   std::vector<char> src(kGiB);
   std::memset(src.data(), 0x5a, src.size());
@@ -126,9 +221,15 @@ void futex_baseline(Reporter& rep) {
   rep.report("baseline_futex_pingpong", pingpong_rate(true, 100), Unit::kPerSecond);
 }
 
+void ring_pipelined_baseline(Reporter& rep) {
+  rep.report("baseline_ring_pipelined", ring_pipelined_rate(), Unit::kPerSecond);
+}
+
 const Register kMemcpy("baseline_memcpy", {"baseline_memcpy_gigabytes"}, memcpy_baseline);
 const Register kSpin("baseline_spin_pingpong", {"baseline_spin_pingpong"}, spin_baseline);
 const Register kFutex("baseline_futex_pingpong", {"baseline_futex_pingpong"}, futex_baseline);
+const Register kRingPipelined("baseline_ring_pipelined", {"baseline_ring_pipelined"},
+                              ring_pipelined_baseline);
 
 }  // namespace
 }  // namespace shoal::bench
