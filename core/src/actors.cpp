@@ -10,6 +10,7 @@
 #include <shoal/actor.hpp>
 #include <shoal/remote.hpp>
 
+#include "core/src/attached_rings.hpp"
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
 #include "ipc/spin.hpp"
@@ -301,26 +302,67 @@ void kill_actor(ActorId id) {
   if (later > 0) ::kill(later, SIGKILL);
 }
 
+namespace {
+
+// Starts this process's task workers, once.
+void start_workers(Runtime& rt) {
+  std::lock_guard<std::mutex> lock(rt.workers_mu);
+  if (rt.workers_started.load(std::memory_order_relaxed)) return;  // under workers_mu
+  for (int i = 0; i < rt.num_workers; ++i) {
+    NewActor n;
+    n.class_name = "task";
+    n.class_id = kWorkerClassId;
+    n.kind = launcher::ActorKind::kWorker;
+    n.max_concurrency = 1000;
+    n.max_restarts = -1;
+    rt.workers.push_back(start_actor(n));
+  }
+  // release: the workers vector before the flag; pairs with the acquire load
+  // in submit_task(), which then reads the vector without the lock.
+  rt.workers_started.store(true, std::memory_order_release);
+}
+
+// Whether worker `w` runs no task and has none queued that this thread sent.
+bool worker_idle(store::Store& s, const ActorId& w) {
+  const ipc::ActorEntry& e = s.actor(w.index);
+  if (e.in_progress.load(std::memory_order_relaxed) != 0) return false;  // a hint only
+  const ipc::RequestRing* ring = AttachedRings::mine().find(s, w.index, w.gen);
+  return ring == nullptr || ring->depth() == 0;
+}
+
+// The worker for the next task: the one the last task went to while it is
+// idle (a task waited for at once keeps finding the same worker awake in its
+// spin window, as calls to one actor do), else the next idle one, else the
+// next in turn.
+const ActorId& pick_worker(Runtime& rt) {
+  store::Store& s = *rt.store;
+  const uint32_t n = uint32_t(rt.workers.size());
+  // relaxed: a hint; any worker is a correct choice.
+  const uint32_t last = rt.last_worker.load(std::memory_order_relaxed) % n;
+  uint32_t chosen = last;
+  if (!worker_idle(s, rt.workers[last])) {
+    chosen = (last + 1) % n;
+    for (uint32_t i = 1; i < n; ++i) {
+      const uint32_t w = (last + i) % n;
+      if (worker_idle(s, rt.workers[w])) {
+        chosen = w;
+        break;
+      }
+    }
+    rt.last_worker.store(chosen, std::memory_order_relaxed);  // a hint, as above
+  }
+  return rt.workers[chosen];
+}
+
+}  // namespace
+
 RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
   Runtime& rt = runtime();
   const FunctionInfo* f = find_function(function);
   if (f == nullptr) throw UsageError("shoal::task: unknown function");
-  ActorId worker;
-  {
-    std::lock_guard<std::mutex> lock(rt.workers_mu);
-    if (rt.workers.empty()) {
-      for (int i = 0; i < rt.num_workers; ++i) {
-        NewActor n;
-        n.class_name = "task";
-        n.class_id = kWorkerClassId;
-        n.kind = launcher::ActorKind::kWorker;
-        n.max_concurrency = 1000;
-        n.max_restarts = -1;
-        rt.workers.push_back(start_actor(n));
-      }
-    }
-    worker = rt.workers[rt.next_worker.fetch_add(1, std::memory_order_relaxed) % rt.workers.size()];
-  }
+  // acquire: pairs with the release store in start_workers().
+  if (!rt.workers_started.load(std::memory_order_acquire)) start_workers(rt);
+  const ActorId worker = pick_worker(rt);
   return submit_call(worker.index, worker.gen, function, f->signature, args);
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstring>
 
+#include "core/src/attached_rings.hpp"
 #include "core/src/runtime.hpp"
 #include "core/src/sealed_awaiter.hpp"
 #include "ipc/request_ring.hpp"
@@ -256,21 +257,10 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
               &a);
     return rec;
   }
-  // The entry's ring_off and ring_bytes are immutable once the state we just
-  // read says the actor is starting or alive (published by that state store).
-  const uint64_t ring_off = a.ring_off, ring_bytes = a.ring_bytes;
-  const uint64_t segment_bytes = s.segment().size();
-  if (ring_off == 0 || ring_off > segment_bytes || ring_bytes > segment_bytes - ring_off) {
-    ring_corrupt(s, rec, a, actor_index,
-                 "its place (offset " + std::to_string(ring_off) + ", " +
-                     std::to_string(ring_bytes) + " bytes) is not inside the segment (" +
-                     std::to_string(segment_bytes) + " bytes)");
-  }
-  auto ring = ipc::RequestRing::attach(s.base() + ring_off, ring_bytes);
-  if (!ring) {
-    ring_corrupt(s, rec, a, actor_index,
-                 "its header fails validation (magic number, capacity or size)");
-  }
+  std::string ring_failure;
+  ipc::RequestRing* ring =
+      AttachedRings::mine().attach(s, a, actor_index, actor_gen, &ring_failure);
+  if (ring == nullptr) ring_corrupt(s, rec, a, actor_index, ring_failure);
   ipc::RequestRing::Claim claim;
   ipc::Backoff spin(ipc::SpinPolicy::kWaitSpinNs);
   for (;;) {

@@ -1,5 +1,5 @@
 // The event loop (detail/event_loop.hpp): ready coroutines in FIFO order, the
-// actor's intake, ref waits, timers, posts from other threads, and parking on
+// actor's intake, ref waits, timers (an intrusive heap), posts from other threads, and parking on
 // the process's wake word when there is nothing to do.
 #include <shoal/detail/event_loop.hpp>
 
@@ -8,12 +8,12 @@
 #include <chrono>
 #include <cstdio>
 #include <mutex>
-#include <set>
 #include <vector>
 
 #include <shoal/errors.hpp>
 
 #include "core/src/runtime.hpp"
+#include "core/src/timer_heap.hpp"
 #include "ipc/spin.hpp"
 #include "ipc/wake_word.hpp"
 
@@ -72,11 +72,6 @@ struct EventLoop::Impl {
     std::coroutine_handle<> h;
     CallContext* ctx;
   };
-  struct TimerOrder {
-    bool operator()(const TimerNode* a, const TimerNode* b) const {
-      return a->deadline_ns != b->deadline_ns ? a->deadline_ns < b->deadline_ns : a->seq < b->seq;
-    }
-  };
 
   std::vector<Item> ready;  // a ring: head, count, capacity a power of two
   size_t head = 0;
@@ -84,7 +79,7 @@ struct EventLoop::Impl {
 
   IntrusiveList<RefWaitNode, &RefWaitNode::loop_hook> refs;  // in the order they began
 
-  std::set<TimerNode*, TimerOrder> timers;
+  TimerHeap timers;
   uint64_t timer_seq = 0;
 
   std::mutex inbox_mu;
@@ -139,9 +134,9 @@ struct EventLoop::Impl {
   bool fire_timers(uint64_t now) {
     bool any = false;
     while (!timers.empty()) {
-      TimerNode* t = *timers.begin();
+      TimerNode* t = timers.top();
       if (t->deadline_ns > now) break;
-      timers.erase(timers.begin());
+      timers.remove(t);
       t->armed = false;
       if (t->on_expired) {
         t->on_expired(t);
@@ -201,12 +196,12 @@ void EventLoop::add_timer(TimerNode* node) {
   node->loop = this;
   node->seq = ++impl_->timer_seq;
   node->armed = true;
-  impl_->timers.insert(node);
+  impl_->timers.push(node);
 }
 
 void EventLoop::remove_timer(TimerNode* node) noexcept {
   if (!node->armed) return;
-  impl_->timers.erase(node);
+  impl_->timers.remove(node);
   node->armed = false;
 }
 
@@ -272,7 +267,7 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       due = m.sealed(*it);
     uint64_t park_ns = 100'000'000;
     if (!m.timers.empty()) {
-      const uint64_t first = (*m.timers.begin())->deadline_ns;
+      const uint64_t first = m.timers.top()->deadline_ns;
       const uint64_t t = ipc::now_ns();
       if (first <= t) {
         due = true;

@@ -1,7 +1,8 @@
 #include <shoal/detail/registry.hpp>
 
-#include <deque>
+#include <atomic>
 #include <mutex>
+#include <stdexcept>
 #include <unordered_map>
 
 namespace shoal::detail {
@@ -10,12 +11,21 @@ namespace {
 
 // Filled during static initialisation, read-only afterwards; the mutex covers
 // the rare registration that happens later (a constructor signature first
-// used after main started).
+// used after main started). Functions are also read on every task call: that
+// read takes no lock (find_function()).
 struct Registry {
+  static constexpr uint32_t kChunkBits = 8;
+  static constexpr uint32_t kChunkSize = 1u << kChunkBits;
+  static constexpr uint32_t kChunks = 256;  // room for 65536 functions
+
   std::mutex mu;
   std::unordered_map<uint64_t, ClassInfo> classes;
   std::unordered_map<uint64_t, std::unordered_map<uint64_t, CtorFn>> ctors;
-  std::deque<FunctionInfo> functions;  // stable addresses
+  // Functions by index, in chunks that never move once allocated (under mu).
+  std::atomic<FunctionInfo*> function_chunks[kChunks] = {};
+  // How many functions are registered; a function is complete before the
+  // count covers it.
+  std::atomic<uint32_t> function_count{0};
   std::unordered_map<const void*, uint32_t> function_by_address;
 };
 
@@ -61,16 +71,35 @@ uint32_t register_function(FunctionInfo info) {
   std::lock_guard<std::mutex> lock(r.mu);
   auto it = r.function_by_address.find(info.address);
   if (it != r.function_by_address.end()) return it->second;
-  const uint32_t index = uint32_t(r.functions.size());
-  r.function_by_address[info.address] = index;
-  r.functions.push_back(std::move(info));
+  const uint32_t index = r.function_count.load(std::memory_order_relaxed);  // only under mu
+  if (index >= Registry::kChunks * Registry::kChunkSize) {
+    throw std::length_error("shoal: more than 65536 remote functions registered");
+  }
+  const uint32_t chunk = index >> Registry::kChunkBits;
+  FunctionInfo* functions = r.function_chunks[chunk].load(std::memory_order_relaxed);  // under mu
+  if (functions == nullptr) {
+    functions = new FunctionInfo[Registry::kChunkSize];  // lives until exit
+    // release: pairs with the acquire load in find_function(), which reads
+    // the chunk only after the count (published below) covers an entry of it.
+    r.function_chunks[chunk].store(functions, std::memory_order_release);
+  }
+  functions[index & (Registry::kChunkSize - 1)] = std::move(info);
+  r.function_by_address[functions[index & (Registry::kChunkSize - 1)].address] = index;
+  // release: the entry written above before the count that covers it; pairs
+  // with the acquire load of function_count in find_function().
+  r.function_count.store(index + 1, std::memory_order_release);
   return index;
 }
 
 const FunctionInfo* find_function(uint32_t index) {
   Registry& r = registry();
-  std::lock_guard<std::mutex> lock(r.mu);
-  return index < r.functions.size() ? &r.functions[index] : nullptr;
+  // acquire: pairs with the release store of function_count in
+  // register_function(): entry `index` is complete if the count covers it.
+  if (index >= r.function_count.load(std::memory_order_acquire)) return nullptr;
+  // acquire: pairs with the release store of the chunk in register_function().
+  const FunctionInfo* functions =
+      r.function_chunks[index >> Registry::kChunkBits].load(std::memory_order_acquire);
+  return &functions[index & (Registry::kChunkSize - 1)];
 }
 
 int function_index(const void* address) {

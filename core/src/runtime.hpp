@@ -34,8 +34,12 @@ struct Runtime {
   int num_workers = 1;
 
   std::mutex workers_mu;
-  std::vector<ActorId> workers;  // this process's stateless-task workers, started lazily
-  std::atomic<uint32_t> next_worker{0};
+  // This process's stateless-task workers, started lazily (under workers_mu)
+  // and never changed once workers_started is set.
+  std::vector<ActorId> workers;
+  std::atomic<bool> workers_started{false};
+  // The worker the last task went to: the next goes there too while it is idle.
+  std::atomic<uint32_t> last_worker{0};
 
   std::mutex created_mu;
   std::vector<ObjectRefBase> ctor_args;  // constructor arguments of actors we created

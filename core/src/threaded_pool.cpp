@@ -1,15 +1,9 @@
 // ThreadedPool: how a threaded actor serves its calls. With max_concurrency 1
 // the ring's own thread runs every call, in submission order; with more, that
-// thread only takes calls out of the ring and a pool of max_concurrency
+// thread only takes calls out of the ring and a CallPool of max_concurrency
 // threads runs them.
-#include <concurrentqueue/blockingconcurrentqueue.h>
-
-#include <chrono>
-#include <memory>
-#include <thread>
-#include <vector>
-
 #include "core/src/actor_process.hpp"
+#include "core/src/call_pool.hpp"
 
 namespace shoal::detail {
 
@@ -28,33 +22,13 @@ class ThreadedPool {
       }
     }
     // Inputs travel between the ring's thread and the pool through the
-    // queues, which order each one's writes before its reader's reads.
-    std::vector<std::unique_ptr<CallInput>> inputs;
-    for (int i = 0; i < threads * 4; ++i) {
-      inputs.push_back(std::make_unique<CallInput>());
-      spare_.enqueue(inputs.back().get());
-    }
-    std::vector<std::thread> pool;
-    for (int i = 0; i < threads; ++i) {
-      pool.emplace_back([this] {
-        CallInput* in = nullptr;
-        for (;;) {
-          work_.wait_dequeue(in);
-          execute(*in);
-          in->args_object = ObjectRefBase();
-          spare_.enqueue(in);
-        }
-      });
-    }
+    // pool's queues, which order each one's writes before its reader's reads.
+    CallPool pool(threads, [this](CallInput& in) { execute(in); });
     for (;;) {
-      CallInput* in = nullptr;
-      while (!spare_.try_dequeue(in)) {
-        // Every input is in use: more calls than threads are running or queued.
-        std::this_thread::sleep_for(std::chrono::microseconds(20));
-      }
+      CallInput* in = pool.acquire();
       while (!a_.next_call(*in)) {
       }
-      work_.enqueue(in);
+      pool.submit(in);
     }
   }
 
@@ -76,8 +50,6 @@ class ThreadedPool {
   }
 
   ActorProcess& a_;
-  moodycamel::BlockingConcurrentQueue<CallInput*> work_;  // calls taken out of the ring
-  moodycamel::ConcurrentQueue<CallInput*> spare_;         // inputs free for the next call
 };
 
 }  // namespace

@@ -45,6 +45,7 @@ struct RefWaitNode : WaitNode {
 struct TimerNode : WaitNode {
   uint64_t deadline_ns = 0;
   uint64_t seq = 0;
+  uint32_t heap_index = 0;  // its place in the loop's timer heap while armed
   bool armed = false;
   // Runs when the deadline passes, instead of scheduling the coroutine.
   void (*on_expired)(TimerNode*) noexcept = nullptr;

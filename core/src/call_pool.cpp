@@ -1,0 +1,113 @@
+#include "core/src/call_pool.hpp"
+
+#include <chrono>
+
+#include "ipc/spin.hpp"
+
+namespace shoal::detail {
+
+namespace {
+
+// How many idle threads spin on the queue at once: one takes up a stream of
+// calls; more would only burn cores the callers need.
+constexpr uint32_t kMaxSpinners = 1;
+// How long the spinning thread looks for a call before it parks.
+constexpr uint64_t kSpinNs = ipc::SpinPolicy::kIdleSpinMinNs;
+// How long submit() gives busy threads to come back for a call before it
+// wakes the parked ones: a short call ends within it.
+constexpr uint64_t kHandOffNs = ipc::SpinPolicy::kPauseNs;
+
+}  // namespace
+
+CallPool::CallPool(int threads, std::function<void(CallInput&)> execute)
+    : execute_(std::move(execute)) {
+  if (threads < 1) threads = 1;
+  for (int i = 0; i < threads * 4; ++i) {
+    inputs_.push_back(std::make_unique<CallInput>());
+    spare_.enqueue(inputs_.back().get());
+  }
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this] { work(); });
+}
+
+CallPool::~CallPool() {
+  // release: pairs with the acquire load in work() before it parks.
+  stopping_.store(true, std::memory_order_release);
+  wake_.notify();
+  for (std::thread& t : threads_)
+    t.join();
+}
+
+CallInput* CallPool::acquire() {
+  CallInput* in = nullptr;
+  while (!spare_.try_dequeue(in)) {
+    // Every input is in use: more calls than threads are running or queued.
+    std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  return in;
+}
+
+void CallPool::submit(CallInput* in) {
+  calls_.enqueue(in);
+  // seq_cst fence: orders the enqueue before the load of spinners_ (Dekker);
+  // pairs with the fence in spin_for_call() after a spinner stops: either we
+  // see it spinning, or it sees the call when it looks a last time.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (spinners_.load(std::memory_order_relaxed) != 0) return;  // ordered by the fence above
+  // Nobody is looking: a thread running a short call takes this one when it
+  // is done, with no wake-up.
+  ipc::Backoff hand_off(kHandOffNs);
+  while (calls_.size_approx() != 0 && spinners_.load(std::memory_order_relaxed) == 0 &&
+         hand_off.step()) {
+  }
+  if (calls_.size_approx() == 0) return;
+  // seq_cst: as the load after the fence above (a spinner that started
+  // meanwhile takes the call).
+  if (spinners_.load(std::memory_order_seq_cst) != 0) return;
+  wake_.notify();  // starts with a seq_cst fence; pairs with prepare() in work()
+}
+
+bool CallPool::spin_for_call(CallInput** in) {
+  // acq_rel: the count of spinners is a hint for submit() except at the end
+  // of a spin (the fence below).
+  if (spinners_.fetch_add(1, std::memory_order_acq_rel) >= kMaxSpinners) {
+    spinners_.fetch_sub(1, std::memory_order_acq_rel);  // as the fetch_add above
+    return false;
+  }
+  ipc::Backoff spin(kSpinNs);
+  bool got = false;
+  while (!(got = calls_.try_dequeue(*in)) && spin.step()) {
+  }
+  spinners_.fetch_sub(1, std::memory_order_seq_cst);
+  if (got) return true;
+  // seq_cst fence: orders our leaving the spinners before the last look at
+  // the queue; pairs with the fence in submit() after its enqueue.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  return calls_.try_dequeue(*in);
+}
+
+void CallPool::run(CallInput* in) {
+  execute_(*in);
+  in->args_object = ObjectRefBase();
+  spare_.enqueue(in);
+}
+
+void CallPool::work() {
+  CallInput* in = nullptr;
+  for (;;) {
+    if (calls_.try_dequeue(in) || spin_for_call(&in)) {
+      run(in);
+      continue;
+    }
+    const uint32_t token = wake_.prepare();  // seq_cst RMW; pairs with notify() in submit()
+    if (calls_.try_dequeue(in)) {
+      run(in);
+      continue;
+    }
+    // acquire: pairs with the release store in the destructor.
+    if (stopping_.load(std::memory_order_acquire)) return;
+    wake_.park(token, std::chrono::milliseconds(100));
+  }
+}
+
+}  // namespace shoal::detail

@@ -1,0 +1,62 @@
+// CallPool: a fixed set of threads that run the calls handed to them
+// (core/src only). Self-contained: a threaded actor runs one; anything that
+// needs its own set of threads (a group of an actor's methods) can run
+// another.
+//
+// The hand-off: submit() puts a call in a lock-free queue. At most one idle
+// thread at a time spins on that queue for a short window after its last
+// call, so a stream of calls is taken up without waking anybody; the others
+// park on the pool's wake word. submit() wakes the parked threads only when
+// no thread is spinning and the busy ones have not come back for the call
+// within a few microseconds (every thread is running a long call).
+//
+// Thread-safety: acquire() and submit() from any thread; the CallInputs live
+// as long as the pool. Lifetimes: the destructor stops and joins the threads
+// once they are idle.
+#pragma once
+
+#include <concurrentqueue/concurrentqueue.h>
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <shoal/detail/call.hpp>
+
+#include "ipc/wake_word.hpp"
+
+namespace shoal::detail {
+
+class CallPool {
+ public:
+  // Starts `threads` threads, each running `execute` on the calls it takes.
+  CallPool(int threads, std::function<void(CallInput&)> execute);
+  ~CallPool();
+  CallPool(const CallPool&) = delete;
+  CallPool& operator=(const CallPool&) = delete;
+
+  // An input to copy the next call into; waits while every input is in use
+  // (more calls than threads are running or queued).
+  CallInput* acquire();
+  // Hands a filled input to a thread; it returns to the spare ones once run.
+  void submit(CallInput* in);
+
+ private:
+  void work();
+  bool spin_for_call(CallInput** in);
+  void run(CallInput* in);
+
+  std::function<void(CallInput&)> execute_;
+  moodycamel::ConcurrentQueue<CallInput*> calls_;  // submitted, not yet taken
+  moodycamel::ConcurrentQueue<CallInput*> spare_;  // free for the next call
+  std::vector<std::unique_ptr<CallInput>> inputs_;
+  std::atomic<uint32_t> spinners_{0};  // threads spinning on calls_ right now
+  std::atomic<bool> stopping_{false};
+  ipc::WakeWord wake_;  // where idle threads park
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace shoal::detail
