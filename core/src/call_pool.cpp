@@ -94,19 +94,22 @@ void CallPool::run(CallInput* in) {
 
 void CallPool::work() {
   CallInput* in = nullptr;
+  bool spin = true;  // not after a park that timed out: an idle pool stays quiet
   for (;;) {
-    if (calls_.try_dequeue(in) || spin_for_call(&in)) {
+    if (calls_.try_dequeue(in) || (spin && spin_for_call(&in))) {
       run(in);
+      spin = true;
       continue;
     }
     const uint32_t token = wake_.prepare();  // seq_cst RMW; pairs with notify() in submit()
     if (calls_.try_dequeue(in)) {
       run(in);
+      spin = true;
       continue;
     }
     // acquire: pairs with the release store in the destructor.
     if (stopping_.load(std::memory_order_acquire)) return;
-    wake_.park(token, std::chrono::milliseconds(100));
+    spin = wake_.park(token, std::chrono::milliseconds(100));
   }
 }
 

@@ -349,6 +349,26 @@ TEST_F(Faults, CallIntoARingWhoseHeaderIsCorruptThrowsStoreCorruptErrorNamingThe
   EXPECT_EQ(store_live_objects(), live);
 }
 
+TEST_F(Faults, ACapacityCorruptedAfterAThreadsFirstCallIsNeverReadByThatThread) {
+  auto s = shoal::actor<Stream>().remote();
+  ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(1), 30s), 1);
+  shoal::store::Store& st = *detail::runtime().store;
+  const shoal::ipc::ActorEntry& e = st.actor(s.id().index);
+  auto* header = reinterpret_cast<shoal::ipc::RingHeader*>(st.base() + e.ring_off);
+  const uint32_t capacity = header->capacity;
+  header->capacity = 1u << 30;  // a power of two: cells far past the segment's end
+  // This thread validated the ring at its first call: its calls still land
+  // in the ring's real cells, and the actor serves them.
+  for (int i = 2; i < 2 + int(capacity) * 2; ++i) {
+    ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(i), 30s), i);
+  }
+  // A thread that has not called the actor yet validates the ring now.
+  EXPECT_EQ(call_error(s, 0),
+            ring_error(s, "its header fails validation (magic number, capacity or size)"));
+  header->capacity = capacity;
+  EXPECT_EQ(shoal::get(s.task(&Stream::echo).remote(7), 30s), 7);
+}
+
 TEST_F(Faults, CallIntoARingOutsideTheSegmentThrowsStoreCorruptErrorNamingTheRing) {
   auto s = shoal::actor<Stream>().remote();
   ASSERT_EQ(shoal::get(s.task(&Stream::echo).remote(1), 30s), 1);
