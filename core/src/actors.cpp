@@ -322,12 +322,12 @@ void start_workers(Runtime& rt) {
   rt.workers_started.store(true, std::memory_order_release);
 }
 
-// Whether worker `w` runs no task and has none queued that this thread sent.
+// Whether worker `w` has no task queued in its ring (as far as this thread
+// can tell without attaching it) and runs none: a hint, read without order.
 bool worker_idle(store::Store& s, const ActorId& w) {
-  const ipc::ActorEntry& e = s.actor(w.index);
-  if (e.in_progress.load(std::memory_order_relaxed) != 0) return false;  // a hint only
   const ipc::RequestRing* ring = AttachedRings::mine().find(s, w.index, w.gen);
-  return ring == nullptr || ring->depth() == 0;
+  if (ring != nullptr && ring->depth() != 0) return false;
+  return s.actor(w.index).in_progress.load(std::memory_order_relaxed) == 0;  // a hint, as above
 }
 
 // The worker for the next task: the one the last task went to while it is
