@@ -38,6 +38,12 @@ enum class MessageType : uint32_t {
   kShutdown = 2,   // end the session (to the supervisor)
   kSpawn = 3,      // a = actor index, b = incarnation (to a fork server)
   kActorGone = 4,  // a = actor index: killed before it had a process (to the supervisor)
+  // a = actor index, b = incarnation, pid = the child: a fork server forked it
+  // (to the supervisor, which watches the child from then on).
+  kForked = 10,
+  // a = actor index, b = incarnation, pid = errno: a fork server could not
+  // fork it (to the supervisor).
+  kSpawnFailed = 11,
 };
 
 struct Message {

@@ -275,15 +275,17 @@ void kill_actor(ActorId id) {
   e.death_cause.fetch_or(0, std::memory_order_release);
   // acquire: pairs with the release store of pid in ActorProcess::run().
   const pid_t pid = e.pid.load(std::memory_order_acquire);
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);  // the supervisor fails its calls when it sees the death
-    return;
-  }
+  // The supervisor fails its calls when it sees the death. It may be seeing
+  // an earlier death of the actor right now and deciding on a restart: it
+  // reads the cause after storing kRestarting, we read the state after
+  // setting the cause (seq_cst both), so it keeps the actor dead or we see
+  // kRestarting below and end the actor ourselves.
+  if (pid > 0) ::kill(pid, SIGKILL);
   // Not started (or between incarnations): no process death will tell the
   // supervisor, so say it ourselves.
-  // acquire: pairs with the seq_cst state stores of start_actor() and the
-  // supervisor.
-  uint32_t st = e.state.load(std::memory_order_acquire);
+  // seq_cst: the load of the Dekker above (pairs with the supervisor's
+  // seq_cst store of kRestarting); also sees start_actor()'s stores.
+  uint32_t st = e.state.load(std::memory_order_seq_cst);
   while (st == uint32_t(ipc::ActorState::kStarting) ||
          st == uint32_t(ipc::ActorState::kRestarting)) {
     // seq_cst: races the actor's CAS to kAlive in ActorProcess::run() (one
