@@ -72,6 +72,11 @@ std::optional<Message> Mailbox::receive() {
 }
 
 bool send_message(const std::string& name, const Message& m) {
+  return send_message(name, m, kSendAttempts * int(kSendPauseUs) / 1000);
+}
+
+bool send_message(const std::string& name, const Message& m, int patience_ms) {
+  const int attempts = patience_ms * 1000 / int(kSendPauseUs);
   // A socket of its own for every message: messages are rare (a process
   // joining, an actor spawned or killed, the end of a session), and one
   // socket cached per process would need a lock shared by every thread, and a
@@ -82,7 +87,7 @@ bool send_message(const std::string& name, const Message& m) {
   sockaddr_un addr;
   const socklen_t len = make_address(name, &addr);
   bool sent = false;
-  for (int attempt = 0; attempt < kSendAttempts;) {
+  for (int attempt = 0; attempt < attempts;) {
     const ssize_t n = ::sendto(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL,
                                reinterpret_cast<sockaddr*>(&addr), len);
     if (n == ssize_t(sizeof(m))) {

@@ -75,6 +75,10 @@ class Mailbox {
 // is full (see above); false if nobody is bound there, the queue stayed full,
 // or no socket could be opened. Safe from any thread, and in a forked child.
 bool send_message(const std::string& name, const Message& m);
+// As above, waiting up to `patience_ms` while the queue is full: for a sender
+// that may wait longer than 100 ms and must not lose the message (a thread
+// creating an actor, while the fork server forks a burst of others).
+bool send_message(const std::string& name, const Message& m, int patience_ms);
 
 std::string supervisor_mailbox(uint64_t session_tag);
 std::string fork_server_mailbox(uint64_t session_tag, ipc::ProcessSlotId owner);
