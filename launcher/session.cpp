@@ -204,6 +204,7 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault)
   session.store = std::move(*store);
   session.owner = true;
   session.helper_pid = pid;
+  session.helper_watch = std::make_unique<HelperWatch>(*session.store, pid);
   if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
   // release: publishes the set-up session (daemon forked, prefaulter running)
   // to a reader that loads the state with acquire; no process waits on it
@@ -246,6 +247,7 @@ Result<Session, std::string> join_launch_session(bool prefault) {
 void end_session(Session& session) {
   if (!session.store) return;
   session.prefaulter.reset();
+  session.helper_watch.reset();  // the helper exits below: that is no failure
   store::Store& s = *session.store;
   if (session.owner) {
     send_message(supervisor_mailbox(s.session_tag()), Message{MessageType::kShutdown, 0, 0, 0});

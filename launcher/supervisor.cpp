@@ -153,15 +153,17 @@ bool Supervisor::writer_dead(uint32_t writer) const {
   return true;  // no writer at all: nobody will seal it
 }
 
-void Supervisor::fail_result(uint32_t slot) {
+namespace {
+
+void fail_result(store::Store& store, uint32_t slot) {
   const std::optional<uint32_t> claimed =
-      store_.objects().claim_current_for_failure(slot, store_.me());
+      store.objects().claim_current_for_failure(slot, store.me());
   if (!claimed) return;
   const uint32_t writer = *claimed;
   store::ErrorPayload err;
   if (store::WriterId::kind(writer) == store::WriterId::kActorKind &&
-      store::WriterId::id(writer) < store_.actor_count()) {
-    const ipc::ActorEntry& a = store_.actor(store::WriterId::id(writer));
+      store::WriterId::id(writer) < store.actor_count()) {
+    const ipc::ActorEntry& a = store.actor(store::WriterId::id(writer));
     const bool worker = a.kind == uint32_t(ActorKind::kWorker);
     err.kind = worker ? store::ErrorKind::kWorkerCrashed : store::ErrorKind::kActorDied;
     err.actor_class =
@@ -176,17 +178,27 @@ void Supervisor::fail_result(uint32_t slot) {
     err.message = "the process writing this object died before sealing it";
   }
   // Without room even for the error, an empty error is sealed: readers fail either way.
-  (void)store::seal_error(store_, slot, err);
+  (void)store::seal_error(store, slot, err);
 }
 
-void Supervisor::fail_actor_calls(uint32_t actor) {
-  if (actor >= store_.actor_count()) return;
+}  // namespace
+
+void fail_calls_of(store::Store& store, uint32_t actor) {
+  if (actor >= store.actor_count()) return;
   // seq_cst: the actor's death (its state, stored seq_cst) comes before this
   // scan; pairs with submit_call()'s fence between creating a result and
   // reading the state (Dekker): we see the result, or the caller sees the death.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  store_.objects().for_each_unsealed_of(store::WriterId::actor(actor),
-                                        [this](uint32_t s) { fail_result(s); });
+  store.objects().for_each_unsealed_of(store::WriterId::actor(actor),
+                                       [&store](uint32_t s) { fail_result(store, s); });
+}
+
+void Supervisor::fail_result(uint32_t slot) {
+  launcher::fail_result(store_, slot);
+}
+
+void Supervisor::fail_actor_calls(uint32_t actor) {
+  fail_calls_of(store_, actor);
 }
 
 void Supervisor::skip_ring_claims(ipc::ProcessSlotId dead) {

@@ -104,4 +104,9 @@ class Supervisor {
 // Opens a pidfd for `pid`; -1 if the process is already gone.
 int open_pidfd(pid_t pid);
 
+// Fails every call still pending on `actor`, which is dead or restarting
+// (stored seq_cst before): each result gets ActorDiedError (WorkerCrashed for
+// a worker) with the actor's death notice.
+void fail_calls_of(store::Store& store, uint32_t actor);
+
 }  // namespace shoal::launcher

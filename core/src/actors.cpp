@@ -88,6 +88,13 @@ ActorId start_actor(const NewActor& spec) {
   store::Store& s = *rt.store;
   const ipc::ProcessTable& procs = s.processes();
   store::SegmentHeader& h = s.header();
+  if (rt.session.helper_watch && rt.session.helper_watch->dead()) {
+    throw Error(
+        "shoal: cannot create an actor: the session's helper process (supervisor and "
+        "fork server, pid " +
+        std::to_string(rt.session.helper_watch->helper()) +
+        ") died; end the session with shoal::shutdown() and start a new one");
+  }
   // The registry lock makes a name check and an entry claim one step.
   h.registry_lock.lock(s.me(), procs);
   int64_t found = -1;
