@@ -148,7 +148,11 @@ bool Supervisor::writer_dead(uint32_t writer) const {
     // seq_cst: pairs with the seq_cst stores of the state (on_death()'s,
     // kill_actor()'s): the death being repaired is what this reads.
     const auto st = ActorState(store_.actor(a).state.load(std::memory_order_seq_cst));
-    return st == ActorState::kDead || st == ActorState::kRestarting || st == ActorState::kFree;
+    // A restarting actor's calls are failed by the repair of its own death
+    // only: those submitted since wait for its next incarnation, whatever
+    // other death is repaired meanwhile.
+    return st == ActorState::kDead || st == ActorState::kFree ||
+           (st == ActorState::kRestarting && int64_t(a) == recovering_actor_);
   }
   return true;  // no writer at all: nobody will seal it
 }
@@ -441,9 +445,11 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
   //    state stored above comes before the scan for results to fail; pairs
   //    with submit_call()'s fence (the Dekker of step 1).
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  recovering_actor_ = restart_actor;
   store_.recover_process(
       slot, [this](uint32_t writer) { return writer_dead(writer); },
       [this](uint32_t s) { fail_result(s); });
+  recovering_actor_ = -1;
 
   // 3. Ring cells it claimed but never published.
   skip_ring_claims(slot);

@@ -98,6 +98,7 @@ class Supervisor {
   std::unordered_map<int, Child> children_;  // pidfd -> forked, not yet joined
   std::unordered_map<pid_t, int> child_fd_;  // pid -> its pidfd in children_
   uint64_t last_scan_ns_ = 0;
+  int64_t recovering_actor_ = -1;  // the restarting actor whose death is being repaired
   bool over_ = false;
 };
 
