@@ -16,6 +16,7 @@
 
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/mpi_job.hpp"
+#include "launcher/supervisor.hpp"
 
 namespace shoal::launcher {
 
@@ -51,7 +52,9 @@ ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId 
       owner_(owner),
       out_fd_(out_fd),
       err_fd_(err_fd),
-      dedup_(dedup) {}
+      dedup_(dedup) {
+  mailbox_.admit(&is_session_process, &store_);
+}
 
 ForkServer::~ForkServer() = default;
 

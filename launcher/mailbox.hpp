@@ -53,22 +53,45 @@ struct Message {
   int32_t pid = 0;
 };
 
+// Who may send what. Every datagram carries its sender's kernel-verified
+// credentials (SO_PASSCRED / SCM_CREDENTIALS): only the session's user is
+// obeyed, and for the messages that act on the session (joined, shutdown,
+// spawn, actor gone, forked, spawn failed) only the session's own processes,
+// as `is_member` says. The name of a mailbox is no access control: anyone can
+// compute it. The rest is dropped and counted.
+bool acts_on_session(MessageType type);
+
 class Mailbox {
  public:
   Mailbox() = default;
-  Mailbox(Mailbox&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Mailbox(Mailbox&& o) noexcept
+      : fd_(o.fd_), is_member_(o.is_member_), member_ctx_(o.member_ctx_), dropped_(o.dropped_) {
+    o.fd_ = -1;
+  }
   Mailbox& operator=(Mailbox&& o) noexcept;
   ~Mailbox();
 
   // Binds `name`; nullopt (errno set) if it is taken or sockets fail.
   static std::optional<Mailbox> bind(const std::string& name);
   int fd() const { return fd_; }
-  // The next message, if one is waiting; never blocks.
+  // The next message obeyed, if one is waiting; never blocks. Messages from
+  // another user, of an unknown size, or acting on the session from a process
+  // outside it are dropped on the way (dropped() counts them).
   std::optional<Message> receive();
+  // Whether `pid` is a process of the session (the table, or its creator);
+  // until set, only the user is checked.
+  void admit(bool (*is_member)(void* ctx, pid_t pid), void* ctx) {
+    is_member_ = is_member;
+    member_ctx_ = ctx;
+  }
+  uint64_t dropped() const { return dropped_; }
   void close();
 
  private:
   int fd_ = -1;
+  bool (*is_member_)(void* ctx, pid_t pid) = nullptr;
+  void* member_ctx_ = nullptr;
+  uint64_t dropped_ = 0;
 };
 
 // Sends `m` to the mailbox `name`, waiting up to about 100 ms while its queue

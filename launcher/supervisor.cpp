@@ -33,11 +33,29 @@ bool exited(int fd) {
 
 }  // namespace
 
+bool is_session_process(void* store, pid_t pid) {
+  auto& s = *static_cast<store::Store*>(store);
+  if (pid <= 0) return false;
+  // relaxed: a record of who created the session, written before any process forked.
+  if (s.header().creator_pid.load(std::memory_order_relaxed) == pid) return true;
+  ipc::ProcessTable& procs = s.processes();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    // acquire: pairs with ProcessTable::claim()'s CAS of the owner word.
+    const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_acquire);
+    if (ipc::owner_state(owner) == ipc::ProcessState::kAlive && ipc::owner_pid(owner) == pid) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Supervisor::Supervisor(store::Store& store, Mailbox mailbox, Options options)
     : store_(store),
       mailbox_(std::move(mailbox)),
       options_(options),
-      fd_of_slot_(store.processes().size(), -1) {}
+      fd_of_slot_(store.processes().size(), -1) {
+  mailbox_.admit(&is_session_process, &store_);
+}
 
 Supervisor::~Supervisor() {
   for (auto& [fd, w] : by_fd_)

@@ -105,6 +105,11 @@ class Supervisor {
 // Opens a pidfd for `pid`; -1 if the process is already gone.
 int open_pidfd(pid_t pid);
 
+// Whether `pid` is a process of the session of `store` (a store::Store*): a
+// live slot of its process table, or the session's creator. What the
+// session's mailboxes admit messages acting on the session from.
+bool is_session_process(void* store, pid_t pid);
+
 // Fails every call still pending on `actor`, which is dead or restarting
 // (stored seq_cst before): each result gets ActorDiedError (WorkerCrashed for
 // a worker) with the actor's death notice.
