@@ -36,6 +36,16 @@ class Slow {
 };
 SHOAL_ACTOR(Slow, &Slow::echo, &Slow::pid);
 
+class Busy {
+ public:
+  int nap(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }
+  int pid() { return int(::getpid()); }
+};
+SHOAL_ACTOR(Busy, &Busy::nap, &Busy::pid);
+
 namespace {
 
 constexpr const char* kJoinDelayMs = "400";
@@ -190,6 +200,34 @@ TEST_F(StartFault, KilledBeforeJoinManyTimesNeverHangs) {
         << "round " << round;
     shoal::kill(a);
   }
+}
+
+// `shoal status` shows an actor's running calls from its entry's counter:
+// the counter of an incarnation killed mid-call goes with it.
+TEST_F(StartFault, RunningCountOfAKilledIncarnationIsReset) {
+  start("0");
+  auto a = shoal::actor<Busy>().options({.max_concurrency = 4, .max_restarts = -1}).remote();
+  const pid_t first = shoal::get(a.task(&Busy::pid).remote(), 10s);
+  std::vector<shoal::ObjectRef<int>> naps;
+  for (int i = 0; i < 4; ++i)
+    naps.push_back(a.task(&Busy::nap).remote(20'000));
+  shoal::store::Store& s = *shoal::detail::runtime().store;
+  uint32_t index = 0;
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    if (s.actor(i).pid.load() == first) index = i;
+  }
+  const auto& entry = s.actor(index);
+  ASSERT_TRUE(eventually([&] { return entry.in_progress.load() == 4; }, 10s));
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  for (const auto& r : naps)
+    EXPECT_EQ(outcome_of(r), Outcome::kDied);
+  ASSERT_TRUE(eventually(
+      [&] {
+        const pid_t p = shoal::get(a.task(&Busy::pid).remote(), 10s);
+        return p > 0 && p != first;
+      },
+      10s));
+  EXPECT_EQ(entry.in_progress.load(), 0u);
 }
 
 }  // namespace
