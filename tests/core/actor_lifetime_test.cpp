@@ -115,7 +115,7 @@ TEST(ActorLifetime, ConstructorArgumentsOfKilledActorsAreFreed) {
     shoal::kill(h);
   }
   const uint64_t objects = store_live_objects();
-  for (int i = 0; i < 150; ++i) {
+  for (int i = 0; i < 100; ++i) {
     auto h = shoal::actor<Holder>().remote(blob);
     ASSERT_EQ(shoal::get(h.task(&Holder::size).remote(), 10s), 1 << 20) << "cycle " << i;
     shoal::kill(h);
@@ -189,7 +189,7 @@ TEST(ActorLifetime, ThousandsOfSessionsInARowLeaveNothing) {
   const int fds = open_fds();
   const size_t segments = own_segments();
   const auto t0 = std::chrono::steady_clock::now();
-  constexpr int kSessions = 500;
+  constexpr int kSessions = 300;
   for (int i = 0; i < kSessions; ++i) {
     shoal::init(shoal::Config{.store_bytes = 32ull << 20, .prefault = false});
     if (i % 100 == 0) {
