@@ -202,6 +202,41 @@ TEST_F(StartFault, KilledBeforeJoinManyTimesNeverHangs) {
   }
 }
 
+// More actors than process slots: creating the one that would not find a
+// slot fails at .remote() with an error naming the limit (the children are
+// held before they join, so the table fills with actors still starting).
+TEST_F(StartFault, CreatingPastTheProcessTableFailsAtRemote) {
+  start("20000");
+  const uint32_t slots = shoal::detail::runtime().store->processes().size();
+  std::vector<shoal::ActorHandle<Slow>> actors;
+  std::string error;
+  for (uint32_t i = 0; i < slots + 10 && error.empty(); ++i) {
+    try {
+      actors.push_back(shoal::actor<Slow>().remote());
+    } catch (const shoal::Error& e) {
+      error = e.what();
+    }
+  }
+  EXPECT_NE(error.find("process table is full"), std::string::npos) << error;
+  EXPECT_NE(error.find("1024"), std::string::npos) << error;
+  EXPECT_LT(actors.size(), size_t(slots));
+  EXPECT_GT(actors.size(), size_t(slots) - 8);  // the driver, the supervisor, nothing else
+  // Room again once actors are gone.
+  for (auto& a : actors)
+    shoal::kill(a);
+  EXPECT_TRUE(eventually(
+      [&] {
+        try {
+          auto b = shoal::actor<Slow>().remote();
+          shoal::kill(b);
+          return true;
+        } catch (const shoal::Error&) {
+          return false;
+        }
+      },
+      10s));
+}
+
 // `shoal status` shows an actor's running calls from its entry's counter:
 // the counter of an incarnation killed mid-call goes with it.
 TEST_F(StartFault, RunningCountOfAKilledIncarnationIsReset) {
