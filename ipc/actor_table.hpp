@@ -45,7 +45,10 @@ struct alignas(64) ActorEntry {
   int32_t cpu;           // core to pin to, -1: none
   uint16_t owner;        // process slot of the creator
   uint16_t spawner;      // process slot of the fork server that forks it
-  uint32_t reserved0;
+  // Seconds (CLOCK_MONOTONIC, + 1) when a creator's scan first saw the entry
+  // kDead; 0 before. Read and written under the registry lock only: an entry
+  // (and its ring) is reused only a while after its death.
+  uint32_t dead_seen_s;
   uint64_t ring_off;  // segment offset of its RequestRing
 
   // Line 1: identity, written while kCreating, immutable afterwards. (Lines

@@ -7,19 +7,36 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/mpi_job.hpp"
+#include "launcher/supervisor.hpp"
 
 namespace shoal::launcher {
 
 namespace {
 ActorMainFn g_actor_main = nullptr;
+
+// Faults for tests of the start of an actor, set in the environment of the
+// process whose fork server starts it:
+// SHOAL_TEST_FAIL_FORK=1 makes every fork of an actor fail (EAGAIN), as
+// fork() does at RLIMIT_NPROC: the tests of that path need no real limit.
+// SHOAL_TEST_JOIN_DELAY_MS=N makes each forked child wait N ms before it
+// joins the session: a window in which a test kills it before it joins.
+bool fork_for_test_failure() {
+  static const bool fail = [] {
+    const char* v = std::getenv("SHOAL_TEST_FAIL_FORK");
+    return v != nullptr && v[0] == '1';
+  }();
+  return fail;
 }
+}  // namespace
 
 void set_actor_main(ActorMainFn fn) {
   g_actor_main = fn;
@@ -35,7 +52,9 @@ ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId 
       owner_(owner),
       out_fd_(out_fd),
       err_fd_(err_fd),
-      dedup_(dedup) {}
+      dedup_(dedup) {
+  mailbox_.admit(&is_session_process, &store_);
+}
 
 ForkServer::~ForkServer() = default;
 
@@ -104,8 +123,22 @@ void ForkServer::stop_children() {
   }
 }
 
+void ForkServer::report(uint32_t actor, uint32_t incarnation, pid_t pid, int error) {
+  if (report_ != nullptr) {
+    report_(report_ctx_, actor, incarnation, pid, error);
+    return;
+  }
+  const Message m = error == 0 ? Message{MessageType::kForked, actor, incarnation, pid}
+                               : Message{MessageType::kSpawnFailed, actor, incarnation, error};
+  send_message(supervisor_mailbox(store_.session_tag()), m);
+}
+
 void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
-  if (index >= store_.actor_count() || g_actor_main == nullptr) return;
+  if (index >= store_.actor_count()) return;
+  if (g_actor_main == nullptr) {
+    report(index, incarnation, 0, ENOEXEC);
+    return;
+  }
   ipc::ActorEntry& e = store_.actor(index);
   // acquire: pairs with the seq_cst store of kStarting by the actor's creator
   // (create_actor in core/src/actors.cpp) and of kRestarting by the
@@ -125,17 +158,24 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   const std::string name = worker ? "task" : label;
 
   int out[2], err[2];
-  if (::pipe2(out, O_CLOEXEC) != 0) return;
+  if (::pipe2(out, O_CLOEXEC) != 0) {
+    report(index, incarnation, 0, errno);
+    return;
+  }
   if (::pipe2(err, O_CLOEXEC) != 0) {
+    const int error = errno;
     ::close(out[0]);
     ::close(out[1]);
+    report(index, incarnation, 0, error);
     return;
   }
   const pid_t parent = ::getpid();
-  const pid_t pid = ::fork();
+  const pid_t pid = fork_for_test_failure() ? -1 : ::fork();
   if (pid < 0) {
+    const int error = fork_for_test_failure() ? EAGAIN : errno;
     for (int fd : {out[0], out[1], err[0], err[1]})
       ::close(fd);
+    report(index, incarnation, 0, error);
     return;
   }
   if (pid == 0) {
@@ -157,12 +197,31 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
       CPU_SET(cpu, &set);
       ::sched_setaffinity(0, sizeof(set), &set);
     }
+    if (const char* delay = std::getenv("SHOAL_TEST_JOIN_DELAY_MS"))
+      ::usleep(useconds_t(std::atoi(delay)) * 1000);
     store_.forget_slot();
     auto slot = store_.join(worker ? ipc::ProcessKind::kWorker : ipc::ProcessKind::kActor, owner_,
                             name.c_str());
     if (!slot) {
-      std::fprintf(stderr, "shoal: cannot start actor %s: %s\n", name.c_str(),
-                   store::to_string(slot.error()));
+      // Refused a slot: the actor cannot start, and a restart would be refused too.
+      char why[sizeof(e.death_message)];
+      if (slot.error() == store::StoreError::kTooManyProcesses) {
+        std::snprintf(why, sizeof(why),
+                      "actor %s could not be started: the session's process table is full (%u "
+                      "processes); end actors no longer needed with shoal::kill",
+                      label, unsigned(store_.processes().size()));
+      } else {
+        std::snprintf(why, sizeof(why), "actor %s could not be started: %s", label,
+                      store::to_string(slot.error()));
+      }
+      uint32_t none = uint32_t(DeathCause::kNone);
+      // seq_cst, as kill_actor()'s CAS: the first cause set writes the
+      // notice; pairs with the supervisor's acquire load once we are gone.
+      if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kCreationFailed),
+                                                std::memory_order_seq_cst)) {
+        std::memcpy(e.death_message, why, sizeof(why));
+      }
+      std::fprintf(stderr, "shoal: %s\n", why);
       ::_exit(1);
     }
     store_.processes().slot(*slot).actor.store(int32_t(index), std::memory_order_relaxed);
@@ -182,6 +241,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
   c.out = LineForwarder(out[0], out_fd_, prefix, dedup_, pid);
   c.err = LineForwarder(err[0], err_fd_, prefix, dedup_, pid);
   children_.push_back(std::move(c));
+  report(index, incarnation, pid, 0);
 }
 
 }  // namespace shoal::launcher

@@ -32,9 +32,19 @@ ActorMainFn actor_main();
 
 class ForkServer {
  public:
+  // What became of a spawn request, for the supervisor: the child's pid
+  // (error 0) or the errno that kept it from being forked (pid 0). By
+  // default sent to the session's supervisor (kForked / kSpawnFailed); a
+  // fork server sharing the supervisor's process calls it directly.
+  using Report = void (*)(void* ctx, uint32_t actor, uint32_t incarnation, pid_t pid, int error);
+
   // `dedup` (may be null: lines are written as they come) outlives the fork server.
   ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd, int err_fd,
              LogDeduplicator* dedup = nullptr);
+  void set_report(Report report, void* ctx) {
+    report_ = report;
+    report_ctx_ = ctx;
+  }
   ~ForkServer();
 
   void add_fds(std::vector<pollfd>& fds) const;
@@ -63,8 +73,12 @@ class ForkServer {
   int out_fd_;
   int err_fd_;
   LogDeduplicator* dedup_;
+  void report(uint32_t actor, uint32_t incarnation, pid_t pid, int error);
+
   std::vector<Child> children_;
   bool shutdown_requested_ = false;
+  Report report_ = nullptr;
+  void* report_ctx_ = nullptr;
 };
 
 }  // namespace shoal::launcher

@@ -1,6 +1,7 @@
 #include "launcher/mailbox.hpp"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -32,10 +33,26 @@ socklen_t make_address(const std::string& name, sockaddr_un* addr) {
 
 }  // namespace
 
+bool acts_on_session(MessageType type) {
+  switch (type) {
+    case MessageType::kJoined:
+    case MessageType::kShutdown:
+    case MessageType::kSpawn:
+    case MessageType::kActorGone:
+    case MessageType::kForked:
+    case MessageType::kSpawnFailed:
+      return true;
+  }
+  return false;  // a request that only reads: the user's check is enough
+}
+
 Mailbox& Mailbox::operator=(Mailbox&& o) noexcept {
   if (this != &o) {
     close();
     fd_ = o.fd_;
+    is_member_ = o.is_member_;
+    member_ctx_ = o.member_ctx_;
+    dropped_ = o.dropped_;
     o.fd_ = -1;
   }
   return *this;
@@ -55,7 +72,10 @@ std::optional<Mailbox> Mailbox::bind(const std::string& name) {
   if (fd < 0) return std::nullopt;
   sockaddr_un addr;
   const socklen_t len = make_address(name, &addr);
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
+  // Every datagram then carries its sender's credentials, checked by the kernel.
+  const int on = 1;
+  if (::setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) != 0 ||
+      ::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) != 0) {
     ::close(fd);
     return std::nullopt;
   }
@@ -65,13 +85,39 @@ std::optional<Mailbox> Mailbox::bind(const std::string& name) {
 }
 
 std::optional<Message> Mailbox::receive() {
-  Message m;
-  const ssize_t n = ::recv(fd_, &m, sizeof(m), MSG_DONTWAIT);
-  if (n != ssize_t(sizeof(m))) return std::nullopt;
-  return m;
+  for (;;) {
+    Message m;
+    iovec iov{&m, sizeof(m)};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(ucred))];
+    msghdr h{};
+    h.msg_iov = &iov;
+    h.msg_iovlen = 1;
+    h.msg_control = control;
+    h.msg_controllen = sizeof(control);
+    const ssize_t n = ::recvmsg(fd_, &h, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (n < 0) return std::nullopt;  // nothing waiting (or the socket failed)
+    const ucred* cred = nullptr;
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS &&
+          c->cmsg_len == CMSG_LEN(sizeof(ucred))) {
+        cred = reinterpret_cast<const ucred*>(CMSG_DATA(c));
+      }
+    }
+    const bool obeyed =
+        n == ssize_t(sizeof(m)) && (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
+        cred != nullptr && cred->uid == ::geteuid() &&
+        (!acts_on_session(m.type) || is_member_ == nullptr || is_member_(member_ctx_, cred->pid));
+    if (obeyed) return m;
+    ++dropped_;
+  }
 }
 
 bool send_message(const std::string& name, const Message& m) {
+  return send_message(name, m, kSendAttempts * int(kSendPauseUs) / 1000);
+}
+
+bool send_message(const std::string& name, const Message& m, int patience_ms) {
+  const int attempts = patience_ms * 1000 / int(kSendPauseUs);
   // A socket of its own for every message: messages are rare (a process
   // joining, an actor spawned or killed, the end of a session), and one
   // socket cached per process would need a lock shared by every thread, and a
@@ -82,7 +128,7 @@ bool send_message(const std::string& name, const Message& m) {
   sockaddr_un addr;
   const socklen_t len = make_address(name, &addr);
   bool sent = false;
-  for (int attempt = 0; attempt < kSendAttempts;) {
+  for (int attempt = 0; attempt < attempts;) {
     const ssize_t n = ::sendto(fd, &m, sizeof(m), MSG_DONTWAIT | MSG_NOSIGNAL,
                                reinterpret_cast<sockaddr*>(&addr), len);
     if (n == ssize_t(sizeof(m))) {

@@ -38,6 +38,12 @@ enum class MessageType : uint32_t {
   kShutdown = 2,   // end the session (to the supervisor)
   kSpawn = 3,      // a = actor index, b = incarnation (to a fork server)
   kActorGone = 4,  // a = actor index: killed before it had a process (to the supervisor)
+  // a = actor index, b = incarnation, pid = the child: a fork server forked it
+  // (to the supervisor, which watches the child from then on).
+  kForked = 10,
+  // a = actor index, b = incarnation, pid = errno: a fork server could not
+  // fork it (to the supervisor).
+  kSpawnFailed = 11,
 };
 
 struct Message {
@@ -47,28 +53,55 @@ struct Message {
   int32_t pid = 0;
 };
 
+// Who may send what. Every datagram carries its sender's kernel-verified
+// credentials (SO_PASSCRED / SCM_CREDENTIALS): only the session's user is
+// obeyed, and for the messages that act on the session (joined, shutdown,
+// spawn, actor gone, forked, spawn failed) only the session's own processes,
+// as `is_member` says. The name of a mailbox is no access control: anyone can
+// compute it. The rest is dropped and counted.
+bool acts_on_session(MessageType type);
+
 class Mailbox {
  public:
   Mailbox() = default;
-  Mailbox(Mailbox&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  Mailbox(Mailbox&& o) noexcept
+      : fd_(o.fd_), is_member_(o.is_member_), member_ctx_(o.member_ctx_), dropped_(o.dropped_) {
+    o.fd_ = -1;
+  }
   Mailbox& operator=(Mailbox&& o) noexcept;
   ~Mailbox();
 
   // Binds `name`; nullopt (errno set) if it is taken or sockets fail.
   static std::optional<Mailbox> bind(const std::string& name);
   int fd() const { return fd_; }
-  // The next message, if one is waiting; never blocks.
+  // The next message obeyed, if one is waiting; never blocks. Messages from
+  // another user, of an unknown size, or acting on the session from a process
+  // outside it are dropped on the way (dropped() counts them).
   std::optional<Message> receive();
+  // Whether `pid` is a process of the session (the table, or its creator);
+  // until set, only the user is checked.
+  void admit(bool (*is_member)(void* ctx, pid_t pid), void* ctx) {
+    is_member_ = is_member;
+    member_ctx_ = ctx;
+  }
+  uint64_t dropped() const { return dropped_; }
   void close();
 
  private:
   int fd_ = -1;
+  bool (*is_member_)(void* ctx, pid_t pid) = nullptr;
+  void* member_ctx_ = nullptr;
+  uint64_t dropped_ = 0;
 };
 
 // Sends `m` to the mailbox `name`, waiting up to about 100 ms while its queue
 // is full (see above); false if nobody is bound there, the queue stayed full,
 // or no socket could be opened. Safe from any thread, and in a forked child.
 bool send_message(const std::string& name, const Message& m);
+// As above, waiting up to `patience_ms` while the queue is full: for a sender
+// that may wait longer than 100 ms and must not lose the message (a thread
+// creating an actor, while the fork server forks a burst of others).
+bool send_message(const std::string& name, const Message& m, int patience_ms);
 
 std::string supervisor_mailbox(uint64_t session_tag);
 std::string fork_server_mailbox(uint64_t session_tag, ipc::ProcessSlotId owner);

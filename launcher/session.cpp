@@ -124,13 +124,31 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   // (tools/sessions.cpp); whoever sees our pid there sees our slot claimed.
   store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
   store.header().supervisor_slot.store(store.me(), std::memory_order_release);
-  Supervisor sup(store, std::move(supervisor_box), Supervisor::Options{driver_pid, driver_slot});
   // Every actor and worker line of the session passes our fork server: the
   // one place to fold the lines several of them print.
   std::optional<LogDeduplicator> dedup;
   if (LogDeduplicator::enabled_by_environment()) dedup.emplace();
   ForkServer fs(store, std::move(fork_box), driver_slot, STDOUT_FILENO, STDERR_FILENO,
                 dedup ? &*dedup : nullptr);
+  // The supervisor and the fork server share this loop: they talk by calls,
+  // never through each other's mailbox.
+  Supervisor::Options options{driver_pid, driver_slot};
+  options.local_spawner = driver_slot;
+  options.local_spawn_ctx = &fs;
+  options.local_spawn = [](void* ctx, uint32_t actor, uint32_t incarnation) {
+    static_cast<ForkServer*>(ctx)->spawn(actor, incarnation);
+  };
+  Supervisor sup(store, std::move(supervisor_box), options);
+  fs.set_report(
+      [](void* ctx, uint32_t actor, uint32_t incarnation, pid_t pid, int error) {
+        auto* sup = static_cast<Supervisor*>(ctx);
+        if (error == 0) {
+          sup->on_forked(actor, incarnation, pid);
+        } else {
+          sup->on_spawn_failed(actor, incarnation, error);
+        }
+      },
+      &sup);
   std::vector<pollfd> fds;
   sup.tick();  // watches the driver, which joined before forking us
   while (!sup.session_over()) {
@@ -186,6 +204,7 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault)
   session.store = std::move(*store);
   session.owner = true;
   session.helper_pid = pid;
+  session.helper_watch = std::make_unique<HelperWatch>(*session.store, pid);
   if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
   // release: publishes the set-up session (daemon forked, prefaulter running)
   // to a reader that loads the state with acquire; no process waits on it
@@ -228,6 +247,7 @@ Result<Session, std::string> join_launch_session(bool prefault) {
 void end_session(Session& session) {
   if (!session.store) return;
   session.prefaulter.reset();
+  session.helper_watch.reset();  // the helper exits below: that is no failure
   store::Store& s = *session.store;
   if (session.owner) {
     send_message(supervisor_mailbox(s.session_tag()), Message{MessageType::kShutdown, 0, 0, 0});

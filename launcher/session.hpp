@@ -15,6 +15,7 @@
 
 #include "ipc/process_table.hpp"
 #include "ipc/result.hpp"
+#include "launcher/helper_watch.hpp"
 #include "launcher/prefaulter.hpp"
 #include "store/store.hpp"
 
@@ -27,6 +28,7 @@ struct Session {
   bool owner = false;    // created the segment (a plain driver)
   pid_t helper_pid = 0;  // the session daemon, or this rank's fork server
   std::unique_ptr<Prefaulter> prefaulter;
+  std::unique_ptr<HelperWatch> helper_watch;  // a plain driver's watch on its daemon
 };
 
 // Environment of a `shoal launch` rank.

@@ -23,20 +23,52 @@ int open_pidfd(pid_t pid) {
   return int(::syscall(SYS_pidfd_open, pid, 0));
 }
 
+namespace {
+
+// True if the pidfd `fd` says its process has exited.
+bool exited(int fd) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+}  // namespace
+
+bool is_session_process(void* store, pid_t pid) {
+  auto& s = *static_cast<store::Store*>(store);
+  if (pid <= 0) return false;
+  // relaxed: a record of who created the session, written before any process forked.
+  if (s.header().creator_pid.load(std::memory_order_relaxed) == pid) return true;
+  ipc::ProcessTable& procs = s.processes();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    // acquire: pairs with ProcessTable::claim()'s CAS of the owner word.
+    const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_acquire);
+    if (ipc::owner_state(owner) == ipc::ProcessState::kAlive && ipc::owner_pid(owner) == pid) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Supervisor::Supervisor(store::Store& store, Mailbox mailbox, Options options)
     : store_(store),
       mailbox_(std::move(mailbox)),
       options_(options),
-      fd_of_slot_(store.processes().size(), -1) {}
+      fd_of_slot_(store.processes().size(), -1) {
+  mailbox_.admit(&is_session_process, &store_);
+}
 
 Supervisor::~Supervisor() {
   for (auto& [fd, w] : by_fd_)
+    ::close(fd);
+  for (auto& [fd, c] : children_)
     ::close(fd);
 }
 
 void Supervisor::add_fds(std::vector<pollfd>& fds) const {
   fds.push_back(pollfd{mailbox_.fd(), POLLIN, 0});
   for (const auto& [fd, w] : by_fd_)
+    fds.push_back(pollfd{fd, POLLIN, 0});
+  for (const auto& [fd, c] : children_)
     fds.push_back(pollfd{fd, POLLIN, 0});
 }
 
@@ -46,7 +78,15 @@ void Supervisor::watch(ipc::ProcessSlotId slot) {
   const uint64_t owner = store_.processes().slot(slot).owner.load(std::memory_order_acquire);
   if (ipc::owner_state(owner) != ipc::ProcessState::kAlive) return;
   const pid_t pid = ipc::owner_pid(owner);
-  const int fd = open_pidfd(pid);
+  int fd = -1;
+  if (auto c = child_fd_.find(pid); c != child_fd_.end()) {
+    // A forked actor process joined: its pidfd from the fork on now watches its slot.
+    fd = c->second;
+    children_.erase(fd);
+    child_fd_.erase(c);
+  } else {
+    fd = open_pidfd(pid);
+  }
   if (fd < 0) {
     on_death(slot, pid);  // gone before we could watch it
     return;
@@ -70,10 +110,23 @@ void Supervisor::handle(const std::vector<pollfd>& fds) {
           case MessageType::kActorGone:
             fail_actor_calls(m->a);
             break;
-          case MessageType::kSpawn:
+          case MessageType::kForked:
+            on_forked(m->a, m->b, m->pid);
+            break;
+          case MessageType::kSpawnFailed:
+            on_spawn_failed(m->a, m->b, m->pid);
+            break;
+          default:
             break;
         }
       }
+      continue;
+    }
+    // A pidfd closed and reopened while this batch was handled carries a
+    // readiness that is not its own: only a process that has exited counts.
+    if (!exited(p.fd)) continue;
+    if (auto c = children_.find(p.fd); c != children_.end()) {
+      on_child_death(p.fd, c->second);
       continue;
     }
     auto it = by_fd_.find(p.fd);
@@ -113,20 +166,26 @@ bool Supervisor::writer_dead(uint32_t writer) const {
     // seq_cst: pairs with the seq_cst stores of the state (on_death()'s,
     // kill_actor()'s): the death being repaired is what this reads.
     const auto st = ActorState(store_.actor(a).state.load(std::memory_order_seq_cst));
-    return st == ActorState::kDead || st == ActorState::kRestarting || st == ActorState::kFree;
+    // A restarting actor's calls are failed by the repair of its own death
+    // only: those submitted since wait for its next incarnation, whatever
+    // other death is repaired meanwhile.
+    return st == ActorState::kDead || st == ActorState::kFree ||
+           (st == ActorState::kRestarting && int64_t(a) == recovering_actor_);
   }
   return true;  // no writer at all: nobody will seal it
 }
 
-void Supervisor::fail_result(uint32_t slot) {
+namespace {
+
+void fail_result(store::Store& store, uint32_t slot) {
   const std::optional<uint32_t> claimed =
-      store_.objects().claim_current_for_failure(slot, store_.me());
+      store.objects().claim_current_for_failure(slot, store.me());
   if (!claimed) return;
   const uint32_t writer = *claimed;
   store::ErrorPayload err;
   if (store::WriterId::kind(writer) == store::WriterId::kActorKind &&
-      store::WriterId::id(writer) < store_.actor_count()) {
-    const ipc::ActorEntry& a = store_.actor(store::WriterId::id(writer));
+      store::WriterId::id(writer) < store.actor_count()) {
+    const ipc::ActorEntry& a = store.actor(store::WriterId::id(writer));
     const bool worker = a.kind == uint32_t(ActorKind::kWorker);
     err.kind = worker ? store::ErrorKind::kWorkerCrashed : store::ErrorKind::kActorDied;
     err.actor_class =
@@ -141,17 +200,27 @@ void Supervisor::fail_result(uint32_t slot) {
     err.message = "the process writing this object died before sealing it";
   }
   // Without room even for the error, an empty error is sealed: readers fail either way.
-  (void)store::seal_error(store_, slot, err);
+  (void)store::seal_error(store, slot, err);
 }
 
-void Supervisor::fail_actor_calls(uint32_t actor) {
-  if (actor >= store_.actor_count()) return;
+}  // namespace
+
+void fail_calls_of(store::Store& store, uint32_t actor) {
+  if (actor >= store.actor_count()) return;
   // seq_cst: the actor's death (its state, stored seq_cst) comes before this
   // scan; pairs with submit_call()'s fence between creating a result and
   // reading the state (Dekker): we see the result, or the caller sees the death.
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  store_.objects().for_each_unsealed_of(store::WriterId::actor(actor),
-                                        [this](uint32_t s) { fail_result(s); });
+  store.objects().for_each_unsealed_of(store::WriterId::actor(actor),
+                                       [&store](uint32_t s) { fail_result(store, s); });
+}
+
+void Supervisor::fail_result(uint32_t slot) {
+  launcher::fail_result(store_, slot);
+}
+
+void Supervisor::fail_actor_calls(uint32_t actor) {
+  fail_calls_of(store_, actor);
 }
 
 void Supervisor::skip_ring_claims(ipc::ProcessSlotId dead) {
@@ -182,10 +251,11 @@ void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
     uint32_t none = uint32_t(DeathCause::kNone);
     // seq_cst, as kill_actor()'s CAS of the cause: the first cause set wins;
     // pairs with on_death()'s acquire load of it.
-    e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kOwnerDied),
-                                          std::memory_order_seq_cst);
-    std::snprintf(e.death_message, sizeof(e.death_message),
-                  "actor %s died because the process that created it exited", e.class_name);
+    if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kOwnerDied),
+                                              std::memory_order_seq_cst)) {
+      std::snprintf(e.death_message, sizeof(e.death_message),
+                    "actor %s died because the process that created it exited", e.class_name);
+    }
     // seq_cst: callers read the state seq_cst after creating their result
     // (Dekker with submit_call(), completed by fail_actor_calls()' fence).
     e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
@@ -198,6 +268,160 @@ void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
   }
 }
 
+uint32_t Supervisor::settle_incarnation(uint32_t actor, pid_t pid) {
+  ipc::ProcessTable& procs = store_.processes();
+  ipc::ActorEntry& e = store_.actor(actor);
+  // acquire: pairs with the seq_cst writes of the cause (kill_actor(),
+  // exit_actor(), a failed creation): its death message is written too.
+  const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
+  const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
+  const bool may_restart =
+      cause == DeathCause::kNone && owner_alive &&
+      (e.max_restarts < 0 || e.restarts.load(std::memory_order_relaxed) < e.max_restarts);
+  e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
+  e.pid.store(0, std::memory_order_relaxed);
+  if (may_restart) {
+    // seq_cst: callers read the state seq_cst after creating their result
+    // (Dekker with submit_call(), completed by the caller's fence before its
+    // scan); a CAS, as kill_actor()'s CAS of a starting or restarting actor
+    // to kDead may have come first.
+    uint32_t st = e.state.load(std::memory_order_seq_cst);
+    while (st != uint32_t(ActorState::kDead) && st != uint32_t(ActorState::kFree) &&
+           !e.state.compare_exchange_weak(st, uint32_t(ActorState::kRestarting),
+                                          std::memory_order_seq_cst, std::memory_order_seq_cst)) {
+    }
+    if (st == uint32_t(ActorState::kDead) || st == uint32_t(ActorState::kFree)) return 0;
+    // seq_cst: Dekker with kill_actor(), which sets the cause and then reads
+    // the state: it sees kRestarting (and ends the actor itself), or we see
+    // its cause here and the actor stays dead.
+    if (DeathCause(e.death_cause.load(std::memory_order_seq_cst)) != DeathCause::kNone) {
+      uint32_t restarting = uint32_t(ActorState::kRestarting);
+      e.state.compare_exchange_strong(restarting, uint32_t(ActorState::kDead),
+                                      std::memory_order_seq_cst);
+      return 0;
+    }
+    std::snprintf(e.death_message, sizeof(e.death_message),
+                  "actor %s died: its process (pid %d) died", e.class_name, int(pid));
+    return e.incarnation.load(std::memory_order_relaxed) + 1;
+  }
+  uint32_t none = uint32_t(DeathCause::kNone);
+  // seq_cst, as kill_actor()'s CAS: the first cause set wins and writes the
+  // notice; pairs with the acquire loads of death_cause before reading it.
+  if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kCrashed),
+                                            std::memory_order_seq_cst)) {
+    std::snprintf(e.death_message, sizeof(e.death_message),
+                  "actor %s died: its process (pid %d) died", e.class_name, int(pid));
+  } else if (e.death_message[0] == '\0' &&
+             (cause == DeathCause::kKilled || cause == DeathCause::kExited)) {
+    // The cause came with the process's own notice (exit_actor) or a kill
+    // whose notice is not written yet: name it ourselves.
+    std::snprintf(e.death_message, sizeof(e.death_message), "actor %s died: %s (pid %d)",
+                  e.class_name,
+                  cause == DeathCause::kKilled ? "it was killed with shoal::kill"
+                                               : "it called shoal::exit_actor",
+                  int(pid));
+  }
+  // seq_cst: as for kRestarting above.
+  e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+  return 0;
+}
+
+void Supervisor::declare_dead(uint32_t actor, DeathCause cause, const std::string& message) {
+  ipc::ActorEntry& e = store_.actor(actor);
+  uint32_t none = uint32_t(DeathCause::kNone);
+  // seq_cst, as kill_actor()'s CAS: the first cause set wins and writes the
+  // notice; pairs with the acquire loads of death_cause before reading it.
+  if (e.death_cause.compare_exchange_strong(none, uint32_t(cause), std::memory_order_seq_cst)) {
+    std::snprintf(e.death_message, sizeof(e.death_message), "%s", message.c_str());
+  }
+  // seq_cst: callers read the state seq_cst after creating their result
+  // (Dekker with submit_call(), completed by fail_actor_calls()' fence).
+  e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
+  fail_actor_calls(actor);
+}
+
+void Supervisor::restart(uint32_t actor, uint32_t incarnation) {
+  ipc::ActorEntry& e = store_.actor(actor);
+  e.restarts.fetch_add(1, std::memory_order_relaxed);
+  e.death_message[0] = '\0';
+  // release: pairs with ForkServer::spawn()'s acquire load, which then sees
+  // the cleared death message and the restart count.
+  e.incarnation.store(incarnation, std::memory_order_release);
+  if (options_.local_spawn != nullptr && e.spawner == options_.local_spawner) {
+    options_.local_spawn(options_.local_spawn_ctx, actor, incarnation);  // reports to on_forked
+    return;
+  }
+  if (!send_message(fork_server_mailbox(store_.session_tag(), e.spawner),
+                    Message{MessageType::kSpawn, actor, incarnation, 0})) {
+    declare_dead(actor, DeathCause::kCrashed,
+                 "actor " + std::string(e.class_name, strnlen(e.class_name, sizeof(e.class_name))) +
+                     " died and could not be restarted: its fork server does not answer");
+  }
+}
+
+void Supervisor::on_forked(uint32_t actor, uint32_t incarnation, pid_t pid) {
+  if (actor >= store_.actor_count() || pid <= 0) return;
+  const int fd = open_pidfd(pid);
+  if (fd < 0) {
+    on_child_death(-1, Child{actor, incarnation, pid});  // gone (and reaped) already
+    return;
+  }
+  if (auto old = child_fd_.find(pid); old != child_fd_.end()) forget_child(old->second);
+  children_[fd] = Child{actor, incarnation, pid};
+  child_fd_[pid] = fd;
+}
+
+void Supervisor::on_spawn_failed(uint32_t actor, uint32_t incarnation, int error) {
+  if (actor >= store_.actor_count()) return;
+  ipc::ActorEntry& e = store_.actor(actor);
+  // acquire: pairs with the seq_cst state stores of the creator and ours.
+  const auto st = ActorState(e.state.load(std::memory_order_acquire));
+  if ((st != ActorState::kStarting && st != ActorState::kRestarting) ||
+      e.incarnation.load(std::memory_order_relaxed) != incarnation) {
+    return;
+  }
+  declare_dead(actor, DeathCause::kCreationFailed,
+               "actor " + std::string(e.class_name, strnlen(e.class_name, sizeof(e.class_name))) +
+                   " could not be started: its fork server could not fork it (" +
+                   std::strerror(error) + ")");
+}
+
+void Supervisor::forget_child(int fd) {
+  auto it = children_.find(fd);
+  if (it == children_.end()) return;
+  child_fd_.erase(it->second.pid);
+  children_.erase(it);
+  ::close(fd);
+}
+
+void Supervisor::on_child_death(int fd, Child child) {
+  if (fd >= 0) forget_child(fd);
+  // Joined after all (its announcement not handled yet): an ordinary death.
+  ipc::ProcessTable& procs = store_.processes();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    // acquire: pairs with ProcessTable::claim()'s CAS of the owner word.
+    const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_acquire);
+    if (ipc::owner_state(owner) == ipc::ProcessState::kAlive &&
+        ipc::owner_pid(owner) == child.pid) {
+      on_death(ipc::ProcessSlotId(i), child.pid);
+      return;
+    }
+  }
+  // Died before it claimed a slot: nothing of the store to repair, only its actor.
+  ipc::ActorEntry& e = store_.actor(child.actor);
+  // acquire (both): pair with the seq_cst state stores and the child's
+  // release store of its process slot (ActorProcess::run()).
+  const auto st = ActorState(e.state.load(std::memory_order_acquire));
+  if ((st != ActorState::kStarting && st != ActorState::kRestarting) ||
+      e.incarnation.load(std::memory_order_acquire) != child.incarnation ||
+      e.process.load(std::memory_order_acquire) != ipc::kNoProcess) {
+    return;  // killed meanwhile, or a later incarnation runs
+  }
+  const uint32_t next = settle_incarnation(child.actor, child.pid);
+  fail_actor_calls(child.actor);
+  if (next != 0) restart(child.actor, next);
+}
+
 void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
   ipc::ProcessTable& procs = store_.processes();
   if (fd_of_slot_[slot] >= 0) {
@@ -206,6 +430,7 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
     ::close(fd);
     fd_of_slot_[slot] = -1;
   }
+  if (auto c = child_fd_.find(pid); c != child_fd_.end()) forget_child(c->second);
   if (!procs.mark_dead(slot, pid)) return;  // already handled, or the slot was released
   ipc::ProcessSlot& ps = procs.slot(slot);
   const auto kind = ipc::ProcessKind(ps.kind.load(std::memory_order_relaxed));
@@ -227,41 +452,10 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
         cur == slot ||
         (cur == ipc::kNoProcess && (st == ActorState::kStarting || st == ActorState::kRestarting));
     if (mine && st != ActorState::kDead && st != ActorState::kFree) {
-      // acquire: pairs with the seq_cst writes of the cause (kill_actor(),
-      // exit_actor(), a failed creation): its death message is written too.
-      const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
-      const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
-      const bool may_restart =
-          cause == DeathCause::kNone && owner_alive &&
-          (e.max_restarts < 0 || e.restarts.load(std::memory_order_relaxed) < e.max_restarts);
-      e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
-      e.pid.store(0, std::memory_order_relaxed);
-      if (e.death_message[0] == '\0' || cause == DeathCause::kNone) {
-        char why[96];
-        std::snprintf(why, sizeof(why), "its process (pid %d) died", int(pid));
-        if (cause == DeathCause::kKilled) {
-          std::snprintf(why, sizeof(why), "it was killed with shoal::kill (pid %d)", int(pid));
-        } else if (cause == DeathCause::kExited) {
-          std::snprintf(why, sizeof(why), "it called shoal::exit_actor (pid %d)", int(pid));
-        }
-        if (cause != DeathCause::kCreationFailed) {
-          std::snprintf(e.death_message, sizeof(e.death_message), "actor %s died: %s", e.class_name,
-                        why);
-        }
-      }
-      if (may_restart) {
-        restart_incarnation = e.incarnation.load(std::memory_order_relaxed) + 1;
-        // seq_cst: callers read the state seq_cst after creating their result
-        // (Dekker with submit_call(), completed by the fence of step 2).
-        e.state.store(uint32_t(ActorState::kRestarting), std::memory_order_seq_cst);
-        restart_actor = actor;
-      } else {
-        if (cause == DeathCause::kNone) {
-          e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
-        }
-        // seq_cst: as for kRestarting above.
-        e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
-      }
+      // The counter of calls running in the incarnation that ended.
+      e.in_progress.store(0, std::memory_order_relaxed);
+      restart_incarnation = settle_incarnation(uint32_t(actor), pid);
+      if (restart_incarnation != 0) restart_actor = actor;
     }
   }
 
@@ -269,9 +463,11 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
   //    state stored above comes before the scan for results to fail; pairs
   //    with submit_call()'s fence (the Dekker of step 1).
   std::atomic_thread_fence(std::memory_order_seq_cst);
+  recovering_actor_ = restart_actor;
   store_.recover_process(
       slot, [this](uint32_t writer) { return writer_dead(writer); },
       [this](uint32_t s) { fail_result(s); });
+  recovering_actor_ = -1;
 
   // 3. Ring cells it claimed but never published.
   skip_ring_claims(slot);
@@ -283,25 +479,7 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
   procs.release(slot);
 
   // 5. A new incarnation, now that the old one's calls are settled.
-  if (restart_actor >= 0) {
-    ipc::ActorEntry& e = store_.actor(uint32_t(restart_actor));
-    e.restarts.fetch_add(1, std::memory_order_relaxed);
-    e.death_message[0] = '\0';
-    // release: pairs with ForkServer::spawn()'s acquire load, which then sees
-    // the cleared death message and the restart count.
-    e.incarnation.store(restart_incarnation, std::memory_order_release);
-    if (!send_message(
-            fork_server_mailbox(store_.session_tag(), e.spawner),
-            Message{MessageType::kSpawn, uint32_t(restart_actor), restart_incarnation, 0})) {
-      std::snprintf(e.death_message, sizeof(e.death_message),
-                    "actor %s died and could not be restarted", e.class_name);
-      e.death_cause.store(uint32_t(DeathCause::kCrashed), std::memory_order_relaxed);
-      // seq_cst: callers read the state seq_cst after creating their result
-      // (Dekker with submit_call(), completed by fail_actor_calls()' fence).
-      e.state.store(uint32_t(ActorState::kDead), std::memory_order_seq_cst);
-      fail_actor_calls(uint32_t(restart_actor));
-    }
-  }
+  if (restart_actor >= 0) restart(uint32_t(restart_actor), restart_incarnation);
 }
 
 void Supervisor::shutdown_session(pid_t spare) {

@@ -37,11 +37,17 @@ std::string demangle(const char* name) {
 
 void ActorProcess::creation_failed(const std::string& why) {
   const std::string msg = "actor " + class_name_ + " could not be created: " + why;
+  uint32_t none = uint32_t(launcher::DeathCause::kNone);
+  // seq_cst, as kill_actor()'s CAS: the first cause set writes the notice (a
+  // kill while we started, which may have taken our arguments with it, keeps
+  // its own); pairs with the supervisor's acquire load of death_cause once it
+  // sees this process die (the _exit below comes after this CAS).
+  if (!entry_.death_cause.compare_exchange_strong(
+          none, uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_seq_cst)) {
+    std::fflush(nullptr);
+    ::_exit(1);
+  }
   std::snprintf(entry_.death_message, sizeof(entry_.death_message), "%s", msg.c_str());
-  // seq_cst: pairs with the supervisor's acquire load of death_cause once it
-  // sees this process die (the _exit below comes after this store).
-  entry_.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed),
-                           std::memory_order_seq_cst);
   std::fprintf(stderr, "shoal: %s\n", msg.c_str());
   std::fflush(nullptr);
   ::_exit(1);

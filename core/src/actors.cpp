@@ -38,6 +38,39 @@ void copy_text(char* dst, size_t cap, std::string_view src) {
   dst[n] = '\0';
 }
 
+// Seconds an entry stays dead before a new actor may take it (and its ring
+// memory): see start_actor().
+constexpr uint32_t kEntryReuseGraceS = 2;
+// The largest request ring an actor may ask for (ActorOptions::ring_capacity).
+constexpr uint32_t kMaxRingCells = 1u << 20;
+// How long a creator waits for room in its fork server's mailbox.
+constexpr int kSpawnPatienceMs = 10'000;
+
+// True if one more actor process would not find a process slot: the slots in
+// use plus the actors waiting for a process fill the table. With the
+// registry lock held (creators are counted one at a time).
+bool spawn_would_overflow(store::Store& s) {
+  const ipc::ProcessTable& procs = s.processes();
+  uint32_t used = 0;
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    // relaxed: a count; a slot claimed or freed meanwhile shifts it by one,
+    // and a child refused a slot all the same fails with the same message.
+    const uint64_t o = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_relaxed);
+    if (ipc::owner_state(o) != ipc::ProcessState::kFree) ++used;
+  }
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    const ipc::ActorEntry& e = s.actor(i);
+    // relaxed: as above.
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_relaxed));
+    if ((st == ipc::ActorState::kStarting || st == ipc::ActorState::kRestarting ||
+         st == ipc::ActorState::kCreating) &&
+        e.process.load(std::memory_order_relaxed) == ipc::kNoProcess) {
+      ++used;
+    }
+  }
+  return used + 1 > procs.size();
+}
+
 struct NewActor {
   std::string_view class_name;
   uint64_t class_id = 0;
@@ -56,6 +89,13 @@ ActorId start_actor(const NewActor& spec) {
   store::Store& s = *rt.store;
   const ipc::ProcessTable& procs = s.processes();
   store::SegmentHeader& h = s.header();
+  if (rt.session.helper_watch && rt.session.helper_watch->dead()) {
+    throw Error(
+        "shoal: cannot create an actor: the session's helper process (supervisor and "
+        "fork server, pid " +
+        std::to_string(rt.session.helper_watch->helper()) +
+        ") died; end the session with shoal::shutdown() and start a new one");
+  }
   // The registry lock makes a name check and an entry claim one step.
   h.registry_lock.lock(s.me(), procs);
   int64_t found = -1;
@@ -72,25 +112,52 @@ ActorId start_actor(const NewActor& spec) {
     }
     if (found < 0 && st == ipc::ActorState::kFree) found = i;
   }
-  if (found < 0) {
-    // Reuse the entry of an actor that is gone for good.
-    for (uint32_t i = 0; i < s.actor_count() && found < 0; ++i) {
-      ipc::ActorEntry& e = s.actor(i);
-      // acquire: pairs with the supervisor's seq_cst store of kDead, after
-      // which nobody uses the entry's ring.
-      if (ipc::ActorState(e.state.load(std::memory_order_acquire)) == ipc::ActorState::kDead &&
-          procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed)))) {
-        if (e.ring_off != 0) {
-          (void)s.heap().free(e.ring_off, e.ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
-        }
-        found = i;
-      }
+  // Reuse the entry of an actor gone for good a while ago, first: its ring
+  // goes back to the heap (a caller that read the actor alive just before it
+  // died has left the ring long since: a full ring's waiter rechecks every
+  // 10 ms). Dead entries are not left holding their rings until every free
+  // entry is used up.
+  const uint32_t now_s = uint32_t(ipc::now_ns() / 1'000'000'000) + 1;
+  int64_t reusable = -1, any_dead = -1;
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    ipc::ActorEntry& e = s.actor(i);
+    // acquire: pairs with the supervisor's seq_cst store of kDead, after
+    // which no new caller uses the entry's ring.
+    if (ipc::ActorState(e.state.load(std::memory_order_acquire)) != ipc::ActorState::kDead ||
+        !procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed)))) {
+      continue;
     }
+    if (e.dead_seen_s == 0) e.dead_seen_s = now_s;
+    if (any_dead < 0) any_dead = i;
+    if (reusable < 0 && now_s - e.dead_seen_s >= kEntryReuseGraceS) reusable = i;
+  }
+  if (reusable >= 0) {
+    found = reusable;
+  } else if (found < 0) {
+    found = any_dead;
+  }
+  if (found >= 0) {
+    ipc::ActorEntry& e = s.actor(uint32_t(found));
+    if (ipc::ActorState(e.state.load(std::memory_order_relaxed)) == ipc::ActorState::kDead &&
+        e.ring_off != 0) {
+      (void)s.heap().free(e.ring_off, e.ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
+      e.ring_off = 0;
+    }
+    e.dead_seen_s = 0;
   }
   if (found < 0) {
     h.registry_lock.unlock();
     throw Error("shoal: the session's actor table is full (" + std::to_string(s.actor_count()) +
-                " actors)");
+                " actors alive or starting; the limit is ipc::kMaxActors in ipc/actor_table.hpp): "
+                "end actors no longer needed with shoal::kill");
+  }
+  // An actor needs a process slot; the table holds the session's processes
+  // and the actors still waiting for theirs.
+  if (spawn_would_overflow(s)) {
+    h.registry_lock.unlock();
+    throw Error("shoal: the session's process table is full (" + std::to_string(procs.size()) +
+                " processes, actors starting included; the limit is ipc::kMaxProcesses in "
+                "ipc/process_table.hpp): end actors no longer needed with shoal::kill");
   }
   const uint32_t index = uint32_t(found);
   ipc::ActorEntry& e = s.actor(index);
@@ -138,8 +205,11 @@ ActorId start_actor(const NewActor& spec) {
   // It also publishes the fields above and the formatted ring to the actor
   // (the acquire load in ActorProcess::run()) and to callers.
   e.state.store(uint32_t(ipc::ActorState::kStarting), std::memory_order_seq_cst);
+  // Patient: the fork server may be forking a burst of other actors; giving
+  // up would leave this one dead.
   if (!launcher::send_message(launcher::fork_server_mailbox(s.session_tag(), rt.spawner),
-                              launcher::Message{launcher::MessageType::kSpawn, index, 0, 0})) {
+                              launcher::Message{launcher::MessageType::kSpawn, index, 0, 0},
+                              kSpawnPatienceMs)) {
     copy_text(e.death_message, sizeof(e.death_message),
               "actor " + std::string(spec.class_name) + " could not be started: no fork server");
     e.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_relaxed);
@@ -147,6 +217,25 @@ ActorId start_actor(const NewActor& spec) {
     e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
   }
   return ActorId{index, gen};
+}
+
+// True once actor `id` will never run its constructor again: killed, ended,
+// dead, or its entry reused.
+bool gone_for_good(store::Store& s, ActorId id) {
+  const ipc::ActorEntry& e = s.actor(id.index);
+  if (e.gen.load(std::memory_order_relaxed) != id.gen) return true;
+  // acquire (both): pair with the seq_cst stores of the state and the CASes
+  // of the cause (kill_actor(), the supervisor); a cause set means no restart.
+  const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+  return st == ipc::ActorState::kDead || st == ipc::ActorState::kFree ||
+         e.death_cause.load(std::memory_order_acquire) != uint32_t(launcher::DeathCause::kNone);
+}
+
+// Drops the constructor arguments of the actors that are gone for good (with
+// created_mu held).
+void prune_ctor_args(Runtime& rt) {
+  std::erase_if(rt.ctor_args,
+                [&](const Runtime::CtorArgs& c) { return gone_for_good(*rt.store, c.actor); });
 }
 
 uint32_t round_up_pow2(uint32_t v) {
@@ -167,11 +256,16 @@ ActorId create_actor(const ActorSpec& spec) {
   if (o.cpu && (*o.cpu < 0 || *o.cpu >= CPU_SETSIZE || *o.cpu >= ::sysconf(_SC_NPROCESSORS_CONF))) {
     throw std::invalid_argument("shoal: no core " + std::to_string(*o.cpu) + " on this machine");
   }
+  if (o.ring_capacity > kMaxRingCells) {
+    throw std::invalid_argument("shoal: ring_capacity " + std::to_string(o.ring_capacity) +
+                                " is above the limit of " + std::to_string(kMaxRingCells) +
+                                " cells (kMaxRingCells in core/src/actors.cpp)");
+  }
   if (o.name.size() >= sizeof(ipc::ActorEntry::name)) {
     throw std::invalid_argument("shoal: actor names are at most 63 bytes");
   }
-  // The constructor's arguments live in the store as long as we do: a restart
-  // runs the constructor again.
+  // The constructor's arguments live in the store as long as the actor may
+  // start or restart: a restart runs the constructor again.
   PutArgs pa;
   pa.codec = CodecKind::kRaw;
   pa.type_fp = kCtorArgsFingerprint;
@@ -195,7 +289,8 @@ ActorId create_actor(const ActorSpec& spec) {
   n.ctor_args = RefAccess::record(args);
   const ActorId id = start_actor(n);
   std::lock_guard<std::mutex> lock(rt.created_mu);
-  rt.ctor_args.push_back(std::move(args));
+  prune_ctor_args(rt);
+  if (!gone_for_good(*rt.store, id)) rt.ctor_args.push_back(Runtime::CtorArgs{id, std::move(args)});
   return id;
 }
 
@@ -276,15 +371,26 @@ void kill_actor(ActorId id) {
   e.death_cause.fetch_or(0, std::memory_order_release);
   // acquire: pairs with the release store of pid in ActorProcess::run().
   const pid_t pid = e.pid.load(std::memory_order_acquire);
-  if (pid > 0) {
-    ::kill(pid, SIGKILL);  // the supervisor fails its calls when it sees the death
-    return;
+  // The supervisor fails its calls when it sees the death. It may be seeing
+  // an earlier death of the actor right now and deciding on a restart: it
+  // reads the cause after storing kRestarting, we read the state after
+  // setting the cause (seq_cst both), so it keeps the actor dead or we see
+  // kRestarting below and end the actor ourselves.
+  if (pid > 0) ::kill(pid, SIGKILL);
+  {
+    // It will not run its constructor again: its arguments may go. (One still
+    // starting may read them yet; without them its creation fails, as the
+    // kill ends it anyway.)
+    std::lock_guard<std::mutex> lock(rt.created_mu);
+    std::erase_if(rt.ctor_args, [&](const Runtime::CtorArgs& c) {
+      return c.actor.index == id.index && c.actor.gen == id.gen;
+    });
   }
   // Not started (or between incarnations): no process death will tell the
   // supervisor, so say it ourselves.
-  // acquire: pairs with the seq_cst state stores of start_actor() and the
-  // supervisor.
-  uint32_t st = e.state.load(std::memory_order_acquire);
+  // seq_cst: the load of the Dekker above (pairs with the supervisor's
+  // seq_cst store of kRestarting); also sees start_actor()'s stores.
+  uint32_t st = e.state.load(std::memory_order_seq_cst);
   while (st == uint32_t(ipc::ActorState::kStarting) ||
          st == uint32_t(ipc::ActorState::kRestarting)) {
     // seq_cst: races the actor's CAS to kAlive in ActorProcess::run() (one

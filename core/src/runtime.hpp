@@ -41,8 +41,15 @@ struct Runtime {
   // The worker the last task went to: the next goes there too while it is idle.
   std::atomic<uint32_t> last_worker{0};
 
+  // Constructor arguments of the actors we created, kept while the actor may
+  // still (re)start: a restart runs the constructor again. Dropped once it is
+  // dead for good (prune_ctor_args()).
+  struct CtorArgs {
+    ActorId actor;
+    ObjectRefBase args;
+  };
   std::mutex created_mu;
-  std::vector<ObjectRefBase> ctor_args;  // constructor arguments of actors we created
+  std::vector<CtorArgs> ctor_args;
 
   std::mutex watcher_mu;
   std::unique_ptr<Watcher> watcher;  // fulfils ObjectRef::future()

@@ -1,5 +1,6 @@
 // Sessions: init() and shutdown(), the runtime they install and remove, and
 // the runtime of a freshly forked actor process.
+#include <pthread.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -44,6 +45,24 @@ void install(Runtime* rt) {
   // other use of the session comes after init() returns.
   g_epoch.fetch_add(1, std::memory_order_relaxed);
   SessionGate::open();
+}
+
+// The child of a fork() by user code while a session runs is no member of
+// it: it has no process slot, so its refs must not touch the store (they
+// would corrupt the parent's reference records), and its exit must not end
+// the parent's session. shoal's own forks (the session daemon, fork servers,
+// actor processes) all happen where no runtime is installed: init() forks
+// before it installs one, fork servers never have one. So a fork with a
+// runtime installed is a user's, and its child forgets the session: refs
+// become inert, is_initialized() is false, shutdown() does nothing. The
+// runtime is left as it is (its threads do not exist in the child, and its
+// destructors would touch the parent's session).
+void forget_session_in_forked_child() {
+  if (g_runtime.load(std::memory_order_relaxed) == nullptr) return;  // one of shoal's forks
+  SessionGate::close_in_forked_child();
+  // relaxed: the child has one thread, this one.
+  g_epoch.fetch_add(1, std::memory_order_relaxed);
+  g_runtime.store(nullptr, std::memory_order_relaxed);
 }
 
 }  // namespace
@@ -93,7 +112,10 @@ void init(const Config& config) {
   rt->num_workers = config.num_workers > 0 ? config.num_workers : detail::online_cores();
   detail::install(rt.release());
   static std::once_flag at_exit;
-  std::call_once(at_exit, [] { std::atexit([] { shutdown(); }); });
+  std::call_once(at_exit, [] {
+    std::atexit([] { shutdown(); });
+    ::pthread_atfork(nullptr, nullptr, &detail::forget_session_in_forked_child);
+  });
 }
 
 void shutdown() {

@@ -71,6 +71,13 @@ void SessionGate::open() noexcept {
   }
 }
 
+void SessionGate::close_in_forked_child() noexcept {
+  for (Stripe& s : g_stripes) {
+    // relaxed: the child has one thread, this one.
+    s.word.fetch_and(~kOpen, std::memory_order_relaxed);
+  }
+}
+
 void SessionGate::close() noexcept {
   for (Stripe& s : g_stripes) {
     // acq_rel. acquire: pairs with the release fetch_sub of passes that ended

@@ -41,6 +41,9 @@ class SessionGate {
   // Passes touch the store no more. Returns once every pass that found the
   // gate open has ended.
   static void close() noexcept;
+  // In the child of a fork() by user code: closes the gate without waiting
+  // (the passes of the parent's other threads never end in the child).
+  static void close_in_forked_child() noexcept;
 };
 
 }  // namespace shoal::detail

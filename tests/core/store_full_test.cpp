@@ -105,6 +105,10 @@ TEST_F(StoreFull, SamePutSucceedsAfterReferencesAreDropped) {
 }
 
 TEST_F(StoreFull, RepeatedFailedPutsLeakNothing) {
+  // This process's first reference allocates its chunk of reference records
+  // (kept while it is in the session): measure from after it, as when other
+  // tests of this file ran first.
+  (void)shoal::put(1);
   const uint64_t objects = store_live_objects();
   const uint64_t used = store_used_bytes();
   for (int i = 0; i < 50; ++i) {
