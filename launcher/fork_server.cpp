@@ -14,6 +14,7 @@
 
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/mpi_job.hpp"
+#include "launcher/session_timeline.hpp"
 
 namespace shoal::launcher {
 
@@ -165,6 +166,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
                    store::to_string(slot.error()));
       ::_exit(1);
     }
+    timeline_forked(worker ? ipc::ProcessKind::kWorker : ipc::ProcessKind::kActor, name);
     store_.processes().slot(*slot).actor.store(int32_t(index), std::memory_order_relaxed);
     send_message(supervisor_mailbox(store_.session_tag()),
                  Message{MessageType::kJoined, *slot, 0, ::getpid()});

@@ -13,6 +13,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "ipc/spin.hpp"
 #include "ipc/wake_word.hpp"
@@ -243,7 +244,11 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       for (size_t n = m.count; n > 0 && m.count > 0; --n) {
         Impl::Item it = m.pop();
         set_current_context(it.ctx);
-        it.h.resume();
+        if (timeline::recording()) [[unlikely]] {
+          resume_traced(it.h, it.ctx);
+        } else {
+          it.h.resume();
+        }
         set_current_context(nullptr);
       }
       worked = true;

@@ -6,10 +6,12 @@
 
 #include <chrono>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "core/src/actor_process.hpp"
+#include "core/src/call_trace.hpp"
 
 namespace shoal::detail {
 
@@ -36,7 +38,8 @@ class ThreadedPool {
     }
     std::vector<std::thread> pool;
     for (int i = 0; i < threads; ++i) {
-      pool.emplace_back([this] {
+      pool.emplace_back([this, i] {
+        timeline::set_thread_label("pool " + std::to_string(i + 1));
         CallInput* in = nullptr;
         for (;;) {
           work_.wait_dequeue(in);
@@ -66,11 +69,19 @@ class ThreadedPool {
     const CallTarget t{in.header.result_slot, in.header.result_gen};
     ipc::ActorEntry& e = a_.entry();
     e.in_progress.fetch_add(1, std::memory_order_relaxed);
+    CallTrace trace;
+    const bool traced = timeline::recording();
+    if (traced) [[unlikely]]
+      begin_trace(a_, in, trace);
+    std::exception_ptr error;
     try {
       a_.cls()->methods[in.header.method].blocking(a_.self(), in, t);
     } catch (...) {
-      a_.fail_with(t, std::current_exception(), method);
+      error = std::current_exception();
+      a_.fail_with(t, error, method);
     }
+    if (traced) [[unlikely]]
+      end_trace(a_, trace, error);
     e.in_progress.fetch_sub(1, std::memory_order_relaxed);
     e.calls_served.fetch_add(1, std::memory_order_relaxed);
   }
