@@ -6,8 +6,9 @@ set_target_properties(shoal_core PROPERTIES EXPORT_NAME core)
 set_target_properties(shoal_launcher PROPERTIES EXPORT_NAME launcher)
 set_target_properties(shoal_store PROPERTIES EXPORT_NAME store)
 set_target_properties(shoal_ipc PROPERTIES EXPORT_NAME ipc)
+set_target_properties(shoal_timeline PROPERTIES EXPORT_NAME timeline)
 
-install(TARGETS shoal shoal_core shoal_launcher shoal_store shoal_ipc
+install(TARGETS shoal shoal_core shoal_launcher shoal_timeline shoal_store shoal_ipc
   EXPORT shoalTargets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

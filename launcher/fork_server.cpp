@@ -17,6 +17,7 @@
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/mpi_job.hpp"
 #include "launcher/supervisor.hpp"
+#include "launcher/session_timeline.hpp"
 
 namespace shoal::launcher {
 
@@ -224,6 +225,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
       std::fprintf(stderr, "shoal: %s\n", why);
       ::_exit(1);
     }
+    timeline_forked(worker ? ipc::ProcessKind::kWorker : ipc::ProcessKind::kActor, name);
     store_.processes().slot(*slot).actor.store(int32_t(index), std::memory_order_relaxed);
     send_message(supervisor_mailbox(store_.session_tag()),
                  Message{MessageType::kJoined, *slot, 0, ::getpid()});

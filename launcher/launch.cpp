@@ -26,6 +26,7 @@
 #include "launcher/node_link.hpp"
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
+#include "launcher/session_timeline.hpp"
 #include "launcher/supervisor.hpp"
 #include "store/store.hpp"
 
@@ -140,7 +141,7 @@ int exit_code(int status) {
 
 }  // namespace
 
-int run_launch(const LaunchOptions& opt) {
+int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   const std::string program = find_program(opt.argv.empty() ? "" : opt.argv[0]);
   if (program.empty()) {
     std::fprintf(stderr, "shoal launch: %s: no such program (or not executable)\n",
@@ -178,6 +179,11 @@ int run_launch(const LaunchOptions& opt) {
     return 1;
   }
   s.header().world_size = opt.ranks;
+  // The launcher is the supervisor: it records the actors' lifecycles.
+  if (timeline_wanted(opt.timeline)) {
+    const std::string path = create_timeline(s, ipc::ProcessKind::kSupervisor, "launcher");
+    if (timeline_path != nullptr) *timeline_path = path;
+  }
   // As run_daemon and create_session write them for a plain session; the
   // ranks, forked below, see them through fork. relaxed: a record only.
   s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);

@@ -22,13 +22,17 @@ struct LaunchOptions {
   uint64_t store_bytes = 0;  // 0: the default
   bool prefault = true;
   std::vector<std::string> argv;  // PROGRAM and its arguments
+  // Record the job into the session's timeline file (SHOAL_TIMELINE=1 or 0
+  // overrides); run_launch() names the file in *timeline_path.
+  bool timeline = false;
   // Set when this launch is one node of a multi-node job (cluster/): ranks are
   // numbered node * ranks + local rank and the job ends on every node at once.
   class NodeLink* node_link = nullptr;
 };
 
-// Runs the job; returns the launcher's exit status.
-int run_launch(const LaunchOptions& options);
+// Runs the job; returns the launcher's exit status. If the job recorded a
+// timeline and `timeline_path` is set, the file's path is stored there.
+int run_launch(const LaunchOptions& options, std::string* timeline_path = nullptr);
 
 // "0-3,6,8-9" -> {0,1,2,3,6,8,9}. Every core must exist on this machine.
 std::optional<std::vector<int>> parse_cpu_list(const std::string& text, std::string* error);

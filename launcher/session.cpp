@@ -19,7 +19,9 @@
 #include "launcher/fork_server.hpp"
 #include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
+#include "launcher/session_timeline.hpp"
 #include "launcher/supervisor.hpp"
+#include "timeline/recorder.hpp"
 
 namespace shoal::launcher {
 
@@ -87,6 +89,7 @@ void announce(store::Store& store) {
   ::signal(SIGINT, SIG_IGN);
   store.forget_slot();
   if (!store.join(ipc::ProcessKind::kForkServer, owner, "fork-server")) ::_exit(1);
+  timeline_forked(ipc::ProcessKind::kForkServer, "fork-server");
   announce(store);
   int out_fd = STDOUT_FILENO, err_fd = STDERR_FILENO;
   if (const char* s = std::getenv(kLogFdEnv)) out_fd = std::atoi(s);
@@ -120,6 +123,7 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
     store::Segment::remove(store.segment().name());
     ::_exit(1);
   }
+  timeline_forked(ipc::ProcessKind::kSupervisor, "supervisor");
   // release: pairs with the acquire load of `shoal status`
   // (tools/sessions.cpp); whoever sees our pid there sees our slot claimed.
   store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
@@ -169,7 +173,7 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   ::_exit(0);
 }
 
-Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault) {
+Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault, bool timeline) {
   auto store = store::Store::create(store_bytes);
   if (!store) {
     return fail(std::string("cannot create the shared-memory store: ") +
@@ -183,6 +187,8 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault)
   }
   s.header().creator_pid.store(::getpid(), std::memory_order_relaxed);  // a record only
   s.header().world_size = 1;
+  // Before the fork: the daemon and every actor inherit the mapping.
+  if (timeline) create_timeline(s, ipc::ProcessKind::kDriver, "driver");
   // Bound before the fork, so nothing sent to the daemon can be lost.
   auto sup_box = Mailbox::bind(supervisor_mailbox(s.session_tag()));
   auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
@@ -228,6 +234,7 @@ Result<Session, std::string> join_launch_session(bool prefault) {
   const std::string label = "rank " + std::to_string(session.rank);
   auto me = s.join(ipc::ProcessKind::kRank, ipc::kNoProcess, label.c_str());
   if (!me) return fail(std::string("cannot join the session: ") + store::to_string(me.error()));
+  join_timeline(s, ipc::ProcessKind::kRank, label);
   announce(s);
   auto fork_box = Mailbox::bind(fork_server_mailbox(s.session_tag(), *me));
   if (!fork_box)
@@ -246,6 +253,7 @@ Result<Session, std::string> join_launch_session(bool prefault) {
 
 void end_session(Session& session) {
   if (!session.store) return;
+  timeline::detach();  // the file stays for `shoal timeline` until `shoal clean`
   session.prefaulter.reset();
   session.helper_watch.reset();  // the helper exits below: that is no failure
   store::Store& s = *session.store;

@@ -47,8 +47,10 @@ inline constexpr const char* kNodeEnv = "SHOAL_NODE";
 inline constexpr const char* kNumNodesEnv = "SHOAL_NUM_NODES";
 inline constexpr const char* kLocalRankEnv = "SHOAL_LOCAL_RANK";
 
-// Creates a session of `store_bytes` and forks its daemon. Errors are messages.
-Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault);
+// Creates a session of `store_bytes` and forks its daemon; with `timeline`,
+// its processes record into the session's timeline file. Errors are messages.
+Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault,
+                                            bool timeline = false);
 // Joins the session of the `shoal launch` that started us.
 Result<Session, std::string> join_launch_session(bool prefault);
 // Ends our part: a driver ends the whole session; a rank stops its fork server

@@ -14,6 +14,7 @@
 #include "ipc/spin.hpp"
 #include "launcher/actor_lifecycle.hpp"
 #include "store/error_payload.hpp"
+#include "timeline/recorder.hpp"
 
 namespace shoal::launcher {
 
@@ -24,6 +25,20 @@ int open_pidfd(pid_t pid) {
 }
 
 namespace {
+
+// An actor's lifecycle event on the supervisor's track (while recording).
+void record_lifecycle(timeline::EventKind kind, const ipc::ActorEntry& e, uint32_t actor,
+                      pid_t pid) {
+  const uint16_t cls =
+      timeline::intern(std::string_view(e.class_name, strnlen(e.class_name, sizeof(e.class_name))));
+  const uint16_t message =
+      kind == timeline::EventKind::kActorDied
+          ? timeline::intern(std::string_view(e.death_message,
+                                              strnlen(e.death_message, sizeof(e.death_message))))
+          : 0;
+  timeline::record_actor(kind, cls, int32_t(pid), actor, e.restarts.load(std::memory_order_relaxed),
+                         message, timeline::ticks());
+}
 
 // True if the pidfd `fd` says its process has exited.
 bool exited(int fd) {
@@ -93,6 +108,18 @@ void Supervisor::watch(ipc::ProcessSlotId slot) {
   }
   fd_of_slot_[slot] = fd;
   by_fd_[fd] = Watched{slot, pid};
+  if (timeline::recording()) {
+    ipc::ProcessSlot& ps = store_.processes().slot(slot);
+    const int32_t actor = ps.actor.load(std::memory_order_relaxed);
+    if (ipc::ProcessKind(ps.kind.load(std::memory_order_relaxed)) == ipc::ProcessKind::kActor &&
+        actor >= 0 && uint32_t(actor) < store_.actor_count()) {
+      const ipc::ActorEntry& e = store_.actor(uint32_t(actor));
+      record_lifecycle(e.restarts.load(std::memory_order_relaxed) == 0
+                           ? timeline::EventKind::kActorCreated
+                           : timeline::EventKind::kActorRestarted,
+                       e, uint32_t(actor), pid);
+    }
+  }
 }
 
 void Supervisor::handle(const std::vector<pollfd>& fds) {
@@ -457,6 +484,12 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
       restart_incarnation = settle_incarnation(uint32_t(actor), pid);
       if (restart_incarnation != 0) restart_actor = actor;
     }
+  }
+
+  if (timeline::recording() && kind == ipc::ProcessKind::kActor && actor >= 0 &&
+      uint32_t(actor) < store_.actor_count()) {
+    record_lifecycle(timeline::EventKind::kActorDied, store_.actor(uint32_t(actor)),
+                     uint32_t(actor), pid);
   }
 
   // 2. Everything the process held or was doing in the store. seq_cst: the

@@ -8,6 +8,9 @@ missing=()
 # --format: clang-format too, for scripts/format.sh. Builds do not need it and
 # it brings LLVM along (~35 MB to download), so the demo does not wait for it.
 [ "${1:-}" != --format ] || packages+=(clang-format)
+# --render: python3-matplotlib, for scripts/render_timeline.py only (the
+# README's timeline picture); neither the build nor the tests need it.
+[ "${1:-}" != --render ] || packages+=(python3-matplotlib)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -238,6 +238,14 @@ void detach() noexcept {
   detach_locked();
 }
 
+void set_paused(bool paused) noexcept {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (g_current == nullptr) return;
+  // relaxed: see detach_locked(); a hook that reads a stale value writes
+  // one event more or less.
+  detail::g_recording.store(!paused, std::memory_order_relaxed);
+}
+
 const TimelineFile* attached_file() noexcept {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_current != nullptr ? &g_current->file : nullptr;

@@ -175,6 +175,10 @@ Result<void, TimelineError> attach(const std::string& path, ipc::ProcessKind kin
 Result<void, TimelineError> attach_forked(ipc::ProcessKind kind, std::string_view label);
 // Stops recording in this process. The mapping stays (see above).
 void detach() noexcept;
+// Pauses (true) or resumes (false) recording in this process without
+// leaving the file: what `shoal bench` uses to measure the same actors with
+// recording on and off. Does nothing if the process is not attached.
+void set_paused(bool paused) noexcept;
 
 // The file this process records into (or last recorded into), or nullptr.
 const TimelineFile* attached_file() noexcept;

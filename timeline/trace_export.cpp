@@ -308,10 +308,14 @@ class Exporter {
     });
     std::vector<std::vector<uint64_t>> open;
     std::unordered_map<uint64_t, uint32_t> lane_of_call;  // result object -> lane
+    // A call never nests in another call (two calls of an async actor that
+    // overlap are concurrent, not one inside the other): it takes a lane
+    // with nothing open. Suspensions, submits and object events nest.
     auto fits = [&](uint32_t lane, const Slice& sl) {
       std::vector<uint64_t>& stack = open[lane];
       while (!stack.empty() && stack.back() <= sl.start)
         stack.pop_back();
+      if (sl.role == Slice::Role::kCall) return stack.empty();
       return stack.empty() || stack.back() >= sl.end;
     };
     for (Slice& sl : t.slices) {

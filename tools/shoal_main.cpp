@@ -23,8 +23,9 @@ const char* kUsage =
     "usage: shoal <command> [options]\n"
     "\n"
     "commands:\n"
-    "  launch -n N [--cpus LIST] [--store-size SIZE] -- PROGRAM [ARGS...]\n"
+    "  launch -n N [--cpus LIST] [--store-size SIZE] [--timeline [-o FILE]] -- PROGRAM\n"
     "                       run N ranks of PROGRAM in one session (like mpirun);\n"
+    "                       --timeline records every call (-o: the trace at the end);\n"
     "                       under `mpirun -n K` (or srun) each of the K is one node\n"
     "  status [--json | --watch]\n"
     "                       live sessions: store use, objects, actors, queues\n"
@@ -51,14 +52,16 @@ int cmd_launch(int argc, char** argv) {
     }
   }
   cxxopts::Options opts("shoal launch", "Run N ranks of PROGRAM in one shoal session.");
-  opts.custom_help("-n N [--cpus LIST] [--store-size SIZE] [--no-prefault]");
+  opts.custom_help("-n N [--cpus LIST] [--store-size SIZE] [--no-prefault] [--timeline [-o FILE]]");
   opts.positional_help("-- PROGRAM [ARGS...]");
   opts.add_options()("n,ranks", "number of ranks (processes) to run", cxxopts::value<int>())(
       "cpus", "pin rank i to the i-th core of LIST (e.g. 0-3 or 0,2)",
-      cxxopts::value<std::string>())("store-size",
-                                     "store capacity, K/M/G suffixes (default: 30% of RAM)",
-                                     cxxopts::value<std::string>())(
-      "no-prefault", "do not fault store pages in ahead of use")("h,help", "print this help");
+      cxxopts::value<std::string>())(
+      "store-size", "store capacity, K/M/G suffixes (default: 30% of RAM)",
+      cxxopts::value<std::string>())("no-prefault", "do not fault store pages in ahead of use")(
+      "timeline", "record the job's calls (see shoal timeline)")(
+      "o,output", "with --timeline: write the trace (Chrome JSON) to FILE when the job ends",
+      cxxopts::value<std::string>())("h,help", "print this help");
   const std::string help = opts.help();
   cxxopts::ParseResult r;
   try {
@@ -95,6 +98,10 @@ int cmd_launch(int argc, char** argv) {
     o.store_bytes = *bytes;
   }
   o.prefault = r.count("no-prefault") == 0;
+  o.timeline = r.count("timeline") != 0;
+  const std::string trace_out = r.count("output") ? r["output"].as<std::string>() : "";
+  if (!trace_out.empty() && !o.timeline)
+    return usage_error("launch: -o FILE writes the trace of --timeline: add --timeline", help);
   for (int i = split + 1; i < argc; ++i)
     o.argv.push_back(argv[i]);
   if (o.argv.empty()) return usage_error("launch: no PROGRAM after --", help);
@@ -115,7 +122,16 @@ int cmd_launch(int argc, char** argv) {
     return 1;
 #endif
   }
-  return shoal::launcher::run_launch(o);
+  std::string timeline_path;
+  const int status = shoal::launcher::run_launch(o, &timeline_path);
+  if (trace_out.empty()) return status;
+  if (timeline_path.empty()) {
+    std::fprintf(stderr, "shoal launch: no timeline was recorded, so %s was not written\n",
+                 trace_out.c_str());
+    return status != 0 ? status : 1;
+  }
+  const int exported = shoal::tools::run_timeline(timeline_path, trace_out);
+  return status != 0 ? status : exported;
 }
 
 int cmd_status(int argc, char** argv) {

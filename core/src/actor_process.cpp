@@ -15,6 +15,7 @@
 #include <shoal/actor.hpp>
 #include <shoal/detail/registry.hpp>
 
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "launcher/actor_lifecycle.hpp"
 #include "store/error_payload.hpp"
@@ -118,7 +119,7 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
   std::memcpy(&in.header, cell->payload, sizeof(CallHeader));
   const CallHeader& h = in.header;
   const bool in_object = (h.flags & kArgsInObject) != 0;
-  if ((h.flags & ~kArgsInObject) != 0 || h.args_len > kInlineArgBytes ||
+  if ((h.flags & ~(kArgsInObject | kCallStamped)) != 0 || h.args_len > kInlineArgBytes ||
       !store_.objects().valid_slot(h.result_slot) || h.caller >= store_.processes().size()) {
     std::fprintf(stderr,
                  "shoal: %s dropped a malformed call cell (flags %u, %u argument bytes, result "
@@ -146,6 +147,8 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
     auto rec = store_.pin(h.args_slot, h.args_gen);
     in.args_object = rec ? ObjectRefBase(RefAccess::adopt<char>(*rec)) : ObjectRefBase();
   }
+  if (h.flags & kCallStamped) [[unlikely]]
+    copy_stamp(cell->payload, in);
   return true;
 }
 

@@ -12,6 +12,7 @@
 #include <shoal/detail/registry.hpp>
 
 #include "core/src/actor_process.hpp"
+#include "core/src/call_trace.hpp"
 
 namespace shoal::detail {
 
@@ -26,6 +27,7 @@ struct AsyncCall {
   const char* method = "?";
   ListHook<AsyncCall> hook;  // in the intake's running calls
   AsyncIntake* owner = nullptr;
+  CallTrace trace;  // while ctx.trace points here
 };
 
 class AsyncIntake final : public LoopIntake {
@@ -78,6 +80,10 @@ class AsyncIntake final : public LoopIntake {
     running_calls_.push_front(c);
     ++running_;
     a_.entry().in_progress.store(running_, std::memory_order_relaxed);
+    if (timeline::recording()) [[unlikely]] {
+      begin_trace(a_, in, c->trace);
+      c->ctx.trace = &c->trace;
+    }
     Task<void> task =
         a_.worker()
             ? find_function(in.header.method)->async(nullptr, std::move(in), c->target)
@@ -89,6 +95,8 @@ class AsyncIntake final : public LoopIntake {
     auto* c = static_cast<AsyncCall*>(arg);
     AsyncIntake* self = c->owner;
     if (error) self->a_.fail_with(c->target, error, c->method);
+    if (c->ctx.trace != nullptr) [[unlikely]]
+      end_trace(self->a_, c->trace, error);
     self->running_calls_.remove(c);
     --self->running_;
     ipc::ActorEntry& e = self->a_.entry();
@@ -148,6 +156,7 @@ class AsyncIntake final : public LoopIntake {
 }  // namespace
 
 void serve_async(ActorProcess& actor) {
+  timeline::set_thread_label("event loop");
   EventLoop loop;
   loop.set_forbid_blocking(!actor.worker());  // workers may block: a task may call get()
   const uint32_t max =

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/src/attached_rings.hpp"
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "core/src/sealed_awaiter.hpp"
 #include "ipc/request_ring.hpp"
@@ -291,6 +292,8 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
   std::byte* payload = claim.cell->payload;
   std::memcpy(payload, &h, sizeof(h));
   if (!in_object && args.size() != 0) std::memcpy(payload + sizeof(h), args.data(), args.size());
+  if (timeline::recording()) [[unlikely]]
+    stamp_call(payload, in_object ? 0 : args.size());
   ring->publish(claim, s.me());
   const uint32_t consumer = ring->header().consumer.load(std::memory_order_relaxed);
   if (s.processes().valid(ipc::ProcessSlotId(consumer))) {

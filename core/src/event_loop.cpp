@@ -12,6 +12,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "core/src/timer_heap.hpp"
 #include "ipc/spin.hpp"
@@ -238,7 +239,11 @@ void EventLoop::run_until(const std::function<bool()>& done) {
       for (size_t n = m.count; n > 0 && m.count > 0; --n) {
         Impl::Item it = m.pop();
         set_current_context(it.ctx);
-        it.h.resume();
+        if (timeline::recording()) [[unlikely]] {
+          resume_traced(it.h, it.ctx);
+        } else {
+          it.h.resume();
+        }
         set_current_context(nullptr);
       }
       worked = true;

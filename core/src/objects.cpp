@@ -8,6 +8,7 @@
 
 #include <shoal/errors.hpp>
 
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "core/src/session_gate.hpp"
 #include "ipc/spin.hpp"
@@ -142,6 +143,8 @@ ObjectId unpack_object_id(const char* data, uint32_t size) {
 
 RefRecord* put_object(const PutArgs& a) {
   Runtime& rt = runtime();
+  const uint64_t traced_since =
+      a.size >= timeline::kObjectEventMinBytes && timeline::recording() ? timeline::ticks() : 0;
   store::Store& s = *rt.store;
   auto created = s.create_object(store::ObjectState::kWriting, store::WriterId::process(s.me()), 0);
   if (!created) throw_store_error(created.error(), "shoal::put", a.size);
@@ -163,6 +166,8 @@ RefRecord* put_object(const PutArgs& a) {
     if (!r) abandon(r.error(), "shoal::put (an ObjectRef inside the value)");
   }
   s.objects().seal(slot, s.me());
+  if (traced_since != 0) [[unlikely]]
+    record_put((uint64_t(slot) << 32) | rec->gen, a.type_name, a.size, traced_since);
   return rec;
 }
 
@@ -188,6 +193,7 @@ ObjectBytes read_sealed(const RefRecord* rec) {
 ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanoseconds> timeout) {
   Runtime& rt = runtime();
   check_blocking_allowed("shoal::get");
+  const uint64_t traced_since = timeline::recording() ? timeline::ticks() : 0;
   store::Store& s = *rt.store;
   if (!s.objects().sealed(rec->slot)) {
     uint64_t deadline = 0;
@@ -210,7 +216,10 @@ ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanos
                                 " changed under a reference (corrupt segment)");
     }
   }
-  return read_sealed(rec);
+  const ObjectBytes b = read_sealed(rec);
+  if (traced_since != 0 && b.size >= timeline::kObjectEventMinBytes) [[unlikely]]
+    record_get((uint64_t(rec->slot) << 32) | rec->gen, b.type_fp, b.size, traced_since);
+  return b;
 }
 
 void throw_type_mismatch(std::string_view expected_name, uint64_t actual_fp, const RefRecord* rec) {

@@ -16,6 +16,7 @@
 #include "core/src/watcher.hpp"
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/fork_server.hpp"
+#include "launcher/session_timeline.hpp"
 
 namespace shoal {
 
@@ -101,7 +102,8 @@ void init(const Config& config) {
     detail::check_plain_session_environment();
     const uint64_t bytes =
         config.store_bytes != 0 ? config.store_bytes : launcher::default_store_bytes();
-    auto session = launcher::create_session(bytes, config.prefault);
+    auto session = launcher::create_session(bytes, config.prefault,
+                                            launcher::timeline_wanted(config.timeline));
     if (!session) throw Error("shoal::init: " + session.error());
     rt->session = std::move(*session);
     rt->role = detail::Role::kDriver;

@@ -16,6 +16,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "timeline/recorder.hpp"
 #include "tools/bench/bench.hpp"
 #include "tools/bench/measure.hpp"
 
@@ -25,6 +26,11 @@ class Target {
  public:
   int64_t small_value() { return 1; }
   int64_t small_value_arg(int64_t x) { return x + 1; }
+  // Pauses or resumes this process's timeline recording (timeline_overhead).
+  int64_t set_recording(bool on) {
+    shoal::timeline::set_paused(!on);
+    return shoal::timeline::recording() ? 1 : 0;
+  }
 };
 
 // A caller in its own process: calls its target `calls` times, 1000 in
@@ -70,7 +76,7 @@ int64_t small_task() {
 }  // namespace shoal_bench
 
 SHOAL_ACTOR(shoal_bench::Target, &shoal_bench::Target::small_value,
-            &shoal_bench::Target::small_value_arg);
+            &shoal_bench::Target::small_value_arg, &shoal_bench::Target::set_recording);
 SHOAL_ACTOR(shoal_bench::Client, &shoal_bench::Client::small_value_batch,
             &shoal_bench::Client::small_value_batch_arg);
 SHOAL_ACTOR(shoal_bench::IdleAsync, &shoal_bench::IdleAsync::small_value);
@@ -332,6 +338,51 @@ void crowd(Reporter& rep) {
   retire(a);
 }
 
+// 1_1_actor_calls_async in a session that records its timeline, with
+// recording paused and resumed in both processes between rounds: the same
+// driver, actor and session measured both ways, alternately.
+void timeline_overhead(Reporter& rep) {
+  if (num_nodes() > 1) {
+    note("timeline_overhead: not measured in a multi-node run");
+    return;
+  }
+  shutdown();
+  Config config = session_config();
+  config.timeline = true;
+  init(config);
+  const std::string path =
+      timeline::attached_file() != nullptr ? timeline::attached_file()->path() : "";
+  if (!path.empty()) {
+    auto a = actor<Target>().remote();
+    auto set = [&](bool on) {
+      timeline::set_paused(!on);
+      get(a.task(&Target::set_recording).remote(on));
+    };
+    std::vector<double> off, on;
+    for (int round = 0; round < 3; ++round) {
+      set(false);
+      off.push_back(async_rate([&](int) { return a.task(&Target::small_value).remote(); }));
+      set(true);
+      on.push_back(async_rate([&](int) { return a.task(&Target::small_value).remote(); }));
+    }
+    set(false);
+    retire(a);
+    const double off_rate = median(off), on_rate = median(on);
+    rep.report("timeline_overhead_off", off_rate, Unit::kPerSecond);
+    rep.report("timeline_overhead_on", on_rate, Unit::kPerSecond);
+    rep.report("timeline_overhead", on_rate / off_rate, Unit::kRatio);
+    note(
+        "timeline_overhead: 1_1_actor_calls_async %.0f/s recording, %.0f/s not (3 alternate "
+        "rounds each, medians): %.3fx",
+        on_rate, off_rate, on_rate / off_rate);
+  } else {
+    note("timeline_overhead: the session did not record (SHOAL_TIMELINE=0?)");
+  }
+  shutdown();
+  timeline::TimelineFile::remove(path);
+  init(session_config());
+}
+
 const Register k11("1_1_actor_calls",
                    {"1_1_actor_calls_sync", "1_1_actor_calls_async", "1_1_actor_calls_concurrent"},
                    one_to_one);
@@ -344,6 +395,9 @@ const Register kTasks("single_client_tasks",
                       tasks);
 const Register kCreation("actor_creation", {"actor_creation", "actor_creation_remote"}, creation);
 const Register kIdle("idle_actor_cpu", {"idle_actor_cpu_us_per_s"}, idle_cpu);
+const Register kTimeline("timeline_overhead",
+                         {"timeline_overhead_off", "timeline_overhead_on", "timeline_overhead"},
+                         timeline_overhead);
 const Register kCrowd("calls_with_64_idle_actors", {"calls_with_64_idle_actors"}, crowd);
 
 }  // namespace

@@ -35,6 +35,14 @@ void set_node_run(NodeRun* run) {
   g_node_run = run;
 }
 
+namespace {
+Config g_session_config;
+}  // namespace
+
+const Config& session_config() {
+  return g_session_config;
+}
+
 const char* unit_name(Unit unit) {
   switch (unit) {
     case Unit::kPerSecond:
@@ -45,6 +53,8 @@ const char* unit_name(Unit unit) {
       return "us";
     case Unit::kBytes:
       return "bytes";
+    case Unit::kRatio:
+      return "ratio";
   }
   return "?";
 }
@@ -159,7 +169,7 @@ int run(const std::string& filter, bool json, bool list) {
   }
   // One session for the whole run; its store holds a 1 GiB object and the
   // small ones beside it with room to spare.
-  Config config;
+  Config& config = g_session_config;
   config.store_bytes = std::max<uint64_t>(launcher::default_store_bytes(), kMinStoreBytes);
   try {
     init(config);

@@ -8,16 +8,24 @@
 #include <string>
 #include <vector>
 
+namespace shoal {
+struct Config;
+}  // namespace shoal
+
 namespace shoal::bench {
 
-enum class Unit { kPerSecond, kGigabytesPerSecond, kMicroseconds, kBytes };
-const char* unit_name(Unit unit);  // "per_s", "GB/s", "us", "bytes"
+enum class Unit { kPerSecond, kGigabytesPerSecond, kMicroseconds, kBytes, kRatio };
+const char* unit_name(Unit unit);  // "per_s", "GB/s", "us", "bytes", "ratio"
 
 struct Metric {
   std::string name;
   double value;
   Unit unit;
 };
+
+// The Config of the run's session (a benchmark that needs a session of its
+// own ends the run's, and starts it again with this when it is done).
+const shoal::Config& session_config();
 
 // Reports what a benchmark measured.
 class Reporter {

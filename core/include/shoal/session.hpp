@@ -21,6 +21,12 @@ struct Config {
   // Worker processes for stateless tasks, started at the first task call.
   // 0: one per core.
   int num_workers = 0;
+  // Record every call, large put and get, and actor lifecycle of the session
+  // into its timeline file, /dev/shm/<session>.timeline, which `shoal
+  // timeline` turns into a trace for Perfetto (kept after the session until
+  // `shoal clean`). SHOAL_TIMELINE=1 or 0 overrides. Inside `shoal launch`
+  // the launcher decides (`--timeline`).
+  bool timeline = false;
 };
 
 // Starts a session, or inside `shoal launch` joins the launcher's. Call it

@@ -49,6 +49,8 @@ static_assert(sizeof(CallHeader) == 32);
 static_assert(std::is_trivially_copyable_v<CallHeader>);
 inline constexpr size_t kInlineArgBytes = kCallPayloadBytes - sizeof(CallHeader);
 inline constexpr uint16_t kArgsInObject = 1;
+// The caller's timeline stamp is in the cell's last bytes (core/src/call_trace.hpp).
+inline constexpr uint16_t kCallStamped = 2;
 
 enum class ArgTag : uint8_t { kRaw = 1, kMsgpack = 2, kRefPass = 3, kRefResolve = 4 };
 

@@ -16,6 +16,7 @@
 namespace shoal::detail {
 
 struct CallContext;
+struct CallTrace;  // core/src/call_trace.hpp
 
 class EventLoop;
 
@@ -52,6 +53,7 @@ struct CallContext {
   CallContext* parent = nullptr;
   ListHook<CallContext> sibling;                               // in parent->children
   IntrusiveList<CallContext, &CallContext::sibling> children;  // newest first
+  CallTrace* trace = nullptr;  // a root call the timeline records, else null
 
   CallContext() = default;
   explicit CallContext(CallContext* parent_ctx);  // a child of parent_ctx

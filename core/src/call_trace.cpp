@@ -1,0 +1,147 @@
+#include "core/src/call_trace.hpp"
+
+#include <cxxabi.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <typeinfo>
+#include <vector>
+
+#include <shoal/errors.hpp>
+
+#include "core/src/actor_process.hpp"
+#include "core/src/runtime.hpp"
+
+namespace shoal::detail {
+
+namespace {
+
+inline constexpr uint16_t kStampFlagsOffset = offsetof(CallHeader, flags);
+inline constexpr size_t kStampInArgs = kStampOffset - sizeof(CallHeader);
+static_assert(kStampInArgs + sizeof(CallStamp) == kInlineArgBytes);
+
+// The interned names of this process's methods (an actor process serves
+// one class) or task functions, made at its first recorded call.
+std::once_flag g_names_once;
+std::vector<uint16_t> g_names;
+
+uint16_t method_name(const ActorProcess& a, uint32_t method) {
+  std::call_once(g_names_once, [&] {
+    if (a.worker()) {
+      for (uint32_t i = 0;; ++i) {
+        const FunctionInfo* f = find_function(i);
+        if (f == nullptr) break;
+        g_names.push_back(timeline::intern(f->name));
+      }
+    } else if (a.cls() != nullptr) {
+      for (const MethodInfo& m : a.cls()->methods)
+        g_names.push_back(timeline::intern(m.name));
+    }
+  });
+  return method < g_names.size() ? g_names[method] : 0;
+}
+
+std::string demangle(const char* name) {
+  int status = 0;
+  char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  std::string out = (status == 0 && d) ? d : name;
+  std::free(d);
+  return out;
+}
+
+}  // namespace
+
+void stamp_call(std::byte* payload, size_t inline_bytes) noexcept {
+  if (sizeof(CallHeader) + inline_bytes > kStampOffset) return;  // no room: no flow arrow
+  const CallStamp st{timeline::ticks(), timeline::process_id(), timeline::thread_id()};
+  std::memcpy(payload + kStampOffset, &st, sizeof(st));
+  uint16_t flags;
+  std::memcpy(&flags, payload + kStampFlagsOffset, sizeof(flags));
+  flags |= kCallStamped;
+  std::memcpy(payload + kStampFlagsOffset, &flags, sizeof(flags));
+}
+
+void copy_stamp(const std::byte* payload, CallInput& in) noexcept {
+  std::memcpy(in.inline_args + kStampInArgs, payload + kStampOffset, sizeof(CallStamp));
+}
+
+void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace) noexcept {
+  trace.header = in.header;
+  if (in.header.flags & kCallStamped) {
+    std::memcpy(&trace.stamp, in.inline_args + kStampInArgs, sizeof(CallStamp));
+  } else {
+    trace.stamp = CallStamp{};
+  }
+  trace.suspended_at = 0;
+  trace.method = method_name(actor, in.header.method);
+  trace.start = timeline::ticks();
+}
+
+void end_trace(const ActorProcess& actor, const CallTrace& trace,
+               const std::exception_ptr& error) noexcept {
+  timeline::CallEvent c;
+  c.end = timeline::ticks();
+  c.start = trace.start;
+  c.submit = trace.stamp.submit;
+  c.caller_pid = trace.stamp.pid;
+  c.caller_tid = trace.stamp.tid;
+  if (c.caller_pid == 0) {
+    // An unstamped call: its caller's pid from its process slot, without a time.
+    store::Store& s = actor.store();
+    const auto caller = ipc::ProcessSlotId(trace.header.caller);
+    if (s.processes().valid(caller)) {
+      // relaxed: a name for the export only.
+      c.caller_pid =
+          int32_t(ipc::owner_pid(s.processes().slot(caller).owner.load(std::memory_order_relaxed)));
+    }
+  }
+  c.result = (uint64_t(trace.header.result_slot) << 32) | trace.header.result_gen;
+  c.method = trace.method;
+  if (error) {
+    try {
+      std::rethrow_exception(error);
+    } catch (const TaskCancelledError&) {
+      c.outcome = timeline::Outcome::kCancelled;
+    } catch (const std::exception& e) {
+      c.outcome = timeline::Outcome::kError;
+      c.error_type = timeline::intern(demangle(typeid(e).name()));
+    } catch (...) {
+      c.outcome = timeline::Outcome::kError;
+      c.error_type = timeline::intern("unknown");
+    }
+  }
+  timeline::record_call(c);
+}
+
+void resume_traced(std::coroutine_handle<> h, CallContext* ctx) {
+  CallContext* root = ctx;
+  while (root != nullptr && root->parent != nullptr)
+    root = root->parent;
+  CallTrace* t = root != nullptr ? root->trace : nullptr;
+  if (t == nullptr) {
+    h.resume();
+    return;
+  }
+  // A traced root is an intake's call, whose storage outlives this resume
+  // (AsyncIntake::give_back() resets it in place, trace included).
+  if (t->suspended_at != 0) {
+    const uint64_t result = (uint64_t(t->header.result_slot) << 32) | t->header.result_gen;
+    timeline::record_suspension(t->method, result, t->suspended_at, timeline::ticks());
+    t->suspended_at = 0;
+  }
+  h.resume();
+  if (root->trace == t) t->suspended_at = timeline::ticks();  // not finished: suspended
+}
+
+void record_put(uint64_t object, std::string_view type_name, uint64_t bytes,
+                uint64_t start) noexcept {
+  timeline::record_object(timeline::EventKind::kPut, timeline::intern(type_name), object, bytes,
+                          start, timeline::ticks());
+}
+
+void record_get(uint64_t object, uint64_t, uint64_t bytes, uint64_t start) noexcept {
+  timeline::record_object(timeline::EventKind::kGet, 0, object, bytes, start, timeline::ticks());
+}
+
+}  // namespace shoal::detail
