@@ -8,6 +8,9 @@ missing=()
 # --format: clang-format too, for scripts/format.sh. Builds do not need it and
 # it brings LLVM along (~35 MB to download), so the demo does not wait for it.
 [ "${1:-}" != --format ] || packages+=(clang-format)
+# --fuzz: clang and its compiler-rt, which holds libFuzzer and the sanitizer
+# runtimes (Debian 12: clang 14, libclang-rt-14-dev), for scripts/fuzz.sh.
+[ "${1:-}" != --fuzz ] || packages+=(clang libclang-rt-14-dev)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
