@@ -70,8 +70,13 @@ std::optional<std::vector<int>> parse_cpu_list(const std::string& text, std::str
       out.push_back(c);
     }
     if (i < text.size()) {
-      if (text[i] != ',' || i + 1 == text.size()) {
+      if (text[i] != ',') {
         *error = "bad core list \"" + text + "\": expected ',' at position " + std::to_string(i);
+        return std::nullopt;
+      }
+      if (i + 1 == text.size()) {
+        *error = "bad core list \"" + text + "\": expected a number after the ',' at position " +
+                 std::to_string(i);
         return std::nullopt;
       }
       ++i;

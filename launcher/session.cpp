@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -54,9 +55,11 @@ std::optional<uint64_t> parse_size(const std::string& text) {
       default:
         return std::nullopt;
     }
-    ++i;
-    if (i < text.size() && (text[i] == 'B' || text[i] == 'b' || text[i] == 'i')) ++i;
-    if (i < text.size() && (text[i] == 'B' || text[i] == 'b')) ++i;
+    // The unit may be followed by B or iB ("2GB", "2GiB"), and nothing else.
+    const std::string_view suffix = std::string_view(text).substr(i + 1);
+    if (!(suffix.empty() || suffix == "B" || suffix == "b" || suffix == "iB" || suffix == "ib"))
+      return std::nullopt;
+    i = text.size();
   }
   if (i != text.size() || v > UINT64_MAX / mult) return std::nullopt;
   return v * mult;

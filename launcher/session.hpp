@@ -61,7 +61,8 @@ void end_session(Session& session);
 [[noreturn]] void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t driver_pid,
                              class Mailbox supervisor_box, class Mailbox fork_box);
 
-// "2G", "512M", "64k", "1048576" -> bytes; nullopt if malformed.
+// "2G", "512M", "64k", "1048576" -> bytes (a unit K, M, G or T, any case, may be
+// followed by B or iB: "2GiB"); nullopt if malformed or beyond 2^64 - 1.
 std::optional<uint64_t> parse_size(const std::string& text);
 // The default store size: SHOAL_STORE_BYTES, else 30% of physical memory.
 uint64_t default_store_bytes();

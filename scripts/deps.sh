@@ -11,6 +11,9 @@ missing=()
 # --render: python3-matplotlib, for scripts/render_timeline.py only (the
 # README's timeline picture); neither the build nor the tests need it.
 [ "${1:-}" != --render ] || packages+=(python3-matplotlib)
+# --fuzz: clang and its compiler-rt, which holds libFuzzer and the sanitizer
+# runtimes (Debian 12: clang 14, libclang-rt-14-dev), for scripts/fuzz.sh.
+[ "${1:-}" != --fuzz ] || packages+=(clang libclang-rt-14-dev)
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done

@@ -91,6 +91,8 @@ bool SegmentLayout::sane(uint64_t mapped) const {
       heap_off % kPage != 0) {
     return false;
   }
+  // Word counts bounded first: their byte sizes below must not wrap around.
+  if (bitmap_words > mapped / 8 || summary_words > mapped / 8) return false;
   if (bitmap_words < (heap_bytes / kGranule + 63) / 64 || summary_words < (bitmap_words + 63) / 64)
     return false;
   return region_ok(processes_off, uint64_t(processes_count) * sizeof(ipc::ProcessSlot),

@@ -111,8 +111,10 @@ SessionRow inspect(const std::string& name) {
     a.pid = e.pid.load(std::memory_order_relaxed);
     a.core = e.cpu;
     a.depth = 0;
-    if (e.ring_off != 0 && e.ring_off + e.ring_bytes <= s.segment().size()) {
-      if (auto ring = ipc::RequestRing::attach(s.base() + e.ring_off, e.ring_bytes))
+    // Whatever a corrupt segment holds there: checked without wrapping around.
+    const uint64_t ring_off = e.ring_off, ring_bytes = e.ring_bytes, size = s.segment().size();
+    if (ring_off != 0 && ring_off <= size && ring_bytes <= size - ring_off) {
+      if (auto ring = ipc::RequestRing::attach(s.base() + ring_off, ring_bytes))
         a.depth = ring->depth();
     }
     a.restarts = e.restarts.load(std::memory_order_relaxed);

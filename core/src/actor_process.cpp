@@ -116,16 +116,16 @@ void ActorProcess::run() {
 // ---------------------------------------------------------------- calls
 
 bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
-  std::memcpy(&in.header, cell->payload, sizeof(CallHeader));
   const CallHeader& h = in.header;
-  const bool in_object = (h.flags & kArgsInObject) != 0;
-  if ((h.flags & ~(kArgsInObject | kCallStamped)) != 0 || h.args_len > kInlineArgBytes ||
-      !store_.objects().valid_slot(h.result_slot) || h.caller >= store_.processes().size()) {
+  const char* problem =
+      decode_call_cell(std::span<const std::byte, kCallPayloadBytes>(cell->payload),
+                       store_.objects().size(), store_.processes().size(), in);
+  if (problem != nullptr) {
     std::fprintf(stderr,
-                 "shoal: %s dropped a malformed call cell (flags %u, %u argument bytes, result "
-                 "slot %u)\n",
-                 class_name_.c_str(), unsigned(h.flags), unsigned(h.args_len),
-                 unsigned(h.result_slot));
+                 "shoal: %s dropped a malformed call cell: %s (flags %u, %u argument bytes, "
+                 "result slot %u, caller %u)\n",
+                 class_name_.c_str(), problem, unsigned(h.flags), unsigned(h.args_len),
+                 unsigned(h.result_slot), unsigned(h.caller));
     // If the cell still names a pending result, answer it with the error.
     if (store_.objects().valid_slot(h.result_slot) &&
         store_.objects().claim(h.result_slot, h.result_gen, store_.me()) !=
@@ -134,14 +134,13 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
       e.kind = store::ErrorKind::kTask;
       e.pid = ::getpid();
       e.exception_type = "shoal::Error";
-      e.message = "malformed call cell";
+      e.message = std::string("malformed call cell: ") + problem;
       e.actor_class = class_name_;
       (void)store::seal_error(store_, h.result_slot, e);
     }
     return false;
   }
-  if (!in_object) {
-    std::memcpy(in.inline_args, cell->payload + sizeof(CallHeader), h.args_len);
+  if ((h.flags & kArgsInObject) == 0) {
     in.args_object = ObjectRefBase();
   } else {
     auto rec = store_.pin(h.args_slot, h.args_gen);

@@ -80,6 +80,21 @@ std::vector<ObjectId> refs_to_resolve(std::span<const std::byte> args) {
   return out;
 }
 
+const char* decode_call_cell(std::span<const std::byte, kCallPayloadBytes> payload,
+                             uint32_t object_slots, uint32_t process_slots,
+                             CallInput& in) noexcept {
+  std::memcpy(&in.header, payload.data(), sizeof(CallHeader));
+  const CallHeader& h = in.header;
+  if ((h.flags & ~(kArgsInObject | kCallStamped)) != 0) return "unknown flags";
+  if (h.args_len > kInlineArgBytes) return "more inline argument bytes than the cell holds";
+  if (h.result_slot >= object_slots) return "result slot outside the object table";
+  if (h.caller >= process_slots) return "caller outside the process table";
+  if ((h.flags & kArgsInObject) == 0) {
+    std::memcpy(in.inline_args, payload.data() + sizeof(CallHeader), h.args_len);
+  }
+  return nullptr;
+}
+
 std::span<const std::byte> CallInput::args() const {
   if (header.flags & kArgsInObject) {
     if (!args_object.valid()) throw Error("shoal: the call's arguments object is gone");

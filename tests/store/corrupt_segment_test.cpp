@@ -517,5 +517,20 @@ TEST(CorruptSegmentHeader, DamagedLayoutOrChecksumFailsAttachWithCorrupt) {
             StoreError::kSegmentMissing);
 }
 
+// Bitmap and summary word counts near 2^61 made their byte sizes wrap around
+// to a few bytes: a layout with a valid checksum passed the bounds checks, and
+// the heap allocator would scan 2^61 words (tests/fuzz/segment_fuzz forges
+// such layouts).
+TEST(CorruptSegmentHeader, WordCountsWhoseByteSizesWrapAroundFailAttachWithCorrupt) {
+  TestStore s;
+  store::SegmentHeader& h = s->header();
+  h.layout.bitmap_words += 1ull << 61;
+  h.layout.summary_words += 1ull << 61;
+  h.layout_checksum = h.layout.checksum();
+  auto attached = Store::attach(s.name);
+  ASSERT_FALSE(attached.ok());
+  EXPECT_EQ(attached.error(), StoreError::kCorrupt);
+}
+
 }  // namespace
 }  // namespace shoal::testing

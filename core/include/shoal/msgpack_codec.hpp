@@ -40,7 +40,12 @@ struct MsgpackCodec {
   }
   static T decode(const std::byte* data, size_t size) {
     try {
-      msgpack::object_handle oh = msgpack::unpack(reinterpret_cast<const char*>(data), size);
+      // Every element, key, value and level takes at least a byte of the payload: a count
+      // beyond that is a lie, refused before msgpack-cxx allocates for it (a 5-byte array
+      // header announces 2^32 - 1 elements, 96 GiB of msgpack::object).
+      const msgpack::unpack_limit limit(size, size / 2, size, size, size, size);
+      msgpack::object_handle oh =
+          msgpack::unpack(reinterpret_cast<const char*>(data), size, nullptr, nullptr, limit);
       return oh.get().as<T>();
     } catch (const std::exception& e) {
       throw_decode_failure(type_name<T>(), e.what());

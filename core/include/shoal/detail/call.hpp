@@ -194,6 +194,16 @@ struct CallInput {
   std::span<const std::byte> args() const;
 };
 
+// The callee's decoding of one ring cell (its payload, kCallPayloadBytes): copies the call's
+// header into `in.header` and, unless they travel in an arguments object, its inline arguments
+// into `in.inline_args` (`in.args_object` is left alone). Checks what serving the call relies on:
+// no unknown flag, inline arguments that fit the cell, a result slot below `object_slots`, a
+// caller below `process_slots`. Returns what is wrong with the cell, as a static string, or
+// nullptr for a call to serve. The actor's loop decodes every call with it: no allocation, no
+// store access; the argument bytes themselves are checked as they are read (ArgReader).
+const char* decode_call_cell(std::span<const std::byte, kCallPayloadBytes> payload,
+                             uint32_t object_slots, uint32_t process_slots, CallInput& in) noexcept;
+
 // Where a call's result goes.
 struct CallTarget {
   uint32_t slot = 0;
