@@ -26,6 +26,7 @@
 #include "launcher/node_link.hpp"
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
+#include "launcher/store_plan.hpp"
 #include "launcher/supervisor.hpp"
 #include "store/store.hpp"
 
@@ -163,11 +164,15 @@ int run_launch(const LaunchOptions& opt) {
   }
   const ClosedAtExit sig_fd_closed{sig_fd};
 
-  const uint64_t bytes = opt.store_bytes ? opt.store_bytes : default_store_bytes();
-  auto created = store::Store::create(bytes);
+  auto plan = plan_store(opt.store_bytes, "--store-size", opt.store_dir);
+  if (!plan) {
+    std::fprintf(stderr, "shoal launch: %s\n", plan.error().c_str());
+    return 1;
+  }
+  auto created = store::Store::create(plan->bytes, plan->dir);
   if (!created) {
-    std::fprintf(stderr, "shoal launch: cannot create the store: %s (%s)\n",
-                 store::to_string(created.error()), std::strerror(errno));
+    std::fprintf(stderr, "shoal launch: %s\n",
+                 store_creation_error(created.error(), plan->dir).c_str());
     return 1;
   }
   store::Store& s = **created;

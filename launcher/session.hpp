@@ -16,6 +16,7 @@
 #include "ipc/process_table.hpp"
 #include "ipc/result.hpp"
 #include "launcher/prefaulter.hpp"
+#include "launcher/store_plan.hpp"
 #include "store/store.hpp"
 
 namespace shoal::launcher {
@@ -45,8 +46,10 @@ inline constexpr const char* kNodeEnv = "SHOAL_NODE";
 inline constexpr const char* kNumNodesEnv = "SHOAL_NUM_NODES";
 inline constexpr const char* kLocalRankEnv = "SHOAL_LOCAL_RANK";
 
-// Creates a session of `store_bytes` and forks its daemon. Errors are messages.
-Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault);
+// Creates a session with the store `plan` and forks its daemon. Errors are messages.
+Result<Session, std::string> create_session(const StorePlan& plan, bool prefault);
+// The message for a store that could not be created in `dir`.
+std::string store_creation_error(store::StoreError error, const std::string& dir);
 // Joins the session of the `shoal launch` that started us.
 Result<Session, std::string> join_launch_session(bool prefault);
 // Ends our part: a driver ends the whole session; a rank stops its fork server
@@ -59,7 +62,8 @@ void end_session(Session& session);
 
 // "2G", "512M", "64k", "1048576" -> bytes; nullopt if malformed.
 std::optional<uint64_t> parse_size(const std::string& text);
-// The default store size: SHOAL_STORE_BYTES, else 30% of physical memory.
+// 30% of physical memory, the store's size unless the session asks for one
+// or its directory cannot hold that much (launcher/store_plan.hpp).
 uint64_t default_store_bytes();
 
 }  // namespace shoal::launcher

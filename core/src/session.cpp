@@ -15,6 +15,7 @@
 #include "core/src/watcher.hpp"
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/fork_server.hpp"
+#include "launcher/store_plan.hpp"
 
 namespace shoal {
 
@@ -80,9 +81,9 @@ void init(const Config& config) {
     rt->role = detail::Role::kRank;
   } else {
     detail::check_plain_session_environment();
-    const uint64_t bytes =
-        config.store_bytes != 0 ? config.store_bytes : launcher::default_store_bytes();
-    auto session = launcher::create_session(bytes, config.prefault);
+    auto plan = launcher::plan_store(config.store_bytes, "Config::store_bytes", config.store_dir);
+    if (!plan) throw Error("shoal::init: " + plan.error());
+    auto session = launcher::create_session(*plan, config.prefault);
     if (!session) throw Error("shoal::init: " + session.error());
     rt->session = std::move(*session);
     rt->role = detail::Role::kDriver;
