@@ -254,6 +254,8 @@ int run_launch(const LaunchOptions& opt) {
     }
     const int global_rank = node * opt.ranks + r;
     const std::string rank_env = std::to_string(global_rank), local_env = std::to_string(r);
+    const int store_fd = s.segment().fd();
+    const std::string store_fd_env = std::to_string(store_fd);
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
@@ -267,7 +269,16 @@ int run_launch(const LaunchOptions& opt) {
       ::dup2(err[1], STDERR_FILENO);
       ::dup2(actors_out, 3);
       ::dup2(actors_err, 4);
-      ::syscall(SYS_close_range, 5u, ~0u, 0u);
+      // Nothing else of the launcher's stays open but the store's file,
+      // which crosses the exec: the rank's way into the unnamed store.
+      if (store_fd > 5) {
+        ::syscall(SYS_close_range, 5u, unsigned(store_fd - 1), 0u);
+        ::syscall(SYS_close_range, unsigned(store_fd + 1), ~0u, 0u);
+        ::fcntl(store_fd, F_SETFD, 0);
+        ::setenv(kStoreFdEnv, store_fd_env.c_str(), 1);
+      } else {
+        ::syscall(SYS_close_range, 5u, ~0u, 0u);
+      }
       ::setenv(kSessionEnv, s.segment().name().c_str(), 1);
       ::setenv(kRankEnv, rank_env.c_str(), 1);
       ::setenv(kWorldEnv, world_env.c_str(), 1);

@@ -206,7 +206,11 @@ Result<Session, std::string> create_session(const StorePlan& plan, bool prefault
 Result<Session, std::string> join_launch_session(bool prefault) {
   const char* name = std::getenv(kSessionEnv);
   if (name == nullptr) return fail(std::string("not inside shoal launch"));
-  auto store = store::Store::attach(name);
+  const char* fd_env = std::getenv(kStoreFdEnv);
+  auto store = fd_env != nullptr ? store::Store::attach_inherited(name, std::atoi(fd_env))
+                                 : store::Store::attach(name);
+  // Once only: after a shutdown() the number may name another file.
+  ::unsetenv(kStoreFdEnv);
   if (!store) {
     return fail(std::string("cannot attach to session ") + name + ": " +
                 store::to_string(store.error()));

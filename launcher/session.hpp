@@ -34,6 +34,9 @@ struct Session {
 inline constexpr const char* kSessionEnv = "SHOAL_SESSION";
 inline constexpr const char* kRankEnv = "SHOAL_RANK";
 inline constexpr const char* kWorldEnv = "SHOAL_WORLD_SIZE";
+// The store's descriptor, inherited across the rank's exec (the store file
+// has no name). Read once by init(), then unset.
+inline constexpr const char* kStoreFdEnv = "SHOAL_STORE_FD";
 // The rank's fork server writes its actors' prefixed stdout lines to this fd
 // and their stderr lines to the other: pipes to the launcher, which folds the
 // lines several actors of the job print (LogDeduplicator) and writes them on.

@@ -307,12 +307,29 @@ Result<Segment, StoreError> Segment::open(const std::string& name) {
     }
   }
   if (fd < 0) return fail(StoreError::kSegmentMissing);
+  return open_fd(fd, name, *marker);
+}
+
+Result<Segment, StoreError> Segment::open_inherited(const std::string& name, int fd) {
+  auto marker = SessionMarker::read(name);
+  if (!marker) return fail(marker.error());
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0 || uint64_t(st.st_dev) != marker->store_dev ||
+      uint64_t(st.st_ino) != marker->store_ino) {
+    return open(name);  // not the store (a stale number): the marker's way
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // it crossed one exec; no further
+  return open_fd(fd, name, *marker);
+}
+
+Result<Segment, StoreError> Segment::open_fd(int fd, const std::string& name,
+                                             const SessionMarker& marker) {
   fd = lift_fd(fd);
   if (fd < 0) return fail(StoreError::kSystem);
   auto mapped = map_fd(fd, name);
   if (!mapped) return fail(mapped.error());
   Segment s = std::move(mapped).value();
-  s.dir_ = marker->store_dir;
+  s.dir_ = marker.store_dir;
   if (s.size_ < sizeof(SegmentHeader)) return fail(StoreError::kCorrupt);
   const SegmentHeader& h = s.header();
   if (h.magic != kSegmentMagic || h.version != kSegmentVersion ||

@@ -133,6 +133,10 @@ class Segment {
   // Maps the store of the live session `name` (through its marker) and
   // validates its header. kSegmentMissing: no marker, or no live holder.
   static Result<Segment, StoreError> open(const std::string& name);
+  // The same through `fd`, a descriptor of the store inherited across exec
+  // (shoal launch's ranks); falls back to open(name) if `fd` is not that
+  // store. Takes `fd` over.
+  static Result<Segment, StoreError> open_inherited(const std::string& name, int fd);
   // Removes the session's marker (the store goes with its last holder).
   static bool remove(const std::string& name);
 
@@ -154,6 +158,8 @@ class Segment {
  private:
   void unmap() noexcept;  // leaves the Segment empty, as a default-constructed one
   static Result<Segment, StoreError> map_fd(int fd, const std::string& name);
+  static Result<Segment, StoreError> open_fd(int fd, const std::string& name,
+                                             const SessionMarker& marker);
   void wire_backing();
 
   std::byte* base_ = nullptr;

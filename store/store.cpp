@@ -49,6 +49,13 @@ Result<std::unique_ptr<Store>, StoreError> Store::attach(const std::string& name
   return std::unique_ptr<Store>(new Store(std::move(seg).value()));
 }
 
+Result<std::unique_ptr<Store>, StoreError> Store::attach_inherited(const std::string& name,
+                                                                   int fd) {
+  auto seg = Segment::open_inherited(name, fd);
+  if (!seg) return fail(seg.error());
+  return std::unique_ptr<Store>(new Store(std::move(seg).value()));
+}
+
 Result<ipc::ProcessSlotId, StoreError> Store::join(ipc::ProcessKind kind,
                                                    ipc::ProcessSlotId creator, const char* label) {
   auto slot = processes_.claim(::getpid(), kind, creator, label);

@@ -36,6 +36,9 @@ class Store {
                                                            const std::string& dir = kMarkerDir);
   // Maps the existing segment `name` and validates it.
   static Result<std::unique_ptr<Store>, StoreError> attach(const std::string& name);
+  // The same through an inherited descriptor (Segment::open_inherited).
+  static Result<std::unique_ptr<Store>, StoreError> attach_inherited(const std::string& name,
+                                                                     int fd);
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
