@@ -188,8 +188,15 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
     ::signal(SIGPIPE, SIG_DFL);
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
-    // Nothing of the fork server's (sockets, other children's pipes) stays open.
-    ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    // Nothing of the fork server's (sockets, other children's pipes) stays
+    // open but the store's file, which the actor needs to back store pages.
+    const int store_fd = store_.segment().fd();
+    if (store_fd >= 3) {
+      if (store_fd > 3) ::syscall(SYS_close_range, 3u, unsigned(store_fd - 1), 0u);
+      ::syscall(SYS_close_range, unsigned(store_fd + 1), ~0u, 0u);
+    } else {
+      ::syscall(SYS_close_range, 3u, ~0u, 0u);
+    }
     std::setvbuf(stdout, nullptr, _IOLBF, 0);
     const int cpu = e.cpu;
     if (cpu >= 0 && cpu < CPU_SETSIZE) {

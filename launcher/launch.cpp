@@ -27,6 +27,7 @@
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
 #include "launcher/session_timeline.hpp"
+#include "launcher/store_plan.hpp"
 #include "launcher/supervisor.hpp"
 #include "store/store.hpp"
 
@@ -169,11 +170,15 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   }
   const ClosedAtExit sig_fd_closed{sig_fd};
 
-  const uint64_t bytes = opt.store_bytes ? opt.store_bytes : default_store_bytes();
-  auto created = store::Store::create(bytes);
+  auto plan = plan_store(opt.store_bytes, "--store-size", opt.store_dir);
+  if (!plan) {
+    std::fprintf(stderr, "shoal launch: %s\n", plan.error().c_str());
+    return 1;
+  }
+  auto created = store::Store::create(plan->bytes, plan->dir);
   if (!created) {
-    std::fprintf(stderr, "shoal launch: cannot create the store: %s (%s)\n",
-                 store::to_string(created.error()), std::strerror(errno));
+    std::fprintf(stderr, "shoal launch: %s\n",
+                 store_creation_error(created.error(), plan->dir).c_str());
     return 1;
   }
   store::Store& s = **created;
@@ -260,6 +265,8 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     }
     const int global_rank = node * opt.ranks + r;
     const std::string rank_env = std::to_string(global_rank), local_env = std::to_string(r);
+    const int store_fd = s.segment().fd();
+    const std::string store_fd_env = std::to_string(store_fd);
     const pid_t pid = ::fork();
     if (pid == 0) {
       ::sigprocmask(SIG_SETMASK, &old_mask, nullptr);
@@ -273,7 +280,16 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
       ::dup2(err[1], STDERR_FILENO);
       ::dup2(actors_out, 3);
       ::dup2(actors_err, 4);
-      ::syscall(SYS_close_range, 5u, ~0u, 0u);
+      // Nothing else of the launcher's stays open but the store's file,
+      // which crosses the exec: the rank's way into the unnamed store.
+      if (store_fd > 5) {
+        ::syscall(SYS_close_range, 5u, unsigned(store_fd - 1), 0u);
+        ::syscall(SYS_close_range, unsigned(store_fd + 1), ~0u, 0u);
+        ::fcntl(store_fd, F_SETFD, 0);
+        ::setenv(kStoreFdEnv, store_fd_env.c_str(), 1);
+      } else {
+        ::syscall(SYS_close_range, 5u, ~0u, 0u);
+      }
       ::setenv(kSessionEnv, s.segment().name().c_str(), 1);
       ::setenv(kRankEnv, rank_env.c_str(), 1);
       ::setenv(kWorldEnv, world_env.c_str(), 1);

@@ -20,6 +20,7 @@ struct LaunchOptions {
   int ranks = 1;
   std::vector<int> cpus;     // rank i runs on cpus[i % size]; empty: not pinned
   uint64_t store_bytes = 0;  // 0: the default
+  std::string store_dir;     // "": SHOAL_STORE_DIR, else /dev/shm
   bool prefault = true;
   std::vector<std::string> argv;  // PROGRAM and its arguments
   // Record the job into the session's timeline file (SHOAL_TIMELINE=1 or 0

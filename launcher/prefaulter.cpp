@@ -15,6 +15,8 @@ namespace shoal::launcher {
 namespace {
 constexpr uint64_t kChunk = 4ull << 20;
 constexpr uint64_t kMinAhead = 64ull << 20;
+// How long to wait before asking a full file system for storage again.
+constexpr std::chrono::milliseconds kRetryBacking{200};
 }  // namespace
 
 Prefaulter::Prefaulter(store::Store& store) : store_(store) {
@@ -50,6 +52,15 @@ void Prefaulter::run() {
       continue;
     }
     const uint64_t n = target - done < kChunk ? target - done : kChunk;
+    // Storage first (a full file system: try again later; the allocator backs
+    // what it hands out itself), then the pages.
+    if (!store_.segment().heap_backing().ensure(store_.heap().heap_off() + done + n)) {
+      const uint32_t token = h.prefault_wake.prepare();
+      // acquire: as above.
+      if (stop_.load(std::memory_order_acquire)) break;
+      h.prefault_wake.park(token, kRetryBacking);
+      continue;
+    }
     // Populates this process's page tables too, without writing the memory.
     if (::madvise(base + done, n, MADV_POPULATE_WRITE) != 0) break;  // unsupported: give up
     done += n;

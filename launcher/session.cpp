@@ -66,9 +66,6 @@ std::optional<uint64_t> parse_size(const std::string& text) {
 }
 
 uint64_t default_store_bytes() {
-  if (const char* env = std::getenv("SHOAL_STORE_BYTES")) {
-    if (auto v = parse_size(env)) return *v;
-  }
   const long pages = ::sysconf(_SC_PHYS_PAGES);
   const long page = ::sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) return 1ull << 30;
@@ -116,9 +113,11 @@ void announce(store::Store& store) {
 
 void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t driver_pid,
                 Mailbox supervisor_box, Mailbox fork_box) {
-  // Ctrl-C reaches the whole process group; the daemon outlives the driver
-  // just long enough to clean up after it.
+  // Ctrl-C reaches the whole process group, and so does the SIGTERM of
+  // timeout, systemd and batch schedulers; the daemon outlives the driver
+  // just long enough to clean up after it (it sees it die through its pidfd).
   ::signal(SIGINT, SIG_IGN);
+  ::signal(SIGTERM, SIG_IGN);
   ::signal(SIGQUIT, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
   store.forget_slot();
@@ -131,6 +130,8 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   // (tools/sessions.cpp); whoever sees our pid there sees our slot claimed.
   store.header().supervisor_pid.store(::getpid(), std::memory_order_release);
   store.header().supervisor_slot.store(store.me(), std::memory_order_release);
+  // Peers and tools reach the store through us too once the driver is gone.
+  store::SessionMarker::set_holder(store.segment().name(), 1, ::getpid());
   // Every actor and worker line of the session passes our fork server: the
   // one place to fold the lines several of them print.
   std::optional<LogDeduplicator> dedup;
@@ -176,12 +177,20 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   ::_exit(0);
 }
 
-Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault, bool timeline) {
-  auto store = store::Store::create(store_bytes);
-  if (!store) {
-    return fail(std::string("cannot create the shared-memory store: ") +
-                store::to_string(store.error()) + " (" + std::strerror(errno) + ")");
+std::string store_creation_error(store::StoreError error, const std::string& dir) {
+  if (error == store::StoreError::kNoBacking) {
+    return "cannot create the object store in " + dir +
+           ": the file system is full (another program took its room). Free some, or put the "
+           "store in another directory (SHOAL_STORE_DIR or Config::store_dir; shoal launch "
+           "--store-dir)";
   }
+  return "cannot create the object store in " + dir + ": " + store::to_string(error) + " (" +
+         std::strerror(errno) + ")";
+}
+
+Result<Session, std::string> create_session(const StorePlan& plan, bool prefault) {
+  auto store = store::Store::create(plan.bytes, plan.dir);
+  if (!store) return fail(store_creation_error(store.error(), plan.dir));
   store::Store& s = **store;
   auto me = s.join(ipc::ProcessKind::kDriver, ipc::kNoProcess, "driver");
   if (!me) {
@@ -225,7 +234,11 @@ Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault,
 Result<Session, std::string> join_launch_session(bool prefault) {
   const char* name = std::getenv(kSessionEnv);
   if (name == nullptr) return fail(std::string("not inside shoal launch"));
-  auto store = store::Store::attach(name);
+  const char* fd_env = std::getenv(kStoreFdEnv);
+  auto store = fd_env != nullptr ? store::Store::attach_inherited(name, std::atoi(fd_env))
+                                 : store::Store::attach(name);
+  // Once only: after a shutdown() the number may name another file.
+  ::unsetenv(kStoreFdEnv);
   if (!store) {
     return fail(std::string("cannot attach to session ") + name + ": " +
                 store::to_string(store.error()));

@@ -17,6 +17,7 @@
 #include "ipc/result.hpp"
 #include "launcher/helper_watch.hpp"
 #include "launcher/prefaulter.hpp"
+#include "launcher/store_plan.hpp"
 #include "store/store.hpp"
 
 namespace shoal::launcher {
@@ -35,6 +36,9 @@ struct Session {
 inline constexpr const char* kSessionEnv = "SHOAL_SESSION";
 inline constexpr const char* kRankEnv = "SHOAL_RANK";
 inline constexpr const char* kWorldEnv = "SHOAL_WORLD_SIZE";
+// The store's descriptor, inherited across the rank's exec (the store file
+// has no name). Read once by init(), then unset.
+inline constexpr const char* kStoreFdEnv = "SHOAL_STORE_FD";
 // The rank's fork server writes its actors' prefixed stdout lines to this fd
 // and their stderr lines to the other: pipes to the launcher, which folds the
 // lines several actors of the job print (LogDeduplicator) and writes them on.
@@ -47,10 +51,13 @@ inline constexpr const char* kNodeEnv = "SHOAL_NODE";
 inline constexpr const char* kNumNodesEnv = "SHOAL_NUM_NODES";
 inline constexpr const char* kLocalRankEnv = "SHOAL_LOCAL_RANK";
 
-// Creates a session of `store_bytes` and forks its daemon; with `timeline`,
-// its processes record into the session's timeline file. Errors are messages.
-Result<Session, std::string> create_session(uint64_t store_bytes, bool prefault,
+// Creates a session with the store `plan` and forks its daemon; with
+// `timeline`, its processes record into the session's timeline file. Errors
+// are messages.
+Result<Session, std::string> create_session(const StorePlan& plan, bool prefault,
                                             bool timeline = false);
+// The message for a store that could not be created in `dir`.
+std::string store_creation_error(store::StoreError error, const std::string& dir);
 // Joins the session of the `shoal launch` that started us.
 Result<Session, std::string> join_launch_session(bool prefault);
 // Ends our part: a driver ends the whole session; a rank stops its fork server
@@ -64,7 +71,8 @@ void end_session(Session& session);
 // "2G", "512M", "64k", "1048576" -> bytes (a unit K, M, G or T, any case, may be
 // followed by B or iB: "2GiB"); nullopt if malformed or beyond 2^64 - 1.
 std::optional<uint64_t> parse_size(const std::string& text);
-// The default store size: SHOAL_STORE_BYTES, else 30% of physical memory.
+// 30% of physical memory, the store's size unless the session asks for one
+// or its directory cannot hold that much (launcher/store_plan.hpp).
 uint64_t default_store_bytes();
 
 }  // namespace shoal::launcher

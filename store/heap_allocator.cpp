@@ -161,6 +161,14 @@ Result<uint64_t, StoreError> HeapAllocator::allocate(uint64_t bytes, uint64_t li
     state_->lock.unlock();
     return fail(StoreError::kHeapFull);
   }
+  // Storage for the block's pages before anything is committed: one load
+  // unless the block ends past the backed watermark.
+  if (backing_ != nullptr) {
+    if (auto backed = backing_->ensure(heap_off_ + (first + count) * kGranule); !backed) {
+      state_->lock.unlock();
+      return fail(backed.error());
+    }
+  }
   AllocJournal& j = state_->journal;
   j.first = first;
   j.count = count;

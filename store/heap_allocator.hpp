@@ -22,6 +22,7 @@
 #include "ipc/process_table.hpp"
 #include "ipc/result.hpp"
 #include "ipc/robust_lock.hpp"
+#include "store/store_backing.hpp"
 #include "store/store_error.hpp"
 
 namespace shoal::store {
@@ -73,11 +74,16 @@ class HeapAllocator {
         heap_bytes_(heap_bytes),
         processes_(processes) {}
 
+  // Where the heap's pages get their storage: every block is backed before
+  // allocate() hands it out (none: the pages are assumed backed).
+  void set_backing(const StoreBacking* backing) { backing_ = backing; }
+
   // Lays out an empty heap (creator only, before anyone else maps the segment).
   void format();
 
   // Allocates a block for `bytes` and, if link_off != 0, stores its segment
   // offset in the uint64_t at link_off as part of the same journaled step.
+  // kNoBacking: the block's pages could not get storage (file system full).
   Result<uint64_t, StoreError> allocate(uint64_t bytes, uint64_t link_off, ipc::ProcessSlotId me);
 
   // Frees the block at `off` allocated for `bytes`; zeroes the uint64_t at
@@ -119,6 +125,7 @@ class HeapAllocator {
   uint64_t heap_off_ = 0;
   uint64_t heap_bytes_ = 0;
   const ipc::ProcessTable* processes_ = nullptr;
+  const StoreBacking* backing_ = nullptr;
 };
 
 }  // namespace shoal::store

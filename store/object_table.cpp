@@ -208,6 +208,15 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
   for (uint32_t i = 0; i < count_; ++i) {
     const uint32_t s = h.cursor;
     h.cursor = h.cursor + 1 == count_ ? 0 : h.cursor + 1;
+    // Entries above the high water may never have been touched: back them
+    // first (one load unless the scan passes the backed watermark).
+    if (backing_ != nullptr) {
+      const uint64_t end = uint64_t(reinterpret_cast<std::byte*>(&entries_[s + 1]) - base_);
+      if (auto backed = backing_->ensure(end); !backed) {
+        set_record_state(rec, RecordState::kFree);
+        return fail(backed.error());
+      }
+    }
     if (try_slot(s, true)) {
       processes_->slot(me).objects_created.fetch_add(1, std::memory_order_relaxed);
       return s;

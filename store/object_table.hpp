@@ -35,6 +35,7 @@
 #include "ipc/result.hpp"
 #include "store/heap_allocator.hpp"
 #include "store/object_entry.hpp"
+#include "store/store_backing.hpp"
 #include "store/store_error.hpp"
 
 namespace shoal::store {
@@ -67,6 +68,10 @@ class ObjectTable {
         heap_(heap),
         processes_(processes),
         header_(header) {}
+
+  // Where the table's pages get their storage: an entry is backed before a
+  // scan for a free one first touches it (none: assumed backed).
+  void set_backing(const StoreBacking* backing) { backing_ = backing; }
 
   uint32_t size() const { return count_; }
   bool valid_slot(uint32_t slot) const { return slot < count_; }
@@ -216,6 +221,7 @@ class ObjectTable {
   HeapAllocator* heap_ = nullptr;
   const ipc::ProcessTable* processes_ = nullptr;
   SegmentHeader* header_ = nullptr;
+  const StoreBacking* backing_ = nullptr;
 };
 
 template <class Decide>

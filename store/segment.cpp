@@ -1,10 +1,10 @@
 #include "store/segment.hpp"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/interprocess/shared_memory_object.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
@@ -15,9 +15,8 @@
 #include "ipc/actor_table.hpp"
 #include "ipc/process_table.hpp"
 #include "store/object_entry.hpp"
+#include "store/session_marker.hpp"
 #include "store/type_registry.hpp"
-
-namespace bip = boost::interprocess;
 
 namespace shoal::store {
 
@@ -118,16 +117,25 @@ uint64_t SegmentLayout::checksum() const {
 Segment::Segment(Segment&& o) noexcept
     : base_(std::exchange(o.base_, nullptr)),
       size_(std::exchange(o.size_, 0)),
+      fd_(std::exchange(o.fd_, -1)),
       layout_(o.layout_),
-      name_(std::move(o.name_)) {}
+      name_(std::move(o.name_)),
+      dir_(std::move(o.dir_)) {
+  wire_backing();
+  o.wire_backing();
+}
 
 Segment& Segment::operator=(Segment&& o) noexcept {
   if (this != &o) {
     unmap();
     base_ = std::exchange(o.base_, nullptr);
     size_ = std::exchange(o.size_, 0);
+    fd_ = std::exchange(o.fd_, -1);
     layout_ = o.layout_;
     name_ = std::move(o.name_);
+    dir_ = std::move(o.dir_);
+    wire_backing();
+    o.wire_backing();
   }
   return *this;
 }
@@ -142,88 +150,201 @@ void Segment::unmap() noexcept {
     base_ = nullptr;
     size_ = 0;
   }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  wire_backing();
+}
+
+void Segment::wire_backing() {
+  if (base_ == nullptr || fd_ < 0 || layout_.total_bytes == 0) {
+    heap_backing_ = StoreBacking();
+    objects_backing_ = StoreBacking();
+    return;
+  }
+  SegmentHeader& h = header();
+  heap_backing_ =
+      StoreBacking(fd_, &h.heap_backed, layout_.heap_off, layout_.heap_off + layout_.heap_bytes);
+  objects_backing_ =
+      StoreBacking(fd_, &h.objects_backed, layout_.objects_off,
+                   layout_.objects_off + uint64_t(layout_.objects_count) * sizeof(ObjectEntry));
 }
 
 namespace {
 
-// Maps the whole of `shm`. The Segment owns the mapping itself: it must outlive
-// the shared_memory_object handle and move between owners.
-Result<std::pair<std::byte*, uint64_t>, StoreError> map_whole(bip::shared_memory_object& shm) {
-  bip::offset_t size = 0;
-  if (!shm.get_size(size) || size <= 0) return fail(StoreError::kCorrupt);
-  void* p = ::mmap(nullptr, static_cast<size_t>(size), PROT_READ | PROT_WRITE, MAP_SHARED,
-                   shm.get_mapping_handle().handle, 0);
-  if (p == MAP_FAILED) return fail(StoreError::kSystem);
-  return std::make_pair(static_cast<std::byte*>(p), static_cast<uint64_t>(size));
+// Descriptors of the store sit at or above this number, out of the way of
+// the low numbers that children rearrange with dup2() before they exec.
+constexpr int kStoreFdFloor = 64;
+
+// Moves `fd` to kStoreFdFloor or above, close-on-exec (a program the user
+// execs does not keep the store alive); -1 on failure (fd closed).
+int lift_fd(int fd) {
+  if (fd < 0 || fd >= kStoreFdFloor) return fd;
+  const int high = ::fcntl(fd, F_DUPFD_CLOEXEC, kStoreFdFloor);
+  ::close(fd);
+  return high;
+}
+
+uint64_t now_unix_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
 }
 
 }  // namespace
 
-Result<Segment, StoreError> Segment::create(const std::string& name, uint64_t bytes,
-                                            uint64_t session_tag) {
-  if (bytes < kMinSegmentBytes) bytes = kMinSegmentBytes;
-  if (bytes > kMaxSegmentBytes) bytes = kMaxSegmentBytes;
-  bytes = align_up(bytes, kPage);
-  try {
-    bip::permissions perm;
-    perm.set_permissions(0600);
-    bip::shared_memory_object shm(bip::create_only, name.c_str(), bip::read_write, perm);
-    ::fchmod(shm.get_mapping_handle().handle, 0600);  // whatever the umask
-    shm.truncate(static_cast<bip::offset_t>(bytes));
-    auto mapped = map_whole(shm);
-    if (!mapped) {
-      bip::shared_memory_object::remove(name.c_str());
-      return fail(mapped.error());
-    }
-    Segment s;
-    s.base_ = mapped->first;
-    s.size_ = mapped->second;
-    s.name_ = name;
-    s.layout_ = SegmentLayout::compute(s.size_, session_tag);
-    auto* h = new (s.base_) SegmentHeader{};
-    h->magic = kSegmentMagic;
-    h->version = kSegmentVersion;
-    h->header_bytes = sizeof(SegmentHeader);
-    h->layout = s.layout_;
-    h->layout_checksum = s.layout_.checksum();
-    h->created_unix_ns =
-        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                  std::chrono::system_clock::now().time_since_epoch())
-                                  .count());
-    std::strncpy(h->name, name.c_str(), sizeof(h->name) - 1);
-    h->supervisor_slot.store(ipc::kNoProcess, std::memory_order_relaxed);
-    return s;
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::already_exists_error) return fail(StoreError::kSegmentExists);
+Result<Segment, StoreError> Segment::map_fd(int fd, const std::string& name) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || st.st_size <= 0) {
+    ::close(fd);
+    return fail(StoreError::kCorrupt);
+  }
+  void* p = ::mmap(nullptr, size_t(st.st_size), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
     return fail(StoreError::kSystem);
   }
+  Segment s;
+  s.base_ = static_cast<std::byte*>(p);
+  s.size_ = uint64_t(st.st_size);
+  s.fd_ = fd;
+  s.name_ = name;
+  return s;
+}
+
+Result<Segment, StoreError> Segment::create(const std::string& dir, const std::string& name,
+                                            uint64_t bytes, uint64_t session_tag) {
+  if (bytes < kMinSegmentBytes) bytes = kMinSegmentBytes;
+  if (bytes > kMaxSegmentBytes) bytes = kMaxSegmentBytes;
+  bytes = align_up(bytes, kBackingChunk);
+  if (name.empty() || name.find('/') != std::string::npos || dir.empty()) {
+    errno = EINVAL;
+    return fail(StoreError::kSystem);
+  }
+  // Created under a name that says whose it is (so /proc/<pid>/maps and
+  // /proc/<pid>/fd read "<dir>/<name>.store (deleted)"), and unlinked at once:
+  // a crash between the two leaves an empty file that `shoal clean` removes.
+  // O_TMPFILE would leave no window, but hugetlbfs and some file systems lack
+  // it; memfd_create's pages are not counted in /dev/shm's size, which is the
+  // limit a container sets and the one checked before creating.
+  const std::string path = dir + "/" + name + kStoreFileSuffix;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(errno == EEXIST ? StoreError::kSegmentExists : StoreError::kSystem);
+  ::unlink(path.c_str());
+  fd = lift_fd(fd);
+  if (fd < 0) return fail(StoreError::kSystem);
+  ::fchmod(fd, 0600);  // whatever the umask
+  auto close_fail = [&](StoreError e) -> Result<Segment, StoreError> {
+    const int saved = errno;
+    ::close(fd);
+    errno = saved;
+    return fail(e);
+  };
+  if (::ftruncate(fd, off_t(bytes)) != 0) return close_fail(StoreError::kSystem);
+  const SegmentLayout layout = SegmentLayout::compute(bytes, session_tag);
+  // The metadata but the object table is backed now (a few MiB, and the
+  // bitmaps: 1/512 of the heap); the object table and the heap as they grow.
+  if (auto r = StoreBacking::allocate(fd, 0, layout.objects_off); !r) return close_fail(r.error());
+  if (auto r = StoreBacking::allocate(fd, layout.bitmap_off, layout.heap_off - layout.bitmap_off);
+      !r) {
+    return close_fail(r.error());
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return close_fail(StoreError::kSystem);
+  SessionMarker marker{};
+  marker.magic = kMarkerMagic;
+  marker.version = kMarkerVersion;
+  marker.store_fd = fd;
+  marker.holders[0] = ::getpid();
+  marker.store_dev = uint64_t(st.st_dev);
+  marker.store_ino = uint64_t(st.st_ino);
+  marker.store_bytes = bytes;
+  marker.created_unix_ns = now_unix_ns();
+  std::strncpy(marker.store_dir, dir.c_str(), sizeof(marker.store_dir) - 1);
+  if (auto r = SessionMarker::write(name, marker); !r) return close_fail(r.error());
+  auto mapped = map_fd(fd, name);
+  if (!mapped) {
+    SessionMarker::remove(name);
+    return fail(mapped.error());
+  }
+  Segment s = std::move(mapped).value();
+  s.dir_ = dir;
+  s.layout_ = layout;
+  auto* h = new (s.base_) SegmentHeader{};
+  h->magic = kSegmentMagic;
+  h->version = kSegmentVersion;
+  h->header_bytes = sizeof(SegmentHeader);
+  h->layout = s.layout_;
+  h->layout_checksum = s.layout_.checksum();
+  h->created_unix_ns = marker.created_unix_ns;
+  std::strncpy(h->name, name.c_str(), sizeof(h->name) - 1);
+  h->supervisor_slot.store(ipc::kNoProcess, std::memory_order_relaxed);
+  // relaxed: nobody else maps the segment yet.
+  h->objects_backed.store(layout.objects_off, std::memory_order_relaxed);
+  h->heap_backed.store(layout.heap_off, std::memory_order_relaxed);
+  s.wire_backing();
+  return s;
 }
 
 Result<Segment, StoreError> Segment::open(const std::string& name) {
-  try {
-    bip::shared_memory_object shm(bip::open_only, name.c_str(), bip::read_write);
-    auto mapped = map_whole(shm);
-    if (!mapped) return fail(mapped.error());
-    Segment s;
-    s.base_ = mapped->first;
-    s.size_ = mapped->second;
-    s.name_ = name;
-    if (s.size_ < sizeof(SegmentHeader)) return fail(StoreError::kCorrupt);
-    const SegmentHeader& h = s.header();
-    if (h.magic != kSegmentMagic || h.version != kSegmentVersion ||
-        h.layout_checksum != h.layout.checksum() || !h.layout.sane(s.size_)) {
-      return fail(StoreError::kCorrupt);
+  auto marker = SessionMarker::read(name);
+  if (!marker) return fail(marker.error());
+  int fd = -1;
+  for (int i = 0; i < kMarkerHolders && fd < 0; ++i) {
+    const pid_t holder = marker->holders[i];
+    if (holder <= 0) continue;
+    const std::string proc =
+        "/proc/" + std::to_string(holder) + "/fd/" + std::to_string(marker->store_fd);
+    fd = ::open(proc.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) continue;
+    // A reused pid may hold some other file at that number.
+    struct stat st;
+    if (::fstat(fd, &st) != 0 || uint64_t(st.st_dev) != marker->store_dev ||
+        uint64_t(st.st_ino) != marker->store_ino) {
+      ::close(fd);
+      fd = -1;
     }
-    s.layout_ = h.layout;
-    return s;
-  } catch (const bip::interprocess_exception& e) {
-    if (e.get_error_code() == bip::not_found_error) return fail(StoreError::kSegmentMissing);
-    return fail(StoreError::kSystem);
   }
+  if (fd < 0) return fail(StoreError::kSegmentMissing);
+  return open_fd(fd, name, *marker);
+}
+
+Result<Segment, StoreError> Segment::open_inherited(const std::string& name, int fd) {
+  auto marker = SessionMarker::read(name);
+  if (!marker) return fail(marker.error());
+  struct stat st;
+  if (fd < 0 || ::fstat(fd, &st) != 0 || uint64_t(st.st_dev) != marker->store_dev ||
+      uint64_t(st.st_ino) != marker->store_ino) {
+    return open(name);  // not the store (a stale number): the marker's way
+  }
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);  // it crossed one exec; no further
+  return open_fd(fd, name, *marker);
+}
+
+Result<Segment, StoreError> Segment::open_fd(int fd, const std::string& name,
+                                             const SessionMarker& marker) {
+  fd = lift_fd(fd);
+  if (fd < 0) return fail(StoreError::kSystem);
+  auto mapped = map_fd(fd, name);
+  if (!mapped) return fail(mapped.error());
+  Segment s = std::move(mapped).value();
+  s.dir_ = marker.store_dir;
+  if (s.size_ < sizeof(SegmentHeader)) return fail(StoreError::kCorrupt);
+  const SegmentHeader& h = s.header();
+  if (h.magic != kSegmentMagic || h.version != kSegmentVersion ||
+      h.layout_checksum != h.layout.checksum() || !h.layout.sane(s.size_)) {
+    return fail(StoreError::kCorrupt);
+  }
+  s.layout_ = h.layout;
+  s.wire_backing();
+  return s;
 }
 
 bool Segment::remove(const std::string& name) {
-  return bip::shared_memory_object::remove(name.c_str());
+  return SessionMarker::remove(name);
 }
 
 uint64_t random_u64() {

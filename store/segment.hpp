@@ -1,5 +1,13 @@
-// Segment: the session's one shared-memory segment in /dev/shm (mode 0600),
-// its header, and where every table lives inside it.
+// Segment: the session's one shared-memory segment, its header, and where
+// every table lives inside it.
+//
+// The segment is a file in the store directory (/dev/shm unless the session
+// says otherwise) that is unlinked as soon as it is created: it has no name
+// while the session runs, and its memory is gone when the last process holding
+// it is gone, however it died. Processes reach it through descriptors: forked
+// children inherit the creator's, others open it again through a holder's
+// /proc/<pid>/fd entry, found in the session's marker (store/session_marker.hpp).
+// Every page is backed (store/store_backing.hpp) before it is touched.
 //
 //   [SegmentHeader 4 KiB][process table][actor table][type registry]
 //   [object table][heap bitmap][heap summary][heap ...................]
@@ -20,14 +28,19 @@
 #include "ipc/robust_lock.hpp"
 #include "ipc/wake_word.hpp"
 #include "store/heap_allocator.hpp"
+#include "store/session_marker.hpp"
+#include "store/store_backing.hpp"
 #include "store/store_error.hpp"
 
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 2;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 3;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
+// The store file is briefly <store dir>/<session name> + this, before it is
+// unlinked (a crash in between leaves an empty one for `shoal clean`).
+inline constexpr const char* kStoreFileSuffix = ".store";
 
 enum class SessionState : uint32_t { kStarting = 0, kRunning = 1, kShuttingDown = 2 };
 
@@ -89,7 +102,10 @@ struct alignas(64) SegmentHeader {
   std::atomic<uint64_t> prefault_done;        // heap bytes faulted in so far
   ipc::WakeWord prefault_wake;                // the prefaulter parks here
   ipc::WakeWord supervisor_wake;              // bumped on every process registration
-  uint8_t pad1[16];
+  // Backed watermarks (StoreBacking): file offsets below which the object
+  // table and the heap have storage behind them.
+  std::atomic<uint64_t> objects_backed;
+  std::atomic<uint64_t> heap_backed;
 };
 static_assert(sizeof(SegmentHeader) == 512);
 static_assert(sizeof(SegmentHeader) <= 4096, "the header fits the segment's first page");
@@ -108,12 +124,20 @@ class Segment {
   Segment& operator=(Segment&&) noexcept;
   ~Segment();
 
-  // Creates /dev/shm/<name> (exclusively, mode 0600) of `bytes` bytes, maps it
-  // and writes an empty layout. Nothing is faulted in.
-  static Result<Segment, StoreError> create(const std::string& name, uint64_t bytes,
-                                            uint64_t session_tag);
-  // Maps an existing segment and validates its header.
+  // Creates an unnamed store file of `bytes` bytes in `dir` (mode 0600) and
+  // the session's marker `name`, backs the metadata, maps it and writes an
+  // empty layout. Nothing else is backed or faulted in. kNoBacking: `dir` has
+  // no room even for the metadata.
+  static Result<Segment, StoreError> create(const std::string& dir, const std::string& name,
+                                            uint64_t bytes, uint64_t session_tag);
+  // Maps the store of the live session `name` (through its marker) and
+  // validates its header. kSegmentMissing: no marker, or no live holder.
   static Result<Segment, StoreError> open(const std::string& name);
+  // The same through `fd`, a descriptor of the store inherited across exec
+  // (shoal launch's ranks); falls back to open(name) if `fd` is not that
+  // store. Takes `fd` over.
+  static Result<Segment, StoreError> open_inherited(const std::string& name, int fd);
+  // Removes the session's marker (the store goes with its last holder).
   static bool remove(const std::string& name);
 
   std::byte* base() const { return base_; }
@@ -121,6 +145,10 @@ class Segment {
   SegmentHeader& header() const { return *reinterpret_cast<SegmentHeader*>(base_); }
   const SegmentLayout& layout() const { return layout_; }  // validated private copy
   const std::string& name() const { return name_; }
+  const std::string& dir() const { return dir_; }
+  int fd() const { return fd_; }  // the store file; inherited by forked children
+  const StoreBacking& heap_backing() const { return heap_backing_; }
+  const StoreBacking& objects_backing() const { return objects_backing_; }
 
   template <class T>
   T* at(uint64_t off) const {
@@ -129,11 +157,19 @@ class Segment {
 
  private:
   void unmap() noexcept;  // leaves the Segment empty, as a default-constructed one
+  static Result<Segment, StoreError> map_fd(int fd, const std::string& name);
+  static Result<Segment, StoreError> open_fd(int fd, const std::string& name,
+                                             const SessionMarker& marker);
+  void wire_backing();
 
   std::byte* base_ = nullptr;
   uint64_t size_ = 0;
+  int fd_ = -1;
   SegmentLayout layout_{};
   std::string name_;
+  std::string dir_;
+  StoreBacking heap_backing_;
+  StoreBacking objects_backing_;
 };
 
 // A name no other session (another user, a concurrent run) can collide with.

@@ -24,14 +24,16 @@ void Store::wire() {
                         segment_.at<uint64_t>(l.bitmap_off), l.bitmap_words,
                         segment_.at<uint64_t>(l.summary_off), l.summary_words, l.heap_off,
                         l.heap_bytes, &processes_);
+  heap_.set_backing(&segment_.heap_backing());
   objects_ = ObjectTable(base, l.total_bytes, segment_.at<ObjectEntry>(l.objects_off),
                          l.objects_count, &heap_, &processes_, &segment_.header());
+  objects_.set_backing(&segment_.objects_backing());
   types_ = TypeRegistry(segment_.at<TypeRecord>(l.types_off), l.types_count);
 }
 
-Result<std::unique_ptr<Store>, StoreError> Store::create(uint64_t bytes) {
+Result<std::unique_ptr<Store>, StoreError> Store::create(uint64_t bytes, const std::string& dir) {
   const uint64_t tag = random_u64();
-  auto seg = Segment::create(make_segment_name(tag), bytes, tag);
+  auto seg = Segment::create(dir, make_segment_name(tag), bytes, tag);
   if (!seg) return fail(seg.error());
   std::unique_ptr<Store> s(new Store(std::move(seg).value()));
   // A fresh segment reads as zeros, and zero is the empty state of every
@@ -43,6 +45,13 @@ Result<std::unique_ptr<Store>, StoreError> Store::create(uint64_t bytes) {
 
 Result<std::unique_ptr<Store>, StoreError> Store::attach(const std::string& name) {
   auto seg = Segment::open(name);
+  if (!seg) return fail(seg.error());
+  return std::unique_ptr<Store>(new Store(std::move(seg).value()));
+}
+
+Result<std::unique_ptr<Store>, StoreError> Store::attach_inherited(const std::string& name,
+                                                                   int fd) {
+  auto seg = Segment::open_inherited(name, fd);
   if (!seg) return fail(seg.error());
   return std::unique_ptr<Store>(new Store(std::move(seg).value()));
 }

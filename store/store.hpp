@@ -22,6 +22,7 @@
 #include "store/object_table.hpp"
 #include "store/record_pool.hpp"
 #include "store/segment.hpp"
+#include "store/session_marker.hpp"
 #include "store/store_error.hpp"
 #include "store/type_registry.hpp"
 
@@ -29,10 +30,15 @@ namespace shoal::store {
 
 class Store {
  public:
-  // Creates a new session segment of `bytes` (clamped to the limits).
-  static Result<std::unique_ptr<Store>, StoreError> create(uint64_t bytes);
+  // Creates a new session segment of `bytes` (clamped to the limits), its
+  // store file in `dir` and its marker in kMarkerDir.
+  static Result<std::unique_ptr<Store>, StoreError> create(uint64_t bytes,
+                                                           const std::string& dir = kMarkerDir);
   // Maps the existing segment `name` and validates it.
   static Result<std::unique_ptr<Store>, StoreError> attach(const std::string& name);
+  // The same through an inherited descriptor (Segment::open_inherited).
+  static Result<std::unique_ptr<Store>, StoreError> attach_inherited(const std::string& name,
+                                                                     int fd);
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -24,6 +24,8 @@ const char* to_string(StoreError error) {
       return "session segment already exists";
     case StoreError::kSystem:
       return "system call failed";
+    case StoreError::kNoBacking:
+      return "the store's file system is full (no memory behind the pages needed)";
   }
   return "unknown store error";
 }

@@ -15,6 +15,7 @@ enum class StoreError {
   kSegmentMissing,    // no segment by that name
   kSegmentExists,     // a segment by that name already exists
   kSystem,            // a system call failed; errno says why
+  kNoBacking,         // the store's file system has no room for the pages the operation needs
 };
 
 const char* to_string(StoreError error);

@@ -23,17 +23,23 @@ namespace shoal::tools {
 
 namespace {
 
-// This user's shoal files in /dev/shm: segments, or (timelines) their
-// timeline files.
-std::vector<std::string> list_shm(bool timelines) {
+enum class ShmKind { kMarker, kTimeline, kStoreFile };
+
+// This user's shoal files in /dev/shm of one kind: session markers, timeline
+// files, or store files a crash left named (between their creation and their
+// unlink, an instant).
+std::vector<std::string> list_shm(ShmKind kind) {
   std::vector<std::string> out;
   const std::string prefix = "shoal-" + std::to_string(::getuid()) + "-";
-  DIR* d = ::opendir("/dev/shm");
+  DIR* d = ::opendir(store::kMarkerDir);
   if (d == nullptr) return out;
   while (dirent* e = ::readdir(d)) {
     const std::string name = e->d_name;
     if (name.rfind(prefix, 0) != 0) continue;
-    if (name.ends_with(timeline::kTimelineSuffix) == timelines) out.push_back(name);
+    const ShmKind k = name.ends_with(timeline::kTimelineSuffix) ? ShmKind::kTimeline
+                      : name.ends_with(store::kStoreFileSuffix) ? ShmKind::kStoreFile
+                                                                : ShmKind::kMarker;
+    if (k == kind) out.push_back(name);
   }
   ::closedir(d);
   return out;
@@ -42,10 +48,10 @@ std::vector<std::string> list_shm(bool timelines) {
 }  // namespace
 
 std::vector<std::string> list_segments() {
-  return list_shm(false);
+  return list_shm(ShmKind::kMarker);
 }
 std::vector<std::string> list_timelines() {
-  return list_shm(true);
+  return list_shm(ShmKind::kTimeline);
 }
 
 bool process_alive(pid_t pid) {
@@ -215,6 +221,14 @@ int run_clean(bool dry_run) {
     if (segment && inspect(session).live) continue;
     std::printf("%s %s\n", dry_run ? "would remove" : "removed", file.c_str());
     if (!dry_run) timeline::TimelineFile::remove("/dev/shm/" + file);
+    ++removed;
+  }
+  // A store file still named: its creator died between creating and
+  // unlinking it.
+  for (const std::string& file : list_shm(ShmKind::kStoreFile)) {
+    if (process_alive(creator_pid_from_name(file))) continue;
+    std::printf("%s %s\n", dry_run ? "would remove" : "removed", file.c_str());
+    if (!dry_run) ::unlink((std::string(store::kMarkerDir) + "/" + file).c_str());
     ++removed;
   }
   if (removed == 0) std::printf("nothing to clean\n");

@@ -23,7 +23,8 @@ const char* kUsage =
     "usage: shoal <command> [options]\n"
     "\n"
     "commands:\n"
-    "  launch -n N [--cpus LIST] [--store-size SIZE] [--timeline [-o FILE]] -- PROGRAM\n"
+    "  launch -n N [--cpus LIST] [--store-size SIZE] [--store-dir DIR] [--timeline [-o FILE]]\n"
+    "         -- PROGRAM [ARGS...]\n"
     "                       run N ranks of PROGRAM in one session (like mpirun);\n"
     "                       --timeline records every call (-o: the trace at the end);\n"
     "                       under `mpirun -n K` (or srun) each of the K is one node\n"
@@ -52,12 +53,17 @@ int cmd_launch(int argc, char** argv) {
     }
   }
   cxxopts::Options opts("shoal launch", "Run N ranks of PROGRAM in one shoal session.");
-  opts.custom_help("-n N [--cpus LIST] [--store-size SIZE] [--no-prefault] [--timeline [-o FILE]]");
+  opts.custom_help(
+      "-n N [--cpus LIST] [--store-size SIZE] [--store-dir DIR] [--no-prefault] "
+      "[--timeline [-o FILE]]");
   opts.positional_help("-- PROGRAM [ARGS...]");
   opts.add_options()("n,ranks", "number of ranks (processes) to run", cxxopts::value<int>())(
       "cpus", "pin rank i to the i-th core of LIST (e.g. 0-3 or 0,2)",
-      cxxopts::value<std::string>())(
-      "store-size", "store capacity, K/M/G suffixes (default: 30% of RAM)",
+      cxxopts::value<std::string>())("store-size",
+                                     "store capacity, K/M/G suffixes (default: 30% of RAM, "
+                                     "or what the store directory can hold)",
+                                     cxxopts::value<std::string>())(
+      "store-dir", "directory of the store's file (default: SHOAL_STORE_DIR, else /dev/shm)",
       cxxopts::value<std::string>())("no-prefault", "do not fault store pages in ahead of use")(
       "timeline", "record the job's calls (see shoal timeline)")(
       "o,output", "with --timeline: write the trace (Chrome JSON) to FILE when the job ends",
@@ -96,6 +102,10 @@ int cmd_launch(int argc, char** argv) {
           help);
     }
     o.store_bytes = *bytes;
+  }
+  if (r.count("store-dir")) {
+    o.store_dir = r["store-dir"].as<std::string>();
+    if (o.store_dir.empty()) return usage_error("launch: --store-dir needs a directory", help);
   }
   o.prefault = r.count("no-prefault") == 0;
   o.timeline = r.count("timeline") != 0;

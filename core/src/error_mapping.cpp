@@ -46,6 +46,17 @@ void throw_store_error(store::StoreError error, const char* what, uint64_t reque
       }
       throw ObjectStoreFullError(msg, requested, free);
     }
+    case StoreError::kNoBacking: {
+      Runtime& rt = runtime();
+      const uint64_t cap = rt.store->heap().capacity();
+      const uint64_t used = rt.store->heap().used();
+      const uint64_t free = cap > used ? cap - used : 0;
+      throw ObjectStoreFullError(
+          where + ": object store full: its directory " + rt.store->segment().dir() +
+              " has no room left for the store's memory (another program filled it; " +
+              format_bytes(free) + " of the store are free but have no memory behind them)",
+          requested, 0);
+    }
     case StoreError::kNotFound:
       throw ObjectNotFoundError(where + ": no such object (never created, or already freed)");
     case StoreError::kBadId:

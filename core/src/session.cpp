@@ -17,6 +17,7 @@
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/fork_server.hpp"
 #include "launcher/session_timeline.hpp"
+#include "launcher/store_plan.hpp"
 
 namespace shoal {
 
@@ -100,9 +101,9 @@ void init(const Config& config) {
     rt->role = detail::Role::kRank;
   } else {
     detail::check_plain_session_environment();
-    const uint64_t bytes =
-        config.store_bytes != 0 ? config.store_bytes : launcher::default_store_bytes();
-    auto session = launcher::create_session(bytes, config.prefault,
+    auto plan = launcher::plan_store(config.store_bytes, "Config::store_bytes", config.store_dir);
+    if (!plan) throw Error("shoal::init: " + plan.error());
+    auto session = launcher::create_session(*plan, config.prefault,
                                             launcher::timeline_wanted(config.timeline));
     if (!session) throw Error("shoal::init: " + session.error());
     rt->session = std::move(*session);

@@ -25,7 +25,7 @@ struct Fresh {
   Fresh() {
     const uint64_t tag = store::random_u64();
     name = store::make_segment_name(tag);
-    auto s = Segment::create(name, store::kMinSegmentBytes, tag);
+    auto s = Segment::create(store::kMarkerDir, name, store::kMinSegmentBytes, tag);
     if (!s) {
       ADD_FAILURE() << "Segment::create: " << store::to_string(s.error());
       std::abort();

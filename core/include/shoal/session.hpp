@@ -8,12 +8,14 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 
 namespace shoal {
 
 struct Config {
   // Store capacity in bytes. 0: SHOAL_STORE_BYTES if set (K/M/G suffixes),
-  // else 30% of physical memory, as Ray does.
+  // else 30% of physical memory as Ray does, or less if the store directory
+  // cannot hold that much.
   std::size_t store_bytes = 0;
   // Fault store pages in ahead of use on a background thread, so puts run at
   // warm-memory speed. init() returns in milliseconds either way.
@@ -27,6 +29,11 @@ struct Config {
   // `shoal clean`). SHOAL_TIMELINE=1 or 0 overrides. Inside `shoal launch`
   // the launcher decides (`--timeline`).
   bool timeline = false;
+  // The directory the store's file goes in (a tmpfs, a hugetlbfs mount, a
+  // disk directory). "": SHOAL_STORE_DIR if set, else /dev/shm. init() checks
+  // the room it has: the default size shrinks to fit, an explicit one that
+  // does not fit is an Error naming the directory, its free bytes and the fixes.
+  std::string store_dir;
 };
 
 // Starts a session, or inside `shoal launch` joins the launcher's. Call it
