@@ -16,8 +16,8 @@
 
 #include "launcher/actor_lifecycle.hpp"
 #include "launcher/mpi_job.hpp"
-#include "launcher/supervisor.hpp"
 #include "launcher/session_timeline.hpp"
+#include "launcher/supervisor.hpp"
 
 namespace shoal::launcher {
 

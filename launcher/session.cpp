@@ -188,7 +188,7 @@ std::string store_creation_error(store::StoreError error, const std::string& dir
          std::strerror(errno) + ")";
 }
 
-Result<Session, std::string> create_session(const StorePlan& plan, bool prefault) {
+Result<Session, std::string> create_session(const StorePlan& plan, bool prefault, bool timeline) {
   auto store = store::Store::create(plan.bytes, plan.dir);
   if (!store) return fail(store_creation_error(store.error(), plan.dir));
   store::Store& s = **store;
