@@ -1,9 +1,10 @@
-// Fuzzes attaching to a session segment whose header and layout are anything
-// at all: a corrupt or hostile file in /dev/shm that `shoal status` and
-// `shoal clean` open (tools::inspect(), without joining) and that a process
-// of `shoal launch` maps (Store::attach(), then join() and leave()). Every
-// input must attach, or fail with a StoreError: never crash or read outside
-// the mapping.
+// Fuzzes attaching to a session store whose header and layout are anything
+// at all: a corrupt or hostile store file, reached the way `shoal status` and
+// `shoal clean` reach it (tools::inspect(), without joining) and a peer of the
+// session maps it (Store::attach(), then join() and leave()): through the
+// session's marker, which names this process as the holder of the store's
+// descriptor. Every input must attach, or fail with a StoreError: never crash
+// or read outside the mapping.
 //
 // Input: one mode byte, then the start of the segment file (its header, and
 // the tables, when the layout puts them that close). Mode bits:
@@ -15,6 +16,7 @@
 //   4  after attaching, join the session and leave it again
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstddef>
@@ -25,6 +27,7 @@
 #include <vector>
 
 #include "store/segment.hpp"
+#include "store/session_marker.hpp"
 #include "store/store.hpp"
 #include "tools/sessions.hpp"
 
@@ -34,13 +37,34 @@ using shoal::store::SegmentHeader;
 
 constexpr uint64_t kMaxFileBytes = 64ull << 20;
 
-bool write_file(const std::string& name, const std::vector<uint8_t>& bytes, uint64_t size) {
-  const int fd = ::shm_open(name.c_str(), O_CREAT | O_TRUNC | O_RDWR, 0600);
-  if (fd < 0) return false;
+// The store file of the forged session: written from `bytes`, `size` bytes
+// long, unlinked, and named in the session's marker `name` with this process
+// as its holder. Returns its descriptor (-1 on a failure of the harness).
+int write_session(const std::string& name, const std::vector<uint8_t>& bytes, uint64_t size) {
+  const std::string path = "/dev/shm/" + name + ".fuzzstore";
+  const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_RDWR | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  ::unlink(path.c_str());
   bool ok = bytes.empty() || ::write(fd, bytes.data(), bytes.size()) == ssize_t(bytes.size());
   ok = ok && ::ftruncate(fd, off_t(size)) == 0;
-  ::close(fd);
-  return ok;
+  struct stat st;
+  ok = ok && ::fstat(fd, &st) == 0;
+  shoal::store::SessionMarker marker{};
+  marker.magic = shoal::store::kMarkerMagic;
+  marker.version = shoal::store::kMarkerVersion;
+  marker.store_fd = fd;
+  marker.holders[0] = ::getpid();
+  marker.store_dev = uint64_t(st.st_dev);
+  marker.store_ino = uint64_t(st.st_ino);
+  marker.store_bytes = size;
+  std::strncpy(marker.store_dir, "/dev/shm", sizeof(marker.store_dir) - 1);
+  shoal::store::SessionMarker::remove(name);
+  ok = ok && static_cast<bool>(shoal::store::SessionMarker::write(name, marker));
+  if (!ok) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 }  // namespace
@@ -63,7 +87,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       file_bytes = h.layout.total_bytes;
   }
   static const std::string name = shoal::store::make_segment_name(0xf022);
-  if (!write_file(name, image, file_bytes)) std::abort();
+  const int fd = write_session(name, image, file_bytes);
+  if (fd < 0) std::abort();
 
   (void)shoal::tools::inspect(name);
   if (auto store = shoal::store::Store::attach(name)) {
@@ -75,6 +100,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
              store.error() != shoal::store::StoreError::kSystem) {
     std::abort();  // the file is there: missing or existing make no sense
   }
-  ::shm_unlink(name.c_str());
+  shoal::store::SessionMarker::remove(name);
+  ::close(fd);
   return 0;
 }
