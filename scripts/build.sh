@@ -22,7 +22,10 @@ build="$root/build"
 [ -z "$sanitize" ] || build="$root/build-${sanitize//,/-}"
 examples=ON
 [ -z "$areas" ] || [[ ",$areas," == *,examples,* ]] || examples=OFF
+# ccache, where it is installed, makes a rebuild of unchanged sources free.
+launcher=()
+! command -v ccache >/dev/null || launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSHOAL_SANITIZE="$sanitize" \
-  -DSHOAL_TEST_AREAS="${areas//,/;}" -DSHOAL_BUILD_EXAMPLES="$examples" >/dev/null
+  -DSHOAL_TEST_AREAS="${areas//,/;}" -DSHOAL_BUILD_EXAMPLES="$examples" "${launcher[@]}" >/dev/null
 cmake --build "$build" -j"$(nproc)" "${targets[@]}" >&2
 echo "$build"
