@@ -27,6 +27,10 @@ std::atomic<uint32_t> g_epoch{1};
 
 std::atomic<Runtime*> g_runtime{nullptr};
 
+// The runtime a user's fork() child abandoned (see
+// forget_session_in_forked_child()). External, so the store to it stays.
+Runtime* g_forgotten_runtime = nullptr;
+
 namespace {
 
 // Serialises init() and shutdown() (also when they race on two threads).
@@ -60,8 +64,12 @@ void install(Runtime* rt) {
 // runtime is left as it is (its threads do not exist in the child, and its
 // destructors would touch the parent's session).
 void forget_session_in_forked_child() {
-  if (g_runtime.load(std::memory_order_relaxed) == nullptr) return;  // one of shoal's forks
+  Runtime* rt = g_runtime.load(std::memory_order_relaxed);
+  if (rt == nullptr) return;  // one of shoal's forks
   SessionGate::close_in_forked_child();
+  // Kept reachable, so that a leak checker at the child's exit counts it as
+  // held, not lost.
+  g_forgotten_runtime = rt;
   // relaxed: the child has one thread, this one.
   g_epoch.fetch_add(1, std::memory_order_relaxed);
   g_runtime.store(nullptr, std::memory_order_relaxed);
