@@ -58,9 +58,14 @@ struct alignas(64) ActorEntry {
   uint64_t ctor_id;                  // fingerprint of the constructor signature
   uint64_t ctor_args;                // (slot << 32) | gen of the constructor-arguments object
   std::atomic<int32_t> exit_status;  // wait status of the last incarnation
-  uint32_t reserved2;
+  uint32_t lifetime;                 // launcher::ActorLifetime
   uint64_t ring_bytes;
-  uint8_t pad2[24];
+  // (slot << 32) | gen of the owned actor's token: a pending object every
+  // handle holds a reference on, so that its pins count the handles of the
+  // whole session (copies, arguments, handles inside objects). 0: none (a
+  // detached actor, a worker). The actor ends once it has no pins.
+  uint64_t token;
+  uint8_t pad2[16];
 
   // Line 2: counters written by the actor's own process.
   alignas(64) std::atomic<uint64_t> calls_served;
@@ -76,6 +81,7 @@ struct alignas(64) ActorEntry {
 };
 static_assert(sizeof(ActorEntry) == 512);
 static_assert(offsetof(ActorEntry, class_id) == 64 && offsetof(ActorEntry, calls_served) == 128);
+static_assert(offsetof(ActorEntry, token) == 104);
 static_assert(std::is_standard_layout_v<ActorEntry>);
 // Every process of the session reads and writes these words.
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

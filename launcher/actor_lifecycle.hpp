@@ -22,6 +22,13 @@ enum class DeathCause : uint32_t {
   kExited = 3,          // exit_actor()
   kCreationFailed = 4,  // the constructor threw, or the class is unknown
   kOwnerDied = 5,       // the process that created it is gone
+  kUnreferenced = 6,    // an owned actor no handle referred to any more
+};
+
+// How long an actor lives (the word `lifetime` of an ipc::ActorEntry).
+enum class ActorLifetime : uint32_t {
+  kOwned = 0,     // until no handle refers to it, or its creator is gone
+  kDetached = 1,  // until kill(), exit_actor() or the end of the session
 };
 
 }  // namespace shoal::launcher

@@ -232,6 +232,31 @@ void fail_result(store::Store& store, uint32_t slot) {
 
 }  // namespace
 
+namespace {
+
+// An owned actor dead for good no longer needs its token pending: sealed (as
+// an error nobody reads), it is freed with the last handle, like any object.
+// Does nothing while the actor lives or restarts, or once the token is gone
+// (the actor freed it when it ended unreferenced).
+void retire_token(store::Store& store, uint32_t actor) {
+  const ipc::ActorEntry& e = store.actor(actor);
+  // seq_cst: as the state stores that declared it dead (read after them).
+  if (ActorState(e.state.load(std::memory_order_seq_cst)) != ActorState::kDead || e.token == 0) {
+    return;
+  }
+  const uint32_t slot = uint32_t(e.token >> 32), gen = uint32_t(e.token);
+  if (!store.objects().valid_slot(slot) ||
+      !store.objects().claim_for_failure(slot, gen, store.me()))
+    return;
+  store::ErrorPayload err;
+  err.kind = store::ErrorKind::kActorDied;
+  err.actor_class = std::string(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+  err.message = "the actor's token: the actor is dead";
+  (void)store::seal_error(store, slot, err);
+}
+
+}  // namespace
+
 void fail_calls_of(store::Store& store, uint32_t actor) {
   if (actor >= store.actor_count()) return;
   // seq_cst: the actor's death (its state, stored seq_cst) comes before this
@@ -240,6 +265,7 @@ void fail_calls_of(store::Store& store, uint32_t actor) {
   std::atomic_thread_fence(std::memory_order_seq_cst);
   store.objects().for_each_unsealed_of(store::WriterId::actor(actor),
                                        [&store](uint32_t s) { fail_result(store, s); });
+  retire_token(store, actor);
 }
 
 void Supervisor::fail_result(uint32_t slot) {
@@ -274,7 +300,10 @@ void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
     // acquire: pairs with start_actor()'s stores of the state: the owner is
     // filled in once the entry leaves kCreating.
     const auto st = ActorState(e.state.load(std::memory_order_acquire));
-    if (st == ActorState::kFree || st == ActorState::kDead || e.owner != owner) continue;
+    if (st == ActorState::kFree || st == ActorState::kDead || e.owner != owner ||
+        e.lifetime == uint32_t(ActorLifetime::kDetached)) {
+      continue;
+    }
     uint32_t none = uint32_t(DeathCause::kNone);
     // seq_cst, as kill_actor()'s CAS of the cause: the first cause set wins;
     // pairs with on_death()'s acquire load of it.
@@ -501,6 +530,9 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
       slot, [this](uint32_t writer) { return writer_dead(writer); },
       [this](uint32_t s) { fail_result(s); });
   recovering_actor_ = -1;
+  if (actor >= 0 && uint32_t(actor) < store_.actor_count() && restart_actor < 0) {
+    retire_token(store_, uint32_t(actor));
+  }
 
   // 3. Ring cells it claimed but never published.
   skip_ring_claims(slot);

@@ -176,6 +176,12 @@ bool ActorProcess::next_call(CallInput& in) {
         ipc::cpu_relax();
         continue;
       case ipc::RequestRing::Peek::kEmpty:
+        // acquire: pairs with the release fetch_sub of the thread that
+        // finished the last outstanding call (ThreadedPool).
+        if (outstanding_.load(std::memory_order_acquire) == 0 && unreferenced() &&
+            ring_empty_after_unreferenced()) {
+          exit_unreferenced();
+        }
         idle_wait();
         continue;
     }
@@ -250,6 +256,53 @@ void ActorProcess::fail_with(const CallTarget& t, std::exception_ptr error, cons
   entry_.calls_failed.fetch_add(1, std::memory_order_relaxed);
   // A result half written before the throw is replaced by the error.
   (void)store::seal_error(store_, t.slot, e);
+}
+
+// ---------------------------------------------------------------- owned actors
+
+bool ActorProcess::unreferenced() const {
+  if (entry_.token == 0) return false;
+  const uint32_t slot = uint32_t(entry_.token >> 32);
+  const uint32_t gen = uint32_t(entry_.token);
+  store::ObjectTable& t = store_.objects();
+  if (!t.valid_slot(slot)) return false;  // a corrupt entry: never end on garbage
+  const store::ObjectEntry& e = t.entry(slot);
+  // acquire: pairs with the release store that unlocks the entry after the
+  // last holder's unpin (ObjectTable::finish_unpin()), so what that holder
+  // did before letting go (its last push into our ring) is visible to the
+  // ring peek that follows.
+  const uint64_t c = e.ctrl.load(std::memory_order_acquire);
+  if (e.gen.load(std::memory_order_relaxed) != gen) return true;  // freed: nobody holds it
+  return store::Ctrl::lock(c) == 0 && store::Ctrl::pins(c) == 0;
+}
+
+bool ActorProcess::ring_empty_after_unreferenced() {
+  ipc::RingCell* cell = nullptr;
+  return ring_.try_peek(&cell) == ipc::RequestRing::Peek::kEmpty;
+}
+
+void ActorProcess::exit_unreferenced() {
+  uint32_t none = uint32_t(launcher::DeathCause::kNone);
+  // seq_cst, as kill_actor()'s CAS: the first cause set writes the notice;
+  // pairs with the supervisor's acquire load of death_cause once it sees this
+  // process die (the _exit below comes after this CAS).
+  if (entry_.death_cause.compare_exchange_strong(
+          none, uint32_t(launcher::DeathCause::kUnreferenced), std::memory_order_seq_cst)) {
+    const std::string msg =
+        "actor " + class_name_ + " exited: no handle referred to it any more (Lifetime::kOwned)";
+    std::snprintf(entry_.death_message, sizeof(entry_.death_message), "%s", msg.c_str());
+  }
+  // The token goes with us: claimed and sealed without pins, it is freed. A
+  // get_actor() that pinned it meanwhile holds a sealed object of a dead
+  // actor, whose calls fail with ActorDiedError.
+  const uint32_t slot = uint32_t(entry_.token >> 32);
+  const uint32_t gen = uint32_t(entry_.token);
+  if (store_.objects().claim(slot, gen, store_.me()) != store::ClaimResult::kGone) {
+    store_.objects().describe(slot, store::Codec::kNone, 0, 0);
+    store_.objects().seal(slot, store_.me());
+  }
+  std::fflush(nullptr);
+  ::_exit(0);
 }
 
 void actor_main(store::Store& store, uint32_t index) {

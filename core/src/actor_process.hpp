@@ -48,6 +48,22 @@ class ActorProcess {
   void fail_with(const CallTarget& t, std::exception_ptr error, const char* method);
   void seal_cancelled(const CallTarget& t, const char* method);
 
+  // ---- owned actors (Lifetime::kOwned) ----
+  // Whether no process of the session holds a handle to this actor any more:
+  // its token has no pins (or is gone). One load; false without a token.
+  // Call when no call is queued or running, then look at the ring again
+  // (ring_empty_after_unreferenced()): a call pushed by the last holder
+  // before it let go is then seen.
+  bool unreferenced() const;
+  bool ring_empty_after_unreferenced();
+  // Ends the actor for good: no handle is left to call it. Frees the token
+  // and exits; the supervisor does not restart it.
+  [[noreturn]] void exit_unreferenced();
+  // Calls taken out of the ring and not finished yet, for the serving loops
+  // that hand calls to other threads (next_call() exits the actor only while
+  // it is 0).
+  std::atomic<uint32_t>& outstanding() { return outstanding_; }
+
  private:
   [[noreturn]] void creation_failed(const std::string& why);
   void idle_wait();  // one step of waiting for a call: spin, or park
@@ -61,6 +77,7 @@ class ActorProcess {
   void* self_ = nullptr;
   std::string class_name_;
   ipc::IdleSpin idle_;
+  std::atomic<uint32_t> outstanding_{0};
 };
 
 // Serves a threaded actor's calls on max_concurrency threads, for ever.

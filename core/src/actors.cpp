@@ -82,6 +82,8 @@ struct NewActor {
   std::string name;
   uint32_t ring_cells = kDefaultRingCells;
   const RefRecord* ctor_args = nullptr;
+  launcher::ActorLifetime lifetime = launcher::ActorLifetime::kDetached;
+  const RefRecord* token = nullptr;  // an owned actor's token (see ipc::ActorEntry::token)
 };
 
 ActorId start_actor(const NewActor& spec) {
@@ -180,6 +182,8 @@ ActorId start_actor(const NewActor& spec) {
   e.class_id = spec.class_id;
   e.ctor_id = spec.ctor_id;
   e.ctor_args = spec.ctor_args ? (uint64_t(spec.ctor_args->slot) << 32) | spec.ctor_args->gen : 0;
+  e.lifetime = uint32_t(spec.lifetime);
+  e.token = spec.token ? (uint64_t(spec.token->slot) << 32) | spec.token->gen : 0;
   e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
   e.pid.store(0, std::memory_order_relaxed);
   e.incarnation.store(0, std::memory_order_relaxed);
@@ -247,7 +251,7 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
-ActorId create_actor(const ActorSpec& spec) {
+ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   Runtime& rt = runtime();
   const ActorOptions& o = *spec.options;
   if (o.max_concurrency && *o.max_concurrency < 1) {
@@ -287,14 +291,35 @@ ActorId create_actor(const ActorSpec& spec) {
   n.name = o.name;
   n.ring_cells = o.ring_capacity ? round_up_pow2(o.ring_capacity) : kDefaultRingCells;
   n.ctor_args = RefAccess::record(args);
+  // An owned actor's token: a pending object nobody will seal (the actor
+  // frees it when it ends), whose pins are the handles of the session. Its
+  // writer is this process, so the token goes when this process does, and
+  // the actor with it (kill_owned_actors). It holds the constructor's
+  // arguments, which a restart needs, for as long as the actor may live.
+  ObjectRefBase own_token;
+  if (o.lifetime == Lifetime::kOwned) {
+    store::Store& s = *rt.store;
+    auto rec = s.create_object(store::ObjectState::kPending, store::WriterId::process(s.me()), 1);
+    if (!rec) throw_store_error(rec.error(), "creating an actor's token", 0);
+    own_token = RefAccess::adopt<char>(*rec);
+    const RefRecord* a = RefAccess::record(args);
+    const uint64_t child = store::pack_child(a->slot, a->gen);
+    auto held = s.objects().set_children((*rec)->slot, &child, 1, s.me());
+    if (!held) throw_store_error(held.error(), "creating an actor's token", 0);
+    n.lifetime = launcher::ActorLifetime::kOwned;
+    n.token = RefAccess::record(own_token);
+  }
   const ActorId id = start_actor(n);
+  *token = std::move(own_token);
+  if (n.lifetime == launcher::ActorLifetime::kOwned) return id;  // the token holds the arguments
   std::lock_guard<std::mutex> lock(rt.created_mu);
   prune_ctor_args(rt);
   if (!gone_for_good(*rt.store, id)) rt.ctor_args.push_back(Runtime::CtorArgs{id, std::move(args)});
   return id;
 }
 
-ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name) {
+ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
+                   ObjectRefBase* token) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
@@ -321,7 +346,16 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
                                   ", not a " + std::string(class_name),
                               std::string(class_name), actual);
     }
-    return ActorId{i, e.gen.load(std::memory_order_relaxed)};
+    const ActorId id{i, e.gen.load(std::memory_order_relaxed)};
+    if (e.token != 0) {
+      // A new reference on the token. It fails once the actor has freed it,
+      // its last handle gone: the actor is ending, as good as not there.
+      auto rec = s.pin(uint32_t(e.token >> 32), uint32_t(e.token));
+      if (!rec && rec.error() == store::StoreError::kNotFound) continue;
+      if (!rec) throw_store_error(rec.error(), "shoal::get_actor", 0);
+      *token = RefAccess::adopt<char>(*rec);
+    }
+    return id;
   }
   throw ActorNotFoundError("shoal::get_actor: no live actor named \"" + name + "\"");
 }

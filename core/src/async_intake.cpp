@@ -53,6 +53,10 @@ class AsyncIntake final : public LoopIntake {
       ipc::RingCell* cell = nullptr;
       const auto p = a_.ring().try_peek(&cell);
       if (p == ipc::RequestRing::Peek::kSkipped) continue;
+      if (p == ipc::RequestRing::Peek::kEmpty && running_ == 0 && a_.unreferenced() &&
+          a_.ring_empty_after_unreferenced()) {
+        a_.exit_unreferenced();  // an owned actor no handle refers to
+      }
       if (p != ipc::RequestRing::Peek::kReady) break;
       const bool ok = a_.copy_call(cell, scratch_);
       a_.ring().release_head();

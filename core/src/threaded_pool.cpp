@@ -30,11 +30,17 @@ class ThreadedPool {
     CallPool pool(threads, [this](CallInput& in) {
       label_pool_thread();
       execute(in);
+      // release: pairs with the acquire load in next_call(): the call's
+      // effects come before the actor may decide it is idle for good.
+      a_.outstanding().fetch_sub(1, std::memory_order_release);
     });
     for (;;) {
       CallInput* in = pool.acquire();
       while (!a_.next_call(*in)) {
       }
+      // relaxed: only this thread increments; the pool's queue orders the
+      // increment before the fetch_sub of the thread that runs the call.
+      a_.outstanding().fetch_add(1, std::memory_order_relaxed);
       pool.submit(in);
     }
   }

@@ -9,9 +9,11 @@
 // once. Any other class is a threaded actor: calls run on a pool of max_concurrency threads
 // (default 1, which runs each caller's calls in order).
 //
-// Lifetimes: an actor lives until kill(), exit_actor(), a crash it may not be restarted from, the
-// death of the process that created it, or the end of the session; its handles are plain values
-// that may outlive it (their calls then fail with ActorDiedError).
+// Lifetimes (ActorOptions::lifetime): an owned actor (the default) lives while any process of the
+// session holds a handle to it, and at most as long as the process that created it; a detached one
+// until kill() or exit_actor(). Either ends earlier at a crash it may not be restarted from, and
+// at the end of the session. Handles may outlive their actor: their calls then fail with
+// ActorDiedError.
 #pragma once
 
 #include <sys/types.h>
@@ -32,6 +34,19 @@
 
 namespace shoal {
 
+// How long an actor lives (Ray's default lifetime, and lifetime="detached").
+enum class Lifetime {
+  // Until no process of the session holds a handle to it, or its creator exits. Every handle
+  // counts: copies, handles passed as call arguments or stored inside objects, and those found
+  // with get_actor(). Calls submitted before the last handle went still run; the actor then
+  // exits (within about 100 ms) and is not restarted. A MethodCaller (handle.task(&A::m)) alone
+  // does not keep it.
+  kOwned,
+  // Until kill(), exit_actor() or the end of the session, whoever holds handles; it outlives
+  // its creator. Find it again with get_actor() from any process.
+  kDetached,
+};
+
 // How shoal::actor<A>().options(...) creates an actor; read once, at creation.
 struct ActorOptions {
   std::optional<int> max_concurrency;  // async actor default 1000, threaded actor default 1
@@ -40,6 +55,7 @@ struct ActorOptions {
   int max_restarts = 0;                // -1: forever; a restart (after a crash, never after kill()
                                        // or exit_actor()) reruns the constructor
   uint32_t ring_capacity = 0;          // request ring cells, rounded up to a power of two; 0: 1024
+  Lifetime lifetime = Lifetime::kOwned;  // see Lifetime
 };
 
 template <class A>
@@ -76,15 +92,18 @@ class MethodCaller {
   uint32_t signature_;
 };
 
-// A handle to one actor of one session: two integers, copyable and comparable, passable as a call
-// argument or inside a stored value. Any thread may use it, and copies of it, at once. Calls on a
-// dead actor fail with ActorDiedError; after shutdown() they throw UsageError, and a handle must
-// not be used in a later session.
+// A handle to one actor of one session: copyable and comparable, passable as a call argument or
+// inside a stored value. Any thread may use it, and copies of it, at once. A handle to an owned
+// actor keeps it alive (see Lifetime): it holds a reference, counted like an ObjectRef's, on the
+// actor's token object. Calls on a dead actor fail with ActorDiedError; after shutdown() they
+// throw UsageError, and a handle must not be used in a later session.
 template <class A>
 class ActorHandle {
  public:
   ActorHandle() = default;  // an empty handle: valid() is false
-  explicit ActorHandle(detail::ActorId id) : index_(id.index), gen_(id.gen) {}
+  // For the runtime: the actor `id`, kept alive by `token` (empty: not kept).
+  explicit ActorHandle(detail::ActorId id, ObjectRefBase token = {})
+      : index_(id.index), gen_(id.gen), token_(std::move(token)) {}
 
   // The caller of one of A's methods, which must be listed in SHOAL_ACTOR (a method of a type the
   // list does not hold fails to compile; one of the right type but not listed throws UsageError).
@@ -98,8 +117,10 @@ class ActorHandle {
   // that is dead, not started by then, or another one's (a stale or empty handle).
   pid_t pid() const { return detail::actor_pid(id()); }
 
-  // For the runtime: the actor table entry and generation the handle names.
+  // For the runtime: the actor table entry and generation the handle names, and the reference
+  // that keeps an owned actor alive.
   detail::ActorId id() const { return detail::ActorId{index_, gen_}; }
+  const ObjectRefBase& token() const { return token_; }
   bool valid() const { return index_ != detail::kNoActor; }
   friend bool operator==(const ActorHandle& a, const ActorHandle& b) {
     return a.index_ == b.index_ && a.gen_ == b.gen_;
@@ -108,6 +129,7 @@ class ActorHandle {
  private:
   uint32_t index_ = detail::kNoActor;
   uint32_t gen_ = 0;
+  ObjectRefBase token_;
 };
 
 // shoal::actor<A>().options(...).remote(constructor args...) -> ActorHandle<A>
@@ -141,7 +163,9 @@ class ActorCreator {
     spec.is_async = detail::is_async_class<A>();
     spec.options = &options_;
     spec.ctor_args = &w;
-    return ActorHandle<A>(detail::create_actor(spec));
+    ObjectRefBase token;
+    const detail::ActorId id = detail::create_actor(spec, &token);
+    return ActorHandle<A>(id, std::move(token));
   }
 
  private:
@@ -153,13 +177,16 @@ ActorCreator<A> actor() {
   return {};
 }
 
-// The live actor registered under `name` by any process of the session. Throws
-// ActorNotFoundError if there is none, TypeMismatchError if it is not an A, UsageError without a
+// The live actor registered under `name` by any process of the session; the handle keeps an owned
+// actor alive like any other. Throws ActorNotFoundError if there is none (an owned actor whose
+// last handle is gone counts as none), TypeMismatchError if it is not an A, UsageError without a
 // session.
 template <class A>
 ActorHandle<A> get_actor(const std::string& name) {
-  return ActorHandle<A>(
-      detail::find_actor(name, detail::class_id_of<A>(), detail::ActorDef<A>::name));
+  ObjectRefBase token;
+  const detail::ActorId id =
+      detail::find_actor(name, detail::class_id_of<A>(), detail::ActorDef<A>::name, &token);
+  return ActorHandle<A>(id, std::move(token));
 }
 
 // Kills the actor's process at once (no restart) and returns without waiting for it to die; its

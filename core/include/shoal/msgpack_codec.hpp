@@ -88,15 +88,24 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
     }
   };
 
-  // ActorHandles inside containers travel as [index, generation].
+  // ActorHandles inside containers travel as [index, generation], and an owned actor's as
+  // [index, generation, token] with the token as an ObjectRef travels: the object holding the
+  // handle holds a reference on the token, so it keeps the actor alive while it exists.
   template <class A>
   struct pack<shoal::ActorHandle<A>> {
     template <class Stream>
     msgpack::packer<Stream>& operator()(msgpack::packer<Stream>& o,
                                         const shoal::ActorHandle<A>& h) const {
-      o.pack_array(2);
+      const bool owned = h.token().valid();
+      o.pack_array(owned ? 3 : 2);
       o.pack(h.id().index);
       o.pack(h.id().gen);
+      if (owned) {
+        char bytes[16];
+        shoal::detail::pack_object_id(h.token(), bytes);
+        o.pack_ext(16, shoal::detail::kObjectRefExt);
+        o.pack_ext_body(bytes, 16);
+      }
       return o;
     }
   };
@@ -104,9 +113,21 @@ MSGPACK_API_VERSION_NAMESPACE(MSGPACK_DEFAULT_API_NS) {
   template <class A>
   struct convert<shoal::ActorHandle<A>> {
     const msgpack::object& operator()(const msgpack::object& o, shoal::ActorHandle<A>& h) const {
-      if (o.type != msgpack::type::ARRAY || o.via.array.size != 2) throw msgpack::type_error();
-      h = shoal::ActorHandle<A>(shoal::detail::ActorId{o.via.array.ptr[0].as<uint32_t>(),
-                                                       o.via.array.ptr[1].as<uint32_t>()});
+      if (o.type != msgpack::type::ARRAY || (o.via.array.size != 2 && o.via.array.size != 3)) {
+        throw msgpack::type_error();
+      }
+      const shoal::detail::ActorId id{o.via.array.ptr[0].as<uint32_t>(),
+                                      o.via.array.ptr[1].as<uint32_t>()};
+      shoal::ObjectRefBase token;
+      if (o.via.array.size == 3) {
+        const msgpack::object& t = o.via.array.ptr[2];
+        if (t.type != msgpack::type::EXT || t.via.ext.type() != shoal::detail::kObjectRefExt) {
+          throw msgpack::type_error();
+        }
+        token = shoal::ObjectRef<char>(
+            shoal::detail::unpack_object_id(t.via.ext.data(), t.via.ext.size));
+      }
+      h = shoal::ActorHandle<A>(id, std::move(token));
       return o;
     }
   };

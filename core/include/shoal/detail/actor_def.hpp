@@ -3,7 +3,8 @@
 // operations on actors (defined in core/src/actors.cpp). Nothing here is public.
 //
 // Lifetimes: everything here is built during static initialisation and lives as long as the
-// program; an ActorId is a plain value naming a table entry of one session.
+// program; an ActorId is a plain value naming a table entry of one session (the token an
+// ActorHandle holds beside it is what keeps an owned actor alive).
 #pragma once
 
 #include <sys/types.h>
@@ -54,8 +55,10 @@ struct ActorSpec {
   const ArgWriter* ctor_args = nullptr;
 };
 
-ActorId create_actor(const ActorSpec& spec);
-ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name);
+// Both set *token to the reference that keeps an owned actor alive (empty for a detached one).
+ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token);
+ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
+                   ObjectRefBase* token);
 pid_t actor_pid(ActorId id);
 void kill_actor(ActorId id);
 
