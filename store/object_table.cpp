@@ -229,6 +229,10 @@ Result<uint32_t, StoreError> ObjectTable::create(RefRecord* rec, uint32_t rec_in
 Result<void, StoreError> ObjectTable::pin(RefRecord* rec, uint32_t rec_index, ipc::ProcessSlotId me,
                                           uint32_t slot, uint32_t gen) {
   if (!valid_slot(slot)) return fail(StoreError::kBadId);
+  // Above the high water no entry was ever used, and its page may have no
+  // storage yet (store_backing.hpp): touching it on a full file system would
+  // be a SIGBUS, not an error.
+  if (slot >= high_water()) return fail(StoreError::kNotFound);
   ObjectEntry& e = entries_[slot];
   const uint32_t tag = LockTag::record(me, rec_index);
   rec->slot = slot;

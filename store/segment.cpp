@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "ipc/actor_table.hpp"
+#include "ipc/checksum.hpp"
 #include "ipc/process_table.hpp"
 #include "store/object_entry.hpp"
 #include "store/session_marker.hpp"
@@ -27,16 +28,6 @@ constexpr uint32_t kTypeRecords = 1024;
 
 uint64_t align_up(uint64_t v, uint64_t a) {
   return (v + a - 1) / a * a;
-}
-
-uint64_t fnv1a(const void* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 }  // namespace
@@ -111,7 +102,7 @@ bool SegmentLayout::sane(uint64_t mapped) const {
 }
 
 uint64_t SegmentLayout::checksum() const {
-  return fnv1a(this, sizeof(*this));
+  return ipc::fnv1a(this, sizeof(*this));
 }
 
 Segment::Segment(Segment&& o) noexcept

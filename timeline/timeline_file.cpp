@@ -11,6 +11,7 @@
 #include <new>
 #include <utility>
 
+#include "ipc/checksum.hpp"
 #include "timeline/clock.hpp"
 
 namespace shoal::timeline {
@@ -28,16 +29,6 @@ uint32_t round_up_pow2(uint32_t v) {
   while (p < v && p < kMaxRingEvents)
     p <<= 1;
   return p;
-}
-
-uint64_t fnv1a(const void* data, size_t n) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  const auto* p = static_cast<const unsigned char*>(data);
-  for (size_t i = 0; i < n; ++i) {
-    h ^= p[i];
-    h *= 0x100000001b3ull;
-  }
-  return h;
 }
 
 }  // namespace
@@ -100,7 +91,7 @@ bool TimelineLayout::sane(uint64_t mapped) const {
 }
 
 uint64_t TimelineLayout::checksum() const {
-  return fnv1a(this, sizeof(*this));
+  return ipc::fnv1a(this, sizeof(*this));
 }
 
 TimelineFile::TimelineFile(TimelineFile&& o) noexcept {

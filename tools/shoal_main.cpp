@@ -3,6 +3,7 @@
 
 #include <cstdio>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,33 @@ int usage_error(const std::string& message, const std::string& help) {
   return 2;
 }
 
+// Parses one command's options (argv[0] is the command's name). Returns the
+// result, or nothing with *exit_code set when the command is done already:
+// 0 after printing --help, 2 after a usage error. `hint` follows the message
+// about an unexpected argument.
+std::optional<cxxopts::ParseResult> parse_command(cxxopts::Options& opts, const char* name,
+                                                  int argc, char** argv, int* exit_code,
+                                                  const char* hint = "") {
+  const std::string help = opts.help();
+  try {
+    auto r = opts.parse(argc, argv);
+    if (r.count("help")) {
+      std::printf("%s", help.c_str());
+      *exit_code = 0;
+      return std::nullopt;
+    }
+    if (!r.unmatched().empty()) {
+      *exit_code = usage_error(
+          std::string(name) + ": unexpected argument '" + r.unmatched()[0] + "'" + hint, help);
+      return std::nullopt;
+    }
+    return r;
+  } catch (const cxxopts::exceptions::exception& e) {
+    *exit_code = usage_error(std::string(name) + ": " + e.what(), help);
+    return std::nullopt;
+  }
+}
+
 int cmd_launch(int argc, char** argv) {
   // Everything after "--" belongs to the program.
   int split = argc;
@@ -69,19 +97,11 @@ int cmd_launch(int argc, char** argv) {
       "o,output", "with --timeline: write the trace (Chrome JSON) to FILE when the job ends",
       cxxopts::value<std::string>())("h,help", "print this help");
   const std::string help = opts.help();
-  cxxopts::ParseResult r;
-  try {
-    r = opts.parse(split, argv);
-  } catch (const cxxopts::exceptions::exception& e) {
-    return usage_error(std::string("launch: ") + e.what(), help);
-  }
-  if (r.count("help")) {
-    std::printf("%s", help.c_str());
-    return 0;
-  }
-  if (!r.unmatched().empty())
-    return usage_error(
-        "launch: unexpected argument '" + r.unmatched()[0] + "' (put the program after --)", help);
+  int exit_code = 0;
+  const auto parsed =
+      parse_command(opts, "launch", split, argv, &exit_code, " (put the program after --)");
+  if (!parsed) return exit_code;
+  const cxxopts::ParseResult& r = *parsed;
   shoal::launcher::LaunchOptions o;
   if (!r.count("n")) return usage_error("launch: -n N is required", help);
   o.ranks = r["n"].as<int>();
@@ -151,29 +171,20 @@ int cmd_status(int argc, char** argv) {
       "count", "with --watch: stop after N refreshes", cxxopts::value<int>())("h,help",
                                                                               "print this help");
   const std::string help = opts.help();
-  try {
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-      std::printf("%s", help.c_str());
-      return 0;
-    }
-    if (!r.unmatched().empty())
-      return usage_error("status: unexpected argument '" + r.unmatched()[0] + "'", help);
-    const bool watch = r.count("watch") > 0;
-    if (watch && r.count("json"))
-      return usage_error("status: --watch and --json do not go together", help);
-    if (r.count("count") && !watch) return usage_error("status: --count needs --watch", help);
-    if (watch) {
-      const int count = r.count("count") ? r["count"].as<int>() : 0;
-      if (r.count("count") && count < 1)
-        return usage_error("status: --count must be at least 1, got " + std::to_string(count),
-                           help);
-      return shoal::tools::run_status_watch(count);
-    }
-    return shoal::tools::run_status(r.count("json") > 0);
-  } catch (const cxxopts::exceptions::exception& e) {
-    return usage_error(std::string("status: ") + e.what(), help);
+  int exit_code = 0;
+  const auto r = parse_command(opts, "status", argc, argv, &exit_code);
+  if (!r) return exit_code;
+  const bool watch = r->count("watch") > 0;
+  if (watch && r->count("json"))
+    return usage_error("status: --watch and --json do not go together", help);
+  if (r->count("count") && !watch) return usage_error("status: --count needs --watch", help);
+  if (watch) {
+    const int count = r->count("count") ? (*r)["count"].as<int>() : 0;
+    if (r->count("count") && count < 1)
+      return usage_error("status: --count must be at least 1, got " + std::to_string(count), help);
+    return shoal::tools::run_status_watch(count);
   }
+  return shoal::tools::run_status(r->count("json") > 0);
 }
 
 int cmd_timeline(int argc, char** argv) {
@@ -188,40 +199,23 @@ int cmd_timeline(int argc, char** argv) {
       cxxopts::value<std::string>())("h,help", "print this help");
   opts.parse_positional({"session"});
   const std::string help = opts.help();
-  try {
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-      std::printf("%s", help.c_str());
-      return 0;
-    }
-    if (!r.unmatched().empty())
-      return usage_error("timeline: unexpected argument '" + r.unmatched()[0] + "'", help);
-    if (!r.count("output")) return usage_error("timeline: -o FILE is required", help);
-    const std::string out = r["output"].as<std::string>();
-    if (out.empty()) return usage_error("timeline: -o needs a file name", help);
-    return shoal::tools::run_timeline(r.count("session") ? r["session"].as<std::string>() : "",
-                                      out);
-  } catch (const cxxopts::exceptions::exception& e) {
-    return usage_error(std::string("timeline: ") + e.what(), help);
-  }
+  int exit_code = 0;
+  const auto r = parse_command(opts, "timeline", argc, argv, &exit_code);
+  if (!r) return exit_code;
+  if (!r->count("output")) return usage_error("timeline: -o FILE is required", help);
+  const std::string out = (*r)["output"].as<std::string>();
+  if (out.empty()) return usage_error("timeline: -o needs a file name", help);
+  return shoal::tools::run_timeline(r->count("session") ? (*r)["session"].as<std::string>() : "",
+                                    out);
 }
 
 int cmd_clean(int argc, char** argv) {
   cxxopts::Options opts("shoal clean", "Remove the segments of dead sessions from /dev/shm.");
   opts.add_options()("dry-run", "only list what would be removed")("h,help", "print this help");
-  const std::string help = opts.help();
-  try {
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-      std::printf("%s", help.c_str());
-      return 0;
-    }
-    if (!r.unmatched().empty())
-      return usage_error("clean: unexpected argument '" + r.unmatched()[0] + "'", help);
-    return shoal::tools::run_clean(r.count("dry-run") > 0);
-  } catch (const cxxopts::exceptions::exception& e) {
-    return usage_error(std::string("clean: ") + e.what(), help);
-  }
+  int exit_code = 0;
+  const auto r = parse_command(opts, "clean", argc, argv, &exit_code);
+  if (!r) return exit_code;
+  return shoal::tools::run_clean(r->count("dry-run") > 0);
 }
 
 int cmd_bench(int argc, char** argv) {
@@ -229,20 +223,11 @@ int cmd_bench(int argc, char** argv) {
   opts.add_options()("json", "print one JSON object: {metric: {value, unit}}")(
       "filter", "run only metrics matching this regex", cxxopts::value<std::string>())(
       "list", "list the metric names and exit")("h,help", "print this help");
-  const std::string help = opts.help();
-  try {
-    auto r = opts.parse(argc, argv);
-    if (r.count("help")) {
-      std::printf("%s", help.c_str());
-      return 0;
-    }
-    if (!r.unmatched().empty())
-      return usage_error("bench: unexpected argument '" + r.unmatched()[0] + "'", help);
-    return shoal::bench::run(r.count("filter") ? r["filter"].as<std::string>() : "",
-                             r.count("json") > 0, r.count("list") > 0);
-  } catch (const cxxopts::exceptions::exception& e) {
-    return usage_error(std::string("bench: ") + e.what(), help);
-  }
+  int exit_code = 0;
+  const auto r = parse_command(opts, "bench", argc, argv, &exit_code);
+  if (!r) return exit_code;
+  return shoal::bench::run(r->count("filter") ? (*r)["filter"].as<std::string>() : "",
+                           r->count("json") > 0, r->count("list") > 0);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@
 #include <shoal/shoal.hpp>
 
 #include "core/src/runtime.hpp"
+#include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -79,23 +80,6 @@ pid_t new_child(const std::set<pid_t>& known) {
   return found;
 }
 
-enum class Outcome { kDied, kValue, kOther, kTimeout };
-
-template <class T>
-Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::chrono::milliseconds timeout = 5s) {
-  try {
-    (void)shoal::get(ref, timeout);
-    return Outcome::kValue;
-  } catch (const shoal::ActorDiedError&) {
-    return Outcome::kDied;
-  } catch (const shoal::GetTimeoutError&) {
-    return Outcome::kTimeout;
-  } catch (const std::exception& e) {
-    std::printf("unexpected error: %s\n", e.what());
-    return Outcome::kOther;
-  }
-}
-
 std::string died_message(const shoal::ObjectRef<int>& ref) {
   try {
     (void)shoal::get(ref, 5s);
@@ -129,8 +113,8 @@ TEST_F(StartFault, FirstStartKilledBeforeJoinFailsEveryCall) {
   const pid_t child = new_child(before);
   ASSERT_GT(child, 0);
   ASSERT_EQ(::kill(child, SIGKILL), 0);
-  EXPECT_EQ(outcome_of(pending), Outcome::kDied);
-  EXPECT_EQ(outcome_of(a.task(&Slow::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(pending, 5s), Outcome::kDied);
+  EXPECT_EQ(outcome_of(a.task(&Slow::echo).remote(2), 5s), Outcome::kDied);
 }
 
 TEST_F(StartFault, ReplacementKilledBeforeJoinIsRestartedAgain) {
@@ -145,7 +129,7 @@ TEST_F(StartFault, ReplacementKilledBeforeJoinIsRestartedAgain) {
   auto pending = a.task(&Slow::echo).remote(3);
   known.insert(replacement);
   ASSERT_EQ(::kill(replacement, SIGKILL), 0);
-  EXPECT_EQ(outcome_of(pending), Outcome::kDied);
+  EXPECT_EQ(outcome_of(pending, 5s), Outcome::kDied);
   // A third incarnation serves the calls.
   EXPECT_EQ(shoal::get(a.task(&Slow::echo).remote(4), 10s), 4);
   const pid_t third = shoal::get(a.task(&Slow::pid).remote(), 10s);
@@ -171,7 +155,7 @@ TEST_F(StartFault, CallersBlockedOnAFullRingAreReleased) {
   caller.join();
   ASSERT_EQ(refs.size(), 4u);
   for (const auto& r : refs)
-    EXPECT_EQ(outcome_of(r), Outcome::kDied);
+    EXPECT_EQ(outcome_of(r, 5s), Outcome::kDied);
 }
 
 TEST_F(StartFault, ForkFailureFailsEveryCallWithTheReason) {
@@ -179,7 +163,7 @@ TEST_F(StartFault, ForkFailureFailsEveryCallWithTheReason) {
   auto a = shoal::actor<Slow>().options({.max_restarts = -1}).remote();
   const std::string m = died_message(a.task(&Slow::echo).remote(1));
   EXPECT_NE(m.find("could not fork"), std::string::npos) << m;
-  EXPECT_EQ(outcome_of(a.task(&Slow::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(a.task(&Slow::echo).remote(2), 5s), Outcome::kDied);
 }
 
 TEST_F(StartFault, KilledBeforeJoinManyTimesNeverHangs) {
@@ -191,12 +175,12 @@ TEST_F(StartFault, KilledBeforeJoinManyTimesNeverHangs) {
     const pid_t child = new_child(before);
     ASSERT_GT(child, 0);
     ::kill(child, SIGKILL);
-    const Outcome o = outcome_of(pending);
+    const Outcome o = outcome_of(pending, 5s);
     EXPECT_TRUE(o == Outcome::kDied || o == Outcome::kValue) << "round " << round;
     // A call submitted before the supervisor saw the death fails with it; a
     // later one reaches the next incarnation.
     EXPECT_TRUE(eventually(
-        [&] { return outcome_of(a.task(&Slow::echo).remote(round)) == Outcome::kValue; }, 10s))
+        [&] { return outcome_of(a.task(&Slow::echo).remote(round), 5s) == Outcome::kValue; }, 10s))
         << "round " << round;
     shoal::kill(a);
   }
@@ -255,7 +239,7 @@ TEST_F(StartFault, RunningCountOfAKilledIncarnationIsReset) {
   ASSERT_TRUE(eventually([&] { return entry.in_progress.load() == 4; }, 10s));
   ASSERT_EQ(::kill(first, SIGKILL), 0);
   for (const auto& r : naps)
-    EXPECT_EQ(outcome_of(r), Outcome::kDied);
+    EXPECT_EQ(outcome_of(r, 5s), Outcome::kDied);
   ASSERT_TRUE(eventually(
       [&] {
         const pid_t p = shoal::get(a.task(&Busy::pid).remote(), 10s);

@@ -19,6 +19,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -96,28 +97,6 @@ class AsyncFault : public ::testing::Test {
   void TearDown() override { shoal::shutdown(); }
 };
 
-enum class Outcome { kDied, kValue, kTimeout, kOther };
-
-template <class T>
-Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::chrono::milliseconds timeout = 10s) {
-  try {
-    (void)shoal::get(ref, timeout);
-    return Outcome::kValue;
-  } catch (const shoal::ActorDiedError&) {
-    return Outcome::kDied;
-  } catch (const shoal::GetTimeoutError&) {
-    return Outcome::kTimeout;
-  } catch (const std::exception& e) {
-    std::printf("unexpected error: %s\n", e.what());
-    return Outcome::kOther;
-  }
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
-}
-
 constexpr int kSuspended = 1000;
 
 // One trial: 1,000 calls suspended on the actor's loop, one more running
@@ -142,10 +121,10 @@ double kill_with_suspended_calls(Kill&& how) {
   const Clock::time_point t0 = Clock::now();
   how(ledger, pid);
   for (const auto& r : pending) {
-    if (outcome_of(r) != Outcome::kDied) return -1;
+    if (outcome_of(r, 10s) != Outcome::kDied) return -1;
   }
   const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  if (outcome_of(ledger.task(&Ledger::add).remote(1)) != Outcome::kDied) return -1;
+  if (outcome_of(ledger.task(&Ledger::add).remote(1), 10s) != Outcome::kDied) return -1;
   return ms;
 }
 

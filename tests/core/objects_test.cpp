@@ -34,6 +34,7 @@
 using namespace std::chrono_literals;
 using namespace std::string_literals;
 using shoal::testing::eventually;
+using shoal::testing::live_objects_once_actors_ended;
 using shoal::testing::Pipe;
 using shoal::testing::read_line;
 using shoal::testing::spawn_peer;
@@ -366,7 +367,7 @@ TEST(PutGet, ValuesPutHereAreReadByAnotherProcess) {
 }
 
 TEST(PutGet, ValuesPutByAnotherProcessAreReadHereAfterItExits) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test, to_peer;
   const pid_t peer =
       spawn_peer("put_all_kinds", {std::to_string(to_test.wr), std::to_string(to_peer.rd)});
@@ -494,7 +495,7 @@ TEST(GetView, EmptyVectorViewIsEmpty) {
 }
 
 TEST(GetView, ViewOutlivingEveryRefKeepsTheObjectPinnedAndReadable) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   const auto value = pattern(kOneMiB);
   std::optional<shoal::View<std::vector<uint8_t>>> view;
   {
@@ -515,7 +516,7 @@ TEST(GetView, ViewOutlivingEveryRefKeepsTheObjectPinnedAndReadable) {
 }
 
 TEST(GetView, StringViewOutlivingItsRefStaysValid) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   std::optional<shoal::View<std::string>> view;
   {
     auto ref = shoal::put(std::string(5000, 'q'));
@@ -627,7 +628,7 @@ TEST(ObjectIds, RandomHexIdThrowsObjectNotFound) {
 }
 
 TEST(ObjectIds, IdOfAFreedObjectThrowsObjectNotFound) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   shoal::ObjectId id;
   {
     auto ref = shoal::put(std::string("soon gone"));
@@ -668,7 +669,7 @@ TEST(ObjectIds, EmptyRefThrowsInsteadOfHanging) {
 // ---- references across processes --------------------------------------------
 
 TEST(References, ObjectOfAnExitedPeerLivesWhileTheTestHoldsARef) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test, to_peer;
   const pid_t peer = spawn_peer("put_int_and_exit",
                                 {std::to_string(to_test.wr), std::to_string(to_peer.rd), "77"});
@@ -692,7 +693,7 @@ TEST(References, ObjectOfAnExitedPeerLivesWhileTheTestHoldsARef) {
 }
 
 TEST(References, ViewOfAnExitedPeersObjectStaysValidAfterTheLastRefIsDropped) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test, to_peer;
   const pid_t peer =
       spawn_peer("put_mib_and_exit", {std::to_string(to_test.wr), std::to_string(to_peer.rd)});
@@ -717,7 +718,7 @@ TEST(References, ViewOfAnExitedPeersObjectStaysValidAfterTheLastRefIsDropped) {
 }
 
 TEST(References, ContainerPutByAnExitedPeerKeepsItsInnerObjectsAlive) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test, to_peer;
   const pid_t peer = spawn_peer("put_container_and_exit",
                                 {std::to_string(to_test.wr), std::to_string(to_peer.rd)});
@@ -738,7 +739,7 @@ TEST(References, ContainerPutByAnExitedPeerKeepsItsInnerObjectsAlive) {
 }
 
 TEST(References, RefsOfAPeerKilledWithSigkillAreReleased) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test;
   const pid_t peer = spawn_peer("put_int_and_hang", {std::to_string(to_test.wr), "-1"});
   to_test.close_wr();
@@ -751,7 +752,7 @@ TEST(References, RefsOfAPeerKilledWithSigkillAreReleased) {
 }
 
 TEST(References, ObjectIsFreedOnlyWhenTheLastRefInAnyProcessIsDropped) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   Pipe to_test, to_peer;
   pid_t peer = -1;
   {
@@ -775,7 +776,7 @@ TEST(References, ObjectIsFreedOnlyWhenTheLastRefInAnyProcessIsDropped) {
 }
 
 TEST(References, RefsInsideAContainerKeepTheInnerObjectsAlive) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   std::optional<shoal::ObjectRef<std::vector<shoal::ObjectRef<int>>>> outer;
   {
     std::vector<shoal::ObjectRef<int>> inner{shoal::put(10), shoal::put(20), shoal::put(30)};
@@ -797,7 +798,7 @@ TEST(References, RefsInsideAContainerKeepTheInnerObjectsAlive) {
 }
 
 TEST(References, DroppingTheContainerFreesInnerObjectsWithNoOtherRef) {
-  const uint64_t baseline = store_live_objects();
+  const uint64_t baseline = live_objects_once_actors_ended();
   {
     std::vector<shoal::ObjectRef<int>> inner{shoal::put(1), shoal::put(2)};
     auto outer = shoal::put(inner);

@@ -26,6 +26,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -113,23 +114,6 @@ class Supervision : public ::testing::Test {
   std::string log_;
 };
 
-enum class Outcome { kDied, kValue, kOther, kTimeout };
-
-template <class T>
-Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::chrono::milliseconds timeout = 10s) {
-  try {
-    (void)shoal::get(ref, timeout);
-    return Outcome::kValue;
-  } catch (const shoal::ActorDiedError&) {
-    return Outcome::kDied;
-  } catch (const shoal::GetTimeoutError&) {
-    return Outcome::kTimeout;
-  } catch (const std::exception& e) {
-    std::printf("unexpected error: %s\n", e.what());
-    return Outcome::kOther;
-  }
-}
-
 // Waits until the actor runs a new incarnation (a pid other than `old`).
 bool restarted(const shoal::ActorHandle<Victim>& v, pid_t old) {
   return eventually(
@@ -138,11 +122,6 @@ bool restarted(const shoal::ActorHandle<Victim>& v, pid_t old) {
         return p > 0 && p != old;
       },
       20s);
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // One trial of a death while a call is running and others wait: `how` makes
@@ -214,8 +193,8 @@ TEST_F(Supervision, KillFailsRunningQueuedAndLaterCallsWithActorDiedError) {
     EXPECT_NE(std::string(e.what()).find("kill"), std::string::npos) << e.what();
   }
   for (auto& q : queued)
-    EXPECT_EQ(outcome_of(q), Outcome::kDied);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1)), Outcome::kDied);
+    EXPECT_EQ(outcome_of(q, 10s), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1), 10s), Outcome::kDied);
   EXPECT_TRUE(eventually([&] { return !process_alive(pid); }));
   EXPECT_EQ(v.pid(), 0);
   EXPECT_EQ(constructions(), 1) << "shoal::kill must not restart the actor";
@@ -225,9 +204,9 @@ TEST_F(Supervision, KillOfAnActorWithRestartsLeftDoesNotRestartIt) {
   auto v = shoal::actor<Victim>().options({.max_restarts = 3}).remote(log_);
   ASSERT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), 1);
   shoal::kill(v);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1), 10s), Outcome::kDied);
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2), 10s), Outcome::kDied);
   EXPECT_EQ(constructions(), 1);
 }
 
@@ -238,10 +217,10 @@ TEST_F(Supervision, ExitActorFailsThatCallAndEveryLaterOne) {
   std::vector<shoal::ObjectRef<int>> behind;
   for (int i = 0; i < 10; ++i)
     behind.push_back(v.task(&Victim::echo).remote(i));
-  EXPECT_EQ(outcome_of(quit), Outcome::kDied);
+  EXPECT_EQ(outcome_of(quit, 10s), Outcome::kDied);
   for (auto& b : behind)
-    EXPECT_EQ(outcome_of(b), Outcome::kDied);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2)), Outcome::kDied);
+    EXPECT_EQ(outcome_of(b, 10s), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2), 10s), Outcome::kDied);
 }
 
 TEST_F(Supervision, ExitActorInAThreadPoolFailsTheCallsRunningOnOtherThreads) {
@@ -250,12 +229,12 @@ TEST_F(Supervision, ExitActorInAThreadPoolFailsTheCallsRunningOnOtherThreads) {
   auto sleeping = v.task(&Victim::sleep_ms).remote(20'000);
   std::this_thread::sleep_for(20ms);
   auto quit = v.task(&Victim::quit).remote();
-  EXPECT_EQ(outcome_of(quit), Outcome::kDied);
-  EXPECT_EQ(outcome_of(sleeping), Outcome::kDied);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(quit, 10s), Outcome::kDied);
+  EXPECT_EQ(outcome_of(sleeping, 10s), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2), 10s), Outcome::kDied);
   // Leaving on purpose is not a crash: no restart, restarts left or not.
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(3)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(3), 10s), Outcome::kDied);
   EXPECT_EQ(constructions(), 1);
 }
 
@@ -340,7 +319,7 @@ TEST_F(Supervision, ConstructorThatThrowsFailsEveryCallWithActorDiedErrorSayingW
     EXPECT_EQ(e.actor_class(), "Fragile");
     EXPECT_NE(std::string(e.what()).find("no way"), std::string::npos) << e.what();
   }
-  EXPECT_EQ(outcome_of(f.task(&Fragile::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(f.task(&Fragile::echo).remote(2), 10s), Outcome::kDied);
   auto fine = shoal::actor<Fragile>().remote(false);
   EXPECT_EQ(shoal::get(fine.task(&Fragile::echo).remote(3), 10s), 3);
 }
@@ -355,7 +334,7 @@ TEST_F(Supervision, MaxRestartsTwoRerunsTheConstructorTwiceThenTheActorIsDeadFor
     auto running = v.task(&Victim::sleep_ms).remote(20'000);
     std::this_thread::sleep_for(20ms);
     ASSERT_EQ(::kill(old, SIGKILL), 0);
-    EXPECT_EQ(outcome_of(running), Outcome::kDied) << "a call running at the crash";
+    EXPECT_EQ(outcome_of(running, 10s), Outcome::kDied) << "a call running at the crash";
     ASSERT_TRUE(restarted(v, old)) << "no incarnation " << incarnation;
     // Calls made after the restart succeed, on the new incarnation.
     EXPECT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), incarnation);
@@ -371,9 +350,9 @@ TEST_F(Supervision, MaxRestartsTwoRerunsTheConstructorTwiceThenTheActorIsDeadFor
   const pid_t last = v.pid();
   ASSERT_EQ(::kill(last, SIGKILL), 0);
   ASSERT_TRUE(eventually([&] { return v.pid() == 0; }, 20s));
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1), 10s), Outcome::kDied);
   std::this_thread::sleep_for(200ms);
-  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2)), Outcome::kDied);
+  EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(2), 10s), Outcome::kDied);
   EXPECT_EQ(constructions(), 3);
 }
 
@@ -393,11 +372,11 @@ TEST_F(Supervision, ActorThatCrashesInsideAMethodIsRestartedAndServesLaterCalls)
   auto v = shoal::actor<Victim>().options({.max_restarts = 2}).remote(log_);
   ASSERT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), 1);
   pid_t old = v.pid();
-  EXPECT_EQ(outcome_of(v.task(&Victim::crash).remote(0)), Outcome::kDied);  // abort
+  EXPECT_EQ(outcome_of(v.task(&Victim::crash).remote(0), 10s), Outcome::kDied);  // abort
   ASSERT_TRUE(restarted(v, old));
   EXPECT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), 2);
   old = v.pid();
-  EXPECT_EQ(outcome_of(v.task(&Victim::crash).remote(1)), Outcome::kDied);  // segfault
+  EXPECT_EQ(outcome_of(v.task(&Victim::crash).remote(1), 10s), Outcome::kDied);  // segfault
   ASSERT_TRUE(restarted(v, old));
   EXPECT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), 3);
   EXPECT_EQ(shoal::get(v.task(&Victim::echo).remote(9), 30s), 9);

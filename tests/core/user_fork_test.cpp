@@ -59,7 +59,7 @@ TEST(UserFork, ChildExitingLeavesTheParentsSessionRunning) {
   EXPECT_EQ(shoal::get(a.task(&Keeper::echo).remote(2), 10s), 2);
   auto b = shoal::actor<Keeper>().remote();
   EXPECT_EQ(shoal::get(b.task(&Keeper::echo).remote(3), 10s), 3);
-  EXPECT_EQ(store_live_objects(), objects + 1);  // b's arguments
+  EXPECT_EQ(store_live_objects(), objects + 2);  // b's token and the arguments it holds
   shoal::shutdown();
   EXPECT_FALSE(process_alive(helper));
 }

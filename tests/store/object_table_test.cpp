@@ -91,6 +91,25 @@ TEST(ObjectTable, StalePinOfAFreedGenerationIsNotFound) {
   s->unpin(b->rec);
 }
 
+// An id naming an entry above the high water (never used, so perhaps on a
+// page with no storage behind it yet) is not found, without touching it.
+TEST(ObjectTable, PinAboveTheHighWaterIsNotFoundWithoutTouchingTheEntry) {
+  TestStore s;
+  auto a = put_object(*s, 64, 1);
+  ASSERT_TRUE(a.ok());
+  const uint32_t hw = s->objects().high_water();
+  ASSERT_GT(hw, a->slot);
+  ASSERT_LT(hw, s->objects().size());
+  // A live-looking word up there would be found if the pin read it.
+  s->objects().entry(hw).gen.store(7);
+  s->objects().entry(hw).ctrl.store(Ctrl::make(1, ObjectState::kSealed));
+  EXPECT_EQ(s->pin(hw, 7).error(), StoreError::kNotFound);
+  EXPECT_EQ(s->pin(s->objects().size() - 1, 1).error(), StoreError::kNotFound);
+  s->objects().entry(hw).ctrl.store(0);
+  s->objects().entry(hw).gen.store(0);
+  s->unpin(a->rec);
+}
+
 TEST(ObjectTable, SmallObjectsLiveInlineAndLargeOnesInTheHeap) {
   TestStore s;
   const uint64_t heap0 = s->heap().used();

@@ -14,6 +14,8 @@
 #include <thread>
 
 #include "core/src/runtime.hpp"
+#include "ipc/actor_table.hpp"
+#include "launcher/actor_lifecycle.hpp"
 
 namespace shoal::testing {
 
@@ -163,6 +165,27 @@ uint64_t store_used_bytes() {
 }
 uint64_t store_live_objects() {
   return detail::runtime().store->live_objects();
+}
+
+uint32_t live_actors() {
+  store::Store& s = *detail::runtime().store;
+  uint32_t n = 0;
+  for (uint32_t i = 0; i < s.actor_count(); ++i) {
+    const ipc::ActorEntry& e = s.actor(i);
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (st != ipc::ActorState::kFree && st != ipc::ActorState::kDead &&
+        e.kind != uint32_t(launcher::ActorKind::kWorker)) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+uint64_t live_objects_once_actors_ended() {
+  // An owned actor frees its token (and the arguments it holds) before its
+  // process ends, so once no actor lives their objects are gone too.
+  (void)eventually([] { return live_actors() == 0; }, std::chrono::seconds(10));
+  return store_live_objects();
 }
 
 std::vector<std::string> shm_segments() {

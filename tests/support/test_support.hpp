@@ -47,9 +47,13 @@ struct PeerRegistrar {
   static int shoal_peer_##name([[maybe_unused]] const std::vector<std::string>& args)
 
 // ---- the session, from the inside ----
-std::string session_name();               // the current session's segment name
-uint64_t store_used_bytes();              // heap bytes in use
-uint64_t store_live_objects();            // objects alive in the session
+std::string session_name();     // the current session's segment name
+uint64_t store_used_bytes();    // heap bytes in use
+uint64_t store_live_objects();  // objects alive in the session
+uint32_t live_actors();         // actors (not workers) not dead, of any process
+// store_live_objects() once every actor has ended (at most 10 s): the
+// baseline of a test that follows tests whose owned actors are still ending.
+uint64_t live_objects_once_actors_ended();
 std::vector<std::string> shm_segments();  // this user's shoal segments in /dev/shm
 
 // Polls `done` until it holds or `timeout` passes.

@@ -22,6 +22,7 @@
 #include <shoal/shoal.hpp>
 
 #include "tests/support/test_support.hpp"
+#include "tests/timeline/trace_queries.hpp"
 #include "timeline/recorder.hpp"
 #include "timeline/timeline_file.hpp"
 #include "timeline/timeline_reader.hpp"
@@ -29,6 +30,8 @@
 
 using namespace std::chrono_literals;
 using Json = nlohmann::json;
+using shoal::testing::events_where;
+using shoal::testing::max_overlap;
 
 // ---- actors under test -------------------------------------------------------------------------
 
@@ -92,32 +95,8 @@ class TimelineRecording : public ::testing::Test {
   shoal::timeline::TimelineSnapshot snapshot_;
 };
 
-std::vector<Json> events_where(const Json& trace, const std::function<bool(const Json&)>& keep) {
-  std::vector<Json> out;
-  for (const Json& e : trace["traceEvents"]) {
-    if (keep(e)) out.push_back(e);
-  }
-  return out;
-}
-
 std::string process_name(const Json& trace, int64_t pid) {
-  for (const Json& e : trace["traceEvents"]) {
-    if (e["ph"] == "M" && e["name"] == "process_name" && e["pid"] == pid) return e["args"]["name"];
-  }
-  return "";
-}
-
-size_t max_overlap(const std::vector<Json>& events) {
-  std::vector<std::pair<double, int>> edges;
-  for (const Json& e : events) {
-    edges.emplace_back(e["ts"].get<double>(), +1);
-    edges.emplace_back(e["ts"].get<double>() + e["dur"].get<double>(), -1);
-  }
-  std::sort(edges.begin(), edges.end());  // an end before a start at the same time
-  int now = 0, most = 0;
-  for (auto [t, d] : edges)
-    most = std::max(most, now += d);
-  return size_t(most);
+  return shoal::testing::metadata_name(trace, "process_name", pid);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 
 #include "tests/ipc/process_helpers.hpp"
 #include "tests/timeline/timeline_fixture.hpp"
+#include "tests/timeline/trace_queries.hpp"
 #include "timeline/recorder.hpp"
 #include "timeline/trace_export.hpp"
 
@@ -45,37 +46,6 @@ Json trace_of(const std::string& path, timeline::TraceSummary* summary = nullptr
   if (!f.ok()) return Json();
   const timeline::TimelineSnapshot s = timeline::read_timeline(*f);
   return Json::parse(timeline::trace_json(s, 1.0, summary));
-}
-
-std::vector<Json> events_where(const Json& trace, const std::function<bool(const Json&)>& keep) {
-  std::vector<Json> out;
-  for (const Json& e : trace["traceEvents"]) {
-    if (keep(e)) out.push_back(e);
-  }
-  return out;
-}
-
-std::string metadata_name(const Json& trace, const char* what, int64_t pid, int64_t tid = -1) {
-  for (const Json& e : trace["traceEvents"]) {
-    if (e["ph"] != "M" || e["name"] != what || e["pid"] != pid) continue;
-    if (tid >= 0 && e["tid"] != tid) continue;
-    return e["args"]["name"];
-  }
-  return "";
-}
-
-// The most events of `events` ("X") in progress at one instant.
-size_t max_overlap(const std::vector<Json>& events) {
-  std::vector<std::pair<double, int>> edges;
-  for (const Json& e : events) {
-    edges.emplace_back(e["ts"].get<double>(), +1);
-    edges.emplace_back(e["ts"].get<double>() + e["dur"].get<double>(), -1);
-  }
-  std::sort(edges.begin(), edges.end());  // an end before a start at the same time
-  int now = 0, most = 0;
-  for (auto [t, d] : edges)
-    most = std::max(most, now += d);
-  return size_t(most);
 }
 
 // The ticks at the creation of the timeline at `path`: time 0 of its trace.

@@ -1,0 +1,39 @@
+// How a call ended, for the fault tests that count deaths: its value, the
+// actor's death, a get() that timed out, or anything else (printed).
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <exception>
+#include <vector>
+
+#include <shoal/shoal.hpp>
+
+namespace shoal::testing {
+
+enum class Outcome { kDied, kValue, kTimeout, kOther };
+
+// Waits at most `timeout` for `ref` and says how its call ended.
+template <class T>
+Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::chrono::milliseconds timeout) {
+  try {
+    (void)shoal::get(ref, timeout);
+    return Outcome::kValue;
+  } catch (const shoal::ActorDiedError&) {
+    return Outcome::kDied;
+  } catch (const shoal::GetTimeoutError&) {
+    return Outcome::kTimeout;
+  } catch (const std::exception& e) {
+    std::printf("unexpected error: %s\n", e.what());
+    return Outcome::kOther;
+  }
+}
+
+// The median of a non-empty sample (the upper one of an even count).
+inline double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace shoal::testing
