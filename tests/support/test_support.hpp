@@ -50,6 +50,9 @@ struct PeerRegistrar {
 std::string session_name();               // the current session's segment name
 uint64_t store_used_bytes();              // heap bytes in use
 uint64_t store_live_objects();            // objects alive in the session
+uint64_t store_heap_bytes();              // the heap's capacity
+uint64_t store_spilled_objects();         // objects out in the spill file
+std::string store_spill_file();           // the session's spill file ("" for none)
 std::vector<std::string> shm_segments();  // this user's shoal segments in /dev/shm
 
 // Polls `done` until it holds or `timeout` passes.
