@@ -16,8 +16,10 @@ ObjectTransfer::ObjectTransfer(store::Store& store, Transport& transport)
     : store_(store), transport_(transport) {}
 
 ObjectTransfer::~ObjectTransfer() {
-  for (auto& [id, o] : outgoing_)
+  for (auto& [id, o] : outgoing_) {
+    store_.objects().end_read(o.rec);
     store_.unpin(o.rec);
+  }
 }
 
 uint64_t ObjectTransfer::offer(int peer, uint32_t slot, uint32_t gen, Sent done) {
@@ -27,7 +29,8 @@ uint64_t ObjectTransfer::offer(int peer, uint32_t slot, uint32_t gen, Sent done)
     done(fail(std::string("object to send: ") + store::to_string(rec.error())));
     return id;
   }
-  auto view = store_.objects().read(slot);
+  // Kept in the store (never spilled) until it is sent.
+  auto view = store_.objects().begin_read(*rec, store_.me());
   std::string why;
   if (!view) {
     why = std::string("object to send: ") + store::to_string(view.error());
@@ -35,6 +38,7 @@ uint64_t ObjectTransfer::offer(int peer, uint32_t slot, uint32_t gen, Sent done)
     why = "an object holding ObjectRefs cannot be copied to another node yet";
   }
   if (!why.empty()) {
+    if (view) store_.objects().end_read(*rec);
     store_.unpin(*rec);
     done(fail(why));
     return id;
@@ -51,6 +55,7 @@ uint64_t ObjectTransfer::offer(int peer, uint32_t slot, uint32_t gen, Sent done)
         transport_.append(peer, MessageType::kObjectOffer, uint32_t(sizeof(body) + view->size));
     std::memcpy(dst, &body, sizeof(body));
     if (view->size != 0) std::memcpy(dst + sizeof(body), view->data, view->size);
+    store_.objects().end_read(*rec);
     store_.unpin(*rec);
     done(Result<void, std::string>());
     return id;
@@ -82,6 +87,7 @@ void ObjectTransfer::handle(int from, const Message& m) {
             if (it == outgoing_.end()) return;
             Outgoing done = std::move(it->second);
             outgoing_.erase(it);
+            store_.objects().end_read(done.rec);
             store_.unpin(done.rec);
             if (ok) {
               done.done(Result<void, std::string>());
@@ -100,6 +106,7 @@ void ObjectTransfer::handle(int from, const Message& m) {
       if (it == outgoing_.end() || it->second.peer != from) return;
       Outgoing o = std::move(it->second);
       outgoing_.erase(it);
+      store_.objects().end_read(o.rec);
       store_.unpin(o.rec);
       o.done(fail("node " + std::to_string(from) +
                   " cannot store it: " + store::to_string(store::StoreError(r.error)) + " (needs " +

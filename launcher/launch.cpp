@@ -27,6 +27,7 @@
 #include "launcher/prefaulter.hpp"
 #include "launcher/session.hpp"
 #include "launcher/session_timeline.hpp"
+#include "launcher/spill_thread.hpp"
 #include "launcher/store_plan.hpp"
 #include "launcher/supervisor.hpp"
 #include "store/store.hpp"
@@ -175,7 +176,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     std::fprintf(stderr, "shoal launch: %s\n", plan.error().c_str());
     return 1;
   }
-  auto created = store::Store::create(plan->bytes, plan->dir);
+  auto created = store::Store::create(plan->bytes, plan->dir, plan->spill_dir);
   if (!created) {
     std::fprintf(stderr, "shoal launch: %s\n",
                  store_creation_error(created.error(), plan->dir).c_str());
@@ -211,6 +212,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   Supervisor sup(s, std::move(*box), Supervisor::Options{});
   std::unique_ptr<Prefaulter> prefaulter;
   if (opt.prefault) prefaulter = std::make_unique<Prefaulter>(s);
+  auto spiller = std::make_unique<SpillThread>(s);
   // release: publishes the set-up session (supervisor bound, prefaulter
   // running) to a reader that loads the state with acquire; no process waits
   // on it today (the ranks start after it, through fork).
@@ -230,6 +232,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     if (!link->session_created(s, &error)) {
       std::fprintf(stderr, "shoal launch: %s\n", error.c_str());
       prefaulter.reset();
+      spiller.reset();
       sup.shutdown_session();
       removed_at_exit();
       return 1;
@@ -436,6 +439,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   }
   if (dedup) dedup->flush_all();
   prefaulter.reset();
+  spiller.reset();
   sup.shutdown_session();
   removed_at_exit();
   return first_failure;

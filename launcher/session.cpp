@@ -189,7 +189,7 @@ std::string store_creation_error(store::StoreError error, const std::string& dir
 }
 
 Result<Session, std::string> create_session(const StorePlan& plan, bool prefault, bool timeline) {
-  auto store = store::Store::create(plan.bytes, plan.dir);
+  auto store = store::Store::create(plan.bytes, plan.dir, plan.spill_dir);
   if (!store) return fail(store_creation_error(store.error(), plan.dir));
   store::Store& s = **store;
   auto me = s.join(ipc::ProcessKind::kDriver, ipc::kNoProcess, "driver");
@@ -224,6 +224,7 @@ Result<Session, std::string> create_session(const StorePlan& plan, bool prefault
   session.helper_pid = pid;
   session.helper_watch = std::make_unique<HelperWatch>(*session.store, pid);
   if (prefault) session.prefaulter = std::make_unique<Prefaulter>(*session.store);
+  session.spiller = std::make_unique<SpillThread>(*session.store);
   // release: publishes the set-up session (daemon forked, prefaulter running)
   // to a reader that loads the state with acquire; no process waits on it
   // today (actors start later, forked by the daemon).
@@ -271,6 +272,7 @@ void end_session(Session& session) {
   if (!session.store) return;
   timeline::detach();  // the file stays for `shoal timeline` until `shoal clean`
   session.prefaulter.reset();
+  session.spiller.reset();
   session.helper_watch.reset();  // the helper exits below: that is no failure
   store::Store& s = *session.store;
   if (session.owner) {

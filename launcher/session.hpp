@@ -17,6 +17,7 @@
 #include "ipc/result.hpp"
 #include "launcher/helper_watch.hpp"
 #include "launcher/prefaulter.hpp"
+#include "launcher/spill_thread.hpp"
 #include "launcher/store_plan.hpp"
 #include "store/store.hpp"
 
@@ -29,6 +30,7 @@ struct Session {
   bool owner = false;    // created the segment (a plain driver)
   pid_t helper_pid = 0;  // the session daemon, or this rank's fork server
   std::unique_ptr<Prefaulter> prefaulter;
+  std::unique_ptr<SpillThread> spiller;       // in the session's first process only
   std::unique_ptr<HelperWatch> helper_watch;  // a plain driver's watch on its daemon
 };
 

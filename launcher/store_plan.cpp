@@ -45,6 +45,33 @@ std::string too_large(const std::string& dir, uint64_t free_bytes, uint64_t aske
          "Config::store_dir; shoal launch --store-dir)";
 }
 
+// The spill directory ("" for no spilling), created if it does not exist.
+Result<std::string, std::string> plan_spill_dir(const std::string& asked, bool spill) {
+  if (const char* env = std::getenv(kSpillEnv); env != nullptr && std::string(env) == "0") {
+    spill = false;
+  }
+  if (!spill) return std::string();
+  std::string dir = asked;
+  if (dir.empty()) {
+    const char* env = std::getenv(kSpillDirEnv);
+    dir = env != nullptr && *env != '\0' ? env : kDefaultSpillDir;
+  }
+  while (dir.size() > 1 && dir.back() == '/')
+    dir.pop_back();
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    if (errno != ENOENT || ::mkdir(dir.c_str(), 0700) != 0 || ::stat(dir.c_str(), &st) != 0) {
+      return fail("cannot use the spill directory " + dir + ": " + std::strerror(errno) +
+                  " (set by SHOAL_SPILL_DIR or Config::spill_dir)");
+    }
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return fail("the spill directory " + dir +
+                " is not a directory (set by SHOAL_SPILL_DIR or Config::spill_dir)");
+  }
+  return dir;
+}
+
 }  // namespace
 
 uint64_t store_room(uint64_t free_bytes) {
@@ -54,8 +81,12 @@ uint64_t store_room(uint64_t free_bytes) {
 }
 
 Result<StorePlan, std::string> plan_store(uint64_t bytes, const char* bytes_origin,
-                                          const std::string& dir) {
+                                          const std::string& dir, const std::string& spill_dir,
+                                          bool spill) {
   StorePlan plan;
+  auto spill_plan = plan_spill_dir(spill_dir, spill);
+  if (!spill_plan) return fail(spill_plan.error());
+  plan.spill_dir = *spill_plan;
   std::string origin = bytes_origin != nullptr ? bytes_origin : "asked for";
   plan.dir = dir;
   if (plan.dir.empty()) {
@@ -65,6 +96,7 @@ Result<StorePlan, std::string> plan_store(uint64_t bytes, const char* bytes_orig
   while (plan.dir.size() > 1 && plan.dir.back() == '/')
     plan.dir.pop_back();
   struct stat st;
+  errno = 0;
   if (::stat(plan.dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
     return fail("the store directory " + plan.dir + " is not a directory" +
                 (errno != 0 ? std::string(" (") + std::strerror(errno) + ")" : std::string()) +

@@ -19,6 +19,9 @@ namespace shoal::launcher {
 inline constexpr const char* kStoreDirEnv = "SHOAL_STORE_DIR";
 inline constexpr const char* kStoreBytesEnv = "SHOAL_STORE_BYTES";
 inline constexpr const char* kDefaultStoreDir = "/dev/shm";
+inline constexpr const char* kSpillDirEnv = "SHOAL_SPILL_DIR";
+inline constexpr const char* kSpillEnv = "SHOAL_SPILL";
+inline constexpr const char* kDefaultSpillDir = "/tmp";
 
 // Room the store leaves free in its directory: the session's marker and
 // timeline file (1 MiB per recording thread) live in /dev/shm beside it, and
@@ -29,15 +32,19 @@ inline constexpr uint64_t kStoreDirMarginDivisor = 32;
 
 struct StorePlan {
   std::string dir;
-  uint64_t bytes = 0;  // the store file's size
+  uint64_t bytes = 0;     // the store file's size
+  std::string spill_dir;  // where objects that do not fit are spilled
 };
 
 // `bytes` 0: not asked for (then SHOAL_STORE_BYTES, else the default);
 // `bytes_origin` names where a non-zero `bytes` came from, for the message
 // ("Config::store_bytes", "--store-size"). `dir` "": SHOAL_STORE_DIR, else
-// /dev/shm.
+// /dev/shm. `spill_dir` "": SHOAL_SPILL_DIR, else /tmp (created if missing);
+// no spilling at all (spill_dir "" in the plan) when `spill` is false or
+// SHOAL_SPILL=0.
 Result<StorePlan, std::string> plan_store(uint64_t bytes, const char* bytes_origin,
-                                          const std::string& dir);
+                                          const std::string& dir, const std::string& spill_dir = "",
+                                          bool spill = true);
 
 // What the store directory can hold for a store: free bytes less the margin.
 uint64_t store_room(uint64_t free_bytes);

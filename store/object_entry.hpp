@@ -22,6 +22,18 @@ enum class ObjectState : uint32_t {
   kFreeing = 4,
 };
 
+// Where a sealed object's payload is. Only heap payloads (not inline ones)
+// ever leave the store. kResident -> kSpilling (a spiller writes it out; a
+// reader may take it back to kResident at any time) -> kSpilled (in the spill
+// file, its heap block freed) -> kRestoring (a reader reads it back into a new
+// block) -> kResident.
+enum class Residency : uint32_t {
+  kResident = 0,
+  kSpilling = 1,
+  kSpilled = 2,
+  kRestoring = 3,
+};
+
 // Unsealed: pending or being written, so a writer (or a failure) will seal it.
 constexpr bool is_unsealed(ObjectState s) {
   return s == ObjectState::kPending || s == ObjectState::kWriting;
@@ -37,6 +49,7 @@ constexpr bool is_live(ObjectState s) {
 //                the writer frees it at seal time.
 //   bits 24..27  ObjectState
 //   bit  28      kCancelRequested: cancel() asked for the call to be dropped
+//   bits 29..30  Residency of a sealed object's payload (see object_spill.cpp)
 //   bits 32..63  lock tag, 0 when unlocked. Every change to pins or state is a
 //                CAS that also sets the tag of the one operation in flight;
 //                the tag names who did it (see LockTag), so after a crash the
@@ -46,6 +59,8 @@ struct Ctrl {
   static constexpr int kStateShift = 24;
   static constexpr uint64_t kStateMask = 0xfull << kStateShift;
   static constexpr uint64_t kCancelRequested = 1ull << 28;
+  static constexpr int kResidencyShift = 29;
+  static constexpr uint64_t kResidencyMask = 0x3ull << kResidencyShift;
   static constexpr int kLockShift = 32;
 
   static constexpr uint32_t pins(uint64_t c) { return uint32_t(c & kPinMask); }
@@ -53,6 +68,12 @@ struct Ctrl {
     return ObjectState((c & kStateMask) >> kStateShift);
   }
   static constexpr uint32_t lock(uint64_t c) { return uint32_t(c >> kLockShift); }
+  static constexpr Residency residency(uint64_t c) {
+    return Residency((c & kResidencyMask) >> kResidencyShift);
+  }
+  static constexpr uint64_t with_residency(uint64_t c, Residency r) {
+    return (c & ~kResidencyMask) | (uint64_t(r) << kResidencyShift);
+  }
   static constexpr uint64_t with_state(uint64_t c, ObjectState s) {
     return (c & ~kStateMask) | (uint64_t(s) << kStateShift);
   }
@@ -119,6 +140,12 @@ enum class Codec : uint8_t {
 inline constexpr uint8_t kMaxCodec = 3;
 
 inline constexpr size_t kInlineBytes = 160;
+// Objects smaller than a page are never spilled: each copy in the spill file
+// starts on a page boundary, so they would cost a page of file and of I/O
+// each and free next to nothing. Their reads are therefore not counted
+// (ObjectTable::begin_read()), which keeps a get of a small object free of
+// writes to its entry, a line every reader of it shares.
+inline constexpr uint64_t kMinSpillBytes = 4096;
 inline constexpr uint32_t kInlineChildren = 2;
 inline constexpr uint32_t kNoWaiter = 0;
 inline constexpr uint32_t kManyWaiters = 0xffffffffu;
@@ -135,8 +162,14 @@ struct alignas(64) ObjectEntry {
   uint8_t codec;                 // Codec
   uint8_t reserved0;
   uint16_t claimer;  // process slot + 1 of whoever put it in kWriting
-  uint16_t reserved1;
-  uint32_t reserved2;
+  // Process slot + 1 of the one process moving the payload between the store
+  // and the spill file (a spiller or a restorer), 0 for none: claimed by CAS
+  // from 0, cleared by its owner, or by the supervisor when the owner died.
+  std::atomic<uint16_t> mover;
+  // Reads in progress (get's decoding, a View's life): a read object is never
+  // spilled. A process that dies while reading leaves its count behind, which
+  // only keeps the object in memory until it is freed (the free resets it).
+  std::atomic<uint32_t> readers;
   // Lines 0-3: small payloads, 16-byte aligned.
   alignas(16) std::byte inline_data[kInlineBytes];
   // Line 3: large payloads and contained references.
@@ -145,14 +178,22 @@ struct alignas(64) ObjectEntry {
   uint32_t child_count;                // references this object holds on others
   std::atomic<uint32_t> child_cursor;  // children pinned so far (see ObjectTable)
   uint64_t children_inline[kInlineChildren];  // (slot << 32) | gen, 0 for an empty place
-  uint64_t reserved3;
+  // A resident payload's age (the seal clock when it was sealed or restored:
+  // spilling goes oldest first), or, with kSpillBit set, the offset of its
+  // copy in the spill file (from the spiller's claim until the copy is gone).
+  std::atomic<uint64_t> spill_word;
 };
 
 static_assert(sizeof(ObjectEntry) == 256);
 static_assert(offsetof(ObjectEntry, inline_data) == 48);
 static_assert(offsetof(ObjectEntry, data_off) == 208);
+static_assert(offsetof(ObjectEntry, mover) == 42);
+static_assert(offsetof(ObjectEntry, readers) == 44);
+static_assert(offsetof(ObjectEntry, spill_word) == 248);
+static_assert(std::atomic<uint16_t>::is_always_lock_free);
+inline constexpr uint64_t kSpillBit = 1ull << 63;
 static_assert(std::is_standard_layout_v<ObjectEntry>);
-// ctrl, gen, waiter and child_cursor are shared between processes.
+// ctrl, gen, waiter, mover, readers and child_cursor are shared between processes.
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 

@@ -19,6 +19,14 @@ void ObjectTable::recover_record(RefRecord* rec, uint32_t rec_index, ipc::Proces
     return;
   }
   ObjectEntry& e = entries_[rec->slot];
+  // Its reads end: the entry may be spilled again. (The record still holds
+  // its pin here, so the entry is the object those reads were of.) acq_rel:
+  // acquire pairs with the dead process's last changes of the count; release
+  // keeps the entry's count ahead of anything after.
+  if (const uint32_t reads = rec->reads.exchange(0, std::memory_order_acq_rel); reads != 0) {
+    // release: pairs with the spiller's seq_cst load of `readers`.
+    e.readers.fetch_sub(reads, std::memory_order_release);
+  }
   const uint32_t tag = LockTag::record(dead, rec_index);
   const uint32_t mine = LockTag::process(me);
   // acquire: pairs with the dead process's CAS that set its tag, or with the

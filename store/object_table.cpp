@@ -310,6 +310,10 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     work.pop_back();
     ObjectEntry& e = entries_[slot];
     drop_payload(e, me);
+    drop_spilled_copy(e);
+    // Nobody reads an object that nobody holds: a count left here is a dead
+    // reader's.
+    e.readers.store(0, std::memory_order_relaxed);
     release_children(slot, me, &work);
     if (e.children_off != 0) {
       (void)heap_->free(e.children_off, uint64_t(e.child_count) * 8, offset_of(&e.children_off),
@@ -404,7 +408,7 @@ Result<std::byte*, StoreError> ObjectTable::reserve_payload(uint32_t slot, uint6
   // The size is what frees the block: record it before the block can be
   // linked in, so that a writer dying before describe() leaks nothing.
   e.size = bytes;
-  auto off = heap_->allocate(bytes, offset_of(&e.data_off), me);
+  auto off = allocate_spilling(bytes, offset_of(&e.data_off), me);
   if (!off) {
     e.size = 0;
     return fail(off.error());
@@ -421,6 +425,11 @@ void ObjectTable::describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_
 
 void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
   ObjectEntry& e = entries_[slot];
+  // A heap payload's age, for spilling oldest first. relaxed: the seal CAS
+  // below publishes it; the clock only has to count.
+  if (e.data_off != 0) {
+    e.spill_word.store(next_age(), std::memory_order_relaxed);
+  }
   // seq_cst: the seal must be ordered before our read of `waiter` (pairs with
   // register_waiter(): Dekker); its release half publishes the payload to the
   // acquire of sealed(). (The free of an object nobody holds needs acq_rel
@@ -516,6 +525,12 @@ Result<PayloadView, StoreError> ObjectTable::read(uint32_t slot) const {
   if (!sealed(slot)) return fail(StoreError::kNotFound);
   PayloadView v;
   if (e.codec > kMaxCodec) return fail(StoreError::kCorrupt);
+  // acquire: pairs with the release CAS that made it resident again. While
+  // kSpilling the payload is still here (a reader's claim keeps it).
+  const Residency r = Ctrl::residency(e.ctrl.load(std::memory_order_acquire));
+  if (r != Residency::kResident && r != Residency::kSpilling) {
+    return fail(StoreError::kNotFound);  // begin_read() brings it back first
+  }
   v.codec = Codec(e.codec);
   v.type_fp = e.type_fp;
   v.size = e.size;

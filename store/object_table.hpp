@@ -35,6 +35,7 @@
 #include "ipc/result.hpp"
 #include "store/heap_allocator.hpp"
 #include "store/object_entry.hpp"
+#include "store/spill_file.hpp"
 #include "store/store_backing.hpp"
 #include "store/store_error.hpp"
 
@@ -72,6 +73,9 @@ class ObjectTable {
   // Where the table's pages get their storage: an entry is backed before a
   // scan for a free one first touches it (none: assumed backed).
   void set_backing(const StoreBacking* backing) { backing_ = backing; }
+
+  // The session's spill file (none: objects never leave the store).
+  void set_spill_file(SpillFile* file) { spill_ = file; }
 
   uint32_t size() const { return count_; }
   bool valid_slot(uint32_t slot) const { return slot < count_; }
@@ -131,6 +135,49 @@ class ObjectTable {
     return (entries_[slot].ctrl.load(std::memory_order_relaxed) & Ctrl::kCancelRequested) != 0;
   }
   Result<PayloadView, StoreError> read(uint32_t slot) const;
+  // The payload of the sealed object `rec` holds, brought back from the
+  // spill file first if it was spilled, and kept in the store until
+  // end_read(): a read object is never spilled. The read is counted on the
+  // entry and in `rec` (entry first, and off the entry last: a process killed
+  // in between leaves the entry counted, which only keeps it in memory), so
+  // the supervisor ends the reads of a dead process (recover_record()).
+  Result<PayloadView, StoreError> begin_read(RefRecord* rec, ipc::ProcessSlotId me);
+  void end_read(RefRecord* rec) {
+    if (entries_[rec->slot].size < kMinSpillBytes) return;  // uncounted (begin_read())
+    // relaxed: only this process changes its record; the supervisor reads it
+    // after our death.
+    rec->reads.fetch_sub(1, std::memory_order_relaxed);
+    // release: pairs with the spiller's seq_cst load of `readers` after its
+    // claim: our reads of the payload happen before it may free the block.
+    entries_[rec->slot].readers.fetch_sub(1, std::memory_order_release);
+  }
+  // Another read of an object already being read through `rec` (a View's copy).
+  void add_reader(RefRecord* rec) {
+    if (entries_[rec->slot].size < kMinSpillBytes) return;  // uncounted (begin_read())
+    // relaxed (both): the object is already kept in the store by our other read.
+    entries_[rec->slot].readers.fetch_add(1, std::memory_order_relaxed);
+    rec->reads.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // ---- spilling (object_spill.cpp) ----
+  // Writes the oldest spillable objects to the spill file in one fused write
+  // and frees their heap blocks, until at least `bytes` are freed or nothing
+  // more can be spilled. Returns the heap bytes freed; kNothingToSpill when
+  // nothing could be, kSpillDiskFull / kSpillFailed when the write failed.
+  Result<uint64_t, StoreError> spill(uint64_t bytes, ipc::ProcessSlotId me);
+  // Spilled objects and their bytes (a scan; for status and tests).
+  struct SpillCounts {
+    uint64_t objects = 0;
+    uint64_t bytes = 0;
+  };
+  SpillCounts spilled() const;
+  // Heap usage from which the background spiller starts (Ray's 80%), and the
+  // usage it spills down to.
+  uint64_t spill_threshold() const { return heap_->capacity() / 10 * 8; }
+  uint64_t spill_target() const { return heap_->capacity() / 10 * 7; }
+  // Supervisor: finishes or undoes every spill or restore `dead` was inside.
+  void recover_moves(ipc::ProcessSlotId dead, ipc::ProcessSlotId me);
+
   // Asks the object's sealer to notify `me`'s wake word. Call before parking.
   void register_waiter(uint32_t slot, ipc::ProcessSlotId me);
   // The packed (slot, gen) children of a sealed object.
@@ -195,6 +242,14 @@ class ObjectTable {
     }
   }
   void free_locked(uint32_t slot, ipc::ProcessSlotId me, RefRecord* rec);
+  // heap_->allocate(), spilling other objects to make room when it is full.
+  Result<uint64_t, StoreError> allocate_spilling(uint64_t bytes, uint64_t link_off,
+                                                 ipc::ProcessSlotId me);
+  // Punches the entry's copy out of the spill file, if it has one.
+  void drop_spilled_copy(ObjectEntry& e);
+  // Brings a spilled object back; false when another process is moving it.
+  Result<bool, StoreError> restore(uint32_t slot, ipc::ProcessSlotId me);
+  uint64_t next_age() const;  // the seal clock, moved on
   void release_children(uint32_t slot, ipc::ProcessSlotId me, std::vector<uint32_t>* work);
   void finish_child_release(uint32_t child_slot, uint64_t locked_value, ipc::ProcessSlotId me,
                             std::vector<uint32_t>* work);
@@ -222,6 +277,7 @@ class ObjectTable {
   const ipc::ProcessTable* processes_ = nullptr;
   SegmentHeader* header_ = nullptr;
   const StoreBacking* backing_ = nullptr;
+  SpillFile* spill_ = nullptr;
 };
 
 template <class Decide>

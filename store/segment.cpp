@@ -17,6 +17,7 @@
 #include "ipc/process_table.hpp"
 #include "store/object_entry.hpp"
 #include "store/session_marker.hpp"
+#include "store/spill_file.hpp"
 #include "store/type_registry.hpp"
 
 namespace shoal::store {
@@ -207,7 +208,8 @@ Result<Segment, StoreError> Segment::map_fd(int fd, const std::string& name) {
 }
 
 Result<Segment, StoreError> Segment::create(const std::string& dir, const std::string& name,
-                                            uint64_t bytes, uint64_t session_tag) {
+                                            uint64_t bytes, uint64_t session_tag,
+                                            const std::string& spill_dir) {
   if (bytes < kMinSegmentBytes) bytes = kMinSegmentBytes;
   if (bytes > kMaxSegmentBytes) bytes = kMaxSegmentBytes;
   bytes = align_up(bytes, kBackingChunk);
@@ -255,6 +257,13 @@ Result<Segment, StoreError> Segment::create(const std::string& dir, const std::s
   marker.store_bytes = bytes;
   marker.created_unix_ns = now_unix_ns();
   std::strncpy(marker.store_dir, dir.c_str(), sizeof(marker.store_dir) - 1);
+  const std::string spill_path = spill_dir.empty() ? "" : SpillFile::path_for(spill_dir, name);
+  if (spill_dir.size() >= sizeof(marker.spill_dir) ||
+      spill_path.size() >= sizeof(SegmentHeader::spill_path)) {
+    errno = ENAMETOOLONG;
+    return close_fail(StoreError::kSystem);
+  }
+  std::strncpy(marker.spill_dir, spill_dir.c_str(), sizeof(marker.spill_dir) - 1);
   if (auto r = SessionMarker::write(name, marker); !r) return close_fail(r.error());
   auto mapped = map_fd(fd, name);
   if (!mapped) {
@@ -272,6 +281,7 @@ Result<Segment, StoreError> Segment::create(const std::string& dir, const std::s
   h->layout_checksum = s.layout_.checksum();
   h->created_unix_ns = marker.created_unix_ns;
   std::strncpy(h->name, name.c_str(), sizeof(h->name) - 1);
+  std::strncpy(h->spill_path, spill_path.c_str(), sizeof(h->spill_path) - 1);
   h->supervisor_slot.store(ipc::kNoProcess, std::memory_order_relaxed);
   // relaxed: nobody else maps the segment yet.
   h->objects_backed.store(layout.objects_off, std::memory_order_relaxed);
@@ -335,6 +345,10 @@ Result<Segment, StoreError> Segment::open_fd(int fd, const std::string& name,
 }
 
 bool Segment::remove(const std::string& name) {
+  // The spill file first: once the marker is gone nothing names it.
+  if (auto marker = SessionMarker::read(name); marker && marker->spill_dir[0] != '\0') {
+    ::unlink(SpillFile::path_for(marker->spill_dir, name).c_str());
+  }
   return SessionMarker::remove(name);
 }
 

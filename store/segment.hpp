@@ -35,7 +35,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 4;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 5;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 // The store file is briefly <store dir>/<session name> + this, before it is
@@ -106,8 +106,16 @@ struct alignas(64) SegmentHeader {
   // table and the heap have storage behind them.
   std::atomic<uint64_t> objects_backed;
   std::atomic<uint64_t> heap_backed;
+
+  // Spilling (store/object_spill.cpp, store/spill_file.hpp).
+  alignas(64) std::atomic<uint64_t> spill_end;  // spill file bytes handed out (never reused)
+  std::atomic<uint64_t> seal_clock;             // ages of resident payloads (spill oldest first)
+  ipc::WakeWord spill_wake;                     // the background spiller parks here
+  std::atomic<uint32_t> spill_requested;        // 1 from a put past the threshold to the round
+  char spill_path[256];                         // the spill file, "" for no spilling
 };
-static_assert(sizeof(SegmentHeader) == 512);
+static_assert(sizeof(SegmentHeader) == 832);
+static_assert(offsetof(SegmentHeader, spill_end) == 512);
 static_assert(sizeof(SegmentHeader) <= 4096, "the header fits the segment's first page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);
 // Processes share these words: a lock-based std::atomic would put its lock in
@@ -128,8 +136,10 @@ class Segment {
   // the session's marker `name`, backs the metadata, maps it and writes an
   // empty layout. Nothing else is backed or faulted in. kNoBacking: `dir` has
   // no room even for the metadata.
+  // `spill_dir`: where objects that do not fit are spilled ("": nowhere).
   static Result<Segment, StoreError> create(const std::string& dir, const std::string& name,
-                                            uint64_t bytes, uint64_t session_tag);
+                                            uint64_t bytes, uint64_t session_tag,
+                                            const std::string& spill_dir = "");
   // Maps the store of the live session `name` (through its marker) and
   // validates its header. kSegmentMissing: no marker, or no live holder.
   static Result<Segment, StoreError> open(const std::string& name);
@@ -137,7 +147,8 @@ class Segment {
   // (shoal launch's ranks); falls back to open(name) if `fd` is not that
   // store. Takes `fd` over.
   static Result<Segment, StoreError> open_inherited(const std::string& name, int fd);
-  // Removes the session's marker (the store goes with its last holder).
+  // Removes the session's marker and its spill file (the store goes with its
+  // last holder).
   static bool remove(const std::string& name);
 
   std::byte* base() const { return base_; }

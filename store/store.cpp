@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
 
 #include "ipc/spin.hpp"
 
@@ -28,12 +29,19 @@ void Store::wire() {
   objects_ = ObjectTable(base, l.total_bytes, segment_.at<ObjectEntry>(l.objects_off),
                          l.objects_count, &heap_, &processes_, &segment_.header());
   objects_.set_backing(&segment_.objects_backing());
+  // The path is the creator's; a damaged one (no terminator) means no spilling.
+  const char* path = segment_.header().spill_path;
+  const size_t n = ::strnlen(path, sizeof(segment_.header().spill_path));
+  spill_ = std::make_unique<SpillFile>(
+      n < sizeof(segment_.header().spill_path) ? std::string(path, n) : std::string());
+  objects_.set_spill_file(spill_.get());
   types_ = TypeRegistry(segment_.at<TypeRecord>(l.types_off), l.types_count);
 }
 
-Result<std::unique_ptr<Store>, StoreError> Store::create(uint64_t bytes, const std::string& dir) {
+Result<std::unique_ptr<Store>, StoreError> Store::create(uint64_t bytes, const std::string& dir,
+                                                         const std::string& spill_dir) {
   const uint64_t tag = random_u64();
-  auto seg = Segment::create(dir, make_segment_name(tag), bytes, tag);
+  auto seg = Segment::create(dir, make_segment_name(tag), bytes, tag, spill_dir);
   if (!seg) return fail(seg.error());
   std::unique_ptr<Store> s(new Store(std::move(seg).value()));
   // A fresh segment reads as zeros, and zero is the empty state of every
@@ -88,6 +96,7 @@ Result<RefRecord*, StoreError> Store::create_object(ObjectState initial, uint32_
   auto rec = records_->acquire();
   if (!rec) return fail(rec.error());
   RefRecord* r = *rec;
+  r->reads.store(0, std::memory_order_relaxed);  // relaxed: the record is not in use yet
   auto slot = objects_.create(r, records_->index_of(r), me_, initial, writer, child_places);
   if (!slot) {
     records_->release(r);
@@ -105,6 +114,7 @@ Result<RefRecord*, StoreError> Store::pin(uint32_t slot, uint32_t gen) {
   auto rec = records_->acquire();
   if (!rec) return fail(rec.error());
   RefRecord* r = *rec;
+  r->reads.store(0, std::memory_order_relaxed);  // relaxed: the record is not in use yet
   auto pinned = objects_.pin(r, records_->index_of(r), me_, slot, gen);
   if (!pinned) {
     records_->release(r);
@@ -201,6 +211,9 @@ void Store::recover_process(ipc::ProcessSlotId dead,
   RecordPool::for_each_record(segment_.base(), heap_, slot, [&](RefRecord* rec, uint32_t index) {
     objects_.recover_record_if_locked(rec, index, dead, me_);
   });
+  //    ...then the spills and restores it was inside (before the generic
+  //    unlock below, which does not know a spill's last step)...
+  objects_.recover_moves(dead, me_);
   //    ...then whatever else it left locked: frees under its process tag and
   //    the children they were releasing, and the child it was pinning for a
   //    container it wrote (undone for every object whose writer is gone; the

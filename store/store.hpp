@@ -23,6 +23,7 @@
 #include "store/record_pool.hpp"
 #include "store/segment.hpp"
 #include "store/session_marker.hpp"
+#include "store/spill_file.hpp"
 #include "store/store_error.hpp"
 #include "store/type_registry.hpp"
 
@@ -31,9 +32,11 @@ namespace shoal::store {
 class Store {
  public:
   // Creates a new session segment of `bytes` (clamped to the limits), its
-  // store file in `dir` and its marker in kMarkerDir.
+  // store file in `dir` and its marker in kMarkerDir; objects that do not fit
+  // are spilled to a file in `spill_dir` ("": never).
   static Result<std::unique_ptr<Store>, StoreError> create(uint64_t bytes,
-                                                           const std::string& dir = kMarkerDir);
+                                                           const std::string& dir = kMarkerDir,
+                                                           const std::string& spill_dir = "");
   // Maps the existing segment `name` and validates it.
   static Result<std::unique_ptr<Store>, StoreError> attach(const std::string& name);
   // The same through an inherited descriptor (Segment::open_inherited).
@@ -64,6 +67,7 @@ class Store {
   ObjectTable& objects() { return objects_; }
   HeapAllocator& heap() { return heap_; }
   TypeRegistry& types() { return types_; }
+  SpillFile& spill_file() { return *spill_; }
   ipc::ActorTable& actors() { return actors_; }
   ipc::ActorEntry& actor(uint32_t index) const { return actors_.entry(index); }
   uint32_t actor_count() const { return actors_.size(); }
@@ -119,6 +123,7 @@ class Store {
   TypeRegistry types_;
   ipc::ProcessSlotId me_ = ipc::kNoProcess;
   std::unique_ptr<RecordPool> records_;
+  std::unique_ptr<SpillFile> spill_;
   std::atomic<uint64_t> pins_made_{0};  // relaxed: read by wait()'s shortcut, see pins_made()
 };
 

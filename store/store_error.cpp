@@ -26,6 +26,14 @@ const char* to_string(StoreError error) {
       return "system call failed";
     case StoreError::kNoBacking:
       return "the store's file system is full (no memory behind the pages needed)";
+    case StoreError::kTooLarge:
+      return "the object is larger than the whole object store";
+    case StoreError::kNothingToSpill:
+      return "the object store is full and every object in it is viewed, read or written";
+    case StoreError::kSpillDiskFull:
+      return "the object store is full and its spill directory has no room left";
+    case StoreError::kSpillFailed:
+      return "the object store is full and its spill file cannot be written or read";
   }
   return "unknown store error";
 }

@@ -16,6 +16,10 @@ enum class StoreError {
   kSegmentExists,     // a segment by that name already exists
   kSystem,            // a system call failed; errno says why
   kNoBacking,         // the store's file system has no room for the pages the operation needs
+  kTooLarge,          // a single object larger than the whole heap
+  kNothingToSpill,    // full, and every object in it is viewed, being read or being written
+  kSpillDiskFull,     // full, and the spill directory has no room for what would be spilled
+  kSpillFailed,       // full, and the spill file cannot be written or read; errno says why
 };
 
 const char* to_string(StoreError error);

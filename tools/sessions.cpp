@@ -96,6 +96,10 @@ SessionRow inspect(const std::string& name) {
   row.heap = s.heap().capacity();
   row.used = s.heap().used();
   row.objects = s.live_objects();
+  const store::ObjectTable::SpillCounts spilled = s.objects().spilled();
+  row.spilled_objects = spilled.objects;
+  row.spilled_bytes = spilled.bytes;
+  row.spill_file = s.spill_file().path();
   for (uint32_t i = 0; i < s.processes().size(); ++i) {
     if (!s.processes().is_dead(ipc::ProcessSlotId(i))) ++row.processes;
   }
@@ -167,6 +171,9 @@ int run_status(bool json) {
                           {"heap_bytes", r.heap},
                           {"used_bytes", r.used},
                           {"objects", r.objects},
+                          {"spilled_objects", r.spilled_objects},
+                          {"spilled_bytes", r.spilled_bytes},
+                          {"spill_file", r.spill_file},
                           {"processes", r.processes},
                           {"actors", std::move(actors)}});
     }
@@ -188,6 +195,9 @@ int run_status(bool json) {
     std::printf("  store: %.1f MiB used of %.1f MiB heap (%.1f MiB segment), %" PRIu64 " objects\n",
                 double(r.used) / 1048576.0, double(r.heap) / 1048576.0,
                 double(r.capacity) / 1048576.0, r.objects);
+    std::printf("  spilled: %" PRIu64 " objects, %.1f MiB in %s\n", r.spilled_objects,
+                double(r.spilled_bytes) / 1048576.0,
+                r.spill_file.empty() ? "(no spill file)" : r.spill_file.c_str());
     if (r.actors.empty()) continue;
     std::printf("  %-16s %-20s %8s %5s %-10s %6s %8s %10s\n", "NAME", "CLASS", "PID", "CORE",
                 "STATE", "QUEUE", "RESTARTS", "SERVED");

@@ -34,6 +34,8 @@ struct SessionRow {
   pid_t supervisor = 0, creator = 0;
   int world = 1;
   uint64_t capacity = 0, used = 0, heap = 0, objects = 0;
+  uint64_t spilled_objects = 0, spilled_bytes = 0;  // objects out in the spill file
+  std::string spill_file;
   uint32_t processes = 0;
   std::vector<ActorRow> actors;
 };

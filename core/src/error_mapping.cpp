@@ -1,6 +1,8 @@
 // The store's errors, and the error objects of failed calls, as the public
 // API's exceptions.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <string>
 
 #include <shoal/errors.hpp>
@@ -56,6 +58,39 @@ void throw_store_error(store::StoreError error, const char* what, uint64_t reque
               " has no room left for the store's memory (another program filled it; " +
               format_bytes(free) + " of the store are free but have no memory behind them)",
           requested, 0);
+    }
+    case StoreError::kTooLarge:
+    case StoreError::kNothingToSpill:
+    case StoreError::kSpillDiskFull:
+    case StoreError::kSpillFailed: {
+      const int saved_errno = errno;
+      Runtime& rt = runtime();
+      const uint64_t cap = rt.store->heap().capacity();
+      const uint64_t used = rt.store->heap().used();
+      const uint64_t free = cap > used ? cap - used : 0;
+      const std::string& spill = rt.store->spill_file().path();
+      const std::string spill_dir = spill.substr(0, spill.rfind('/'));
+      std::string msg = where + ": object store full: ";
+      if (error == StoreError::kTooLarge) {
+        msg += "needs " + format_bytes(requested) + " in one piece, " + format_bytes(free) +
+               " free of " + format_bytes(cap) +
+               ": the object is larger than the whole store, so no spilling can make room; give "
+               "the store more memory (SHOAL_STORE_BYTES, Config::store_bytes, shoal launch "
+               "--store-size)";
+      } else if (error == StoreError::kNothingToSpill) {
+        msg += "needs " + format_bytes(requested) + ", " + format_bytes(free) + " free of " +
+               format_bytes(cap) +
+               ", and every object in it is pinned by a View, being read or being written, so "
+               "nothing can be spilled to make room";
+      } else if (error == StoreError::kSpillDiskFull) {
+        msg += "needs " + format_bytes(requested) + ", and the spill directory " + spill_dir +
+               " has no room left for the objects that would be spilled (set SHOAL_SPILL_DIR or "
+               "Config::spill_dir to a directory with more space)";
+      } else {
+        msg += "needs " + format_bytes(requested) + ", and the spill file " + spill +
+               " cannot be written or read (" + std::strerror(saved_errno) + ")";
+      }
+      throw ObjectStoreFullError(msg, requested, free);
     }
     case StoreError::kNotFound:
       throw ObjectNotFoundError(where + ": no such object (never created, or already freed)");

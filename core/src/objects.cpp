@@ -184,10 +184,27 @@ void check_blocking_allowed(const char* operation) {
 
 ObjectBytes read_sealed(const RefRecord* rec) {
   Runtime& rt = runtime();
-  auto v = rt.store->objects().read(rec->slot);
-  if (!v) throw_store_error(v.error(), ("reading object " + id_text(rec)).c_str());
+  // The record is the caller's: only the read count in it changes.
+  auto v = rt.store->objects().begin_read(const_cast<RefRecord*>(rec), rt.store->me());
+  if (!v) {
+    throw_store_error(v.error(), ("reading object " + id_text(rec)).c_str(),
+                      rt.store->objects().entry(rec->slot).size);
+  }
+  ObjectBytes b{CodecKind(v->codec), v->type_fp, v->data, v->size, ReadHold(rec, epoch())};
   if (v->codec == store::Codec::kError) throw_error_object(v->data, v->size);
-  return ObjectBytes{CodecKind(v->codec), v->type_fp, v->data, v->size};
+  return b;
+}
+
+void end_read(const RefRecord* rec, uint32_t ref_epoch) noexcept {
+  SessionGate::Pass pass;
+  if (!pass || !current(ref_epoch)) return;
+  runtime_or_null()->store->objects().end_read(const_cast<RefRecord*>(rec));
+}
+
+void add_read(const RefRecord* rec, uint32_t ref_epoch) noexcept {
+  SessionGate::Pass pass;
+  if (!pass || !current(ref_epoch)) return;
+  runtime_or_null()->store->objects().add_reader(const_cast<RefRecord*>(rec));
 }
 
 ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanoseconds> timeout) {
@@ -216,7 +233,7 @@ ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanos
                                 " changed under a reference (corrupt segment)");
     }
   }
-  const ObjectBytes b = read_sealed(rec);
+  ObjectBytes b = read_sealed(rec);
   if (traced_since != 0 && b.size >= timeline::kObjectEventMinBytes) [[unlikely]]
     record_get((uint64_t(rec->slot) << 32) | rec->gen, b.type_fp, b.size, traced_since);
   return b;

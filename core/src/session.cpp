@@ -109,7 +109,8 @@ void init(const Config& config) {
     rt->role = detail::Role::kRank;
   } else {
     detail::check_plain_session_environment();
-    auto plan = launcher::plan_store(config.store_bytes, "Config::store_bytes", config.store_dir);
+    auto plan = launcher::plan_store(config.store_bytes, "Config::store_bytes", config.store_dir,
+                                     config.spill_dir, config.spill);
     if (!plan) throw Error("shoal::init: " + plan.error());
     auto session = launcher::create_session(*plan, config.prefault,
                                             launcher::timeline_wanted(config.timeline));

@@ -38,7 +38,10 @@ bool mentions_bytes(const std::string& text, uint64_t bytes) {
 
 class StoreFull : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { shoal::init(shoal::Config{.store_bytes = kStoreBytes}); }
+  // Without spilling: a put that does not fit fails at once (spill_test.cpp has the rest).
+  static void SetUpTestSuite() {
+    shoal::init(shoal::Config{.store_bytes = kStoreBytes, .spill = false});
+  }
   static void TearDownTestSuite() { shoal::shutdown(); }
 
   // Free bytes of the empty store, as the error reports them.

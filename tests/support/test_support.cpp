@@ -166,6 +166,15 @@ uint64_t store_used_bytes() {
 uint64_t store_live_objects() {
   return detail::runtime().store->live_objects();
 }
+uint64_t store_heap_bytes() {
+  return detail::runtime().store->heap().capacity();
+}
+uint64_t store_spilled_objects() {
+  return detail::runtime().store->objects().spilled().objects;
+}
+std::string store_spill_file() {
+  return detail::runtime().store->spill_file().path();
+}
 
 uint32_t live_actors() {
   store::Store& s = *detail::runtime().store;

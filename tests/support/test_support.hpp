@@ -47,10 +47,13 @@ struct PeerRegistrar {
   static int shoal_peer_##name([[maybe_unused]] const std::vector<std::string>& args)
 
 // ---- the session, from the inside ----
-std::string session_name();     // the current session's segment name
-uint64_t store_used_bytes();    // heap bytes in use
-uint64_t store_live_objects();  // objects alive in the session
-uint32_t live_actors();         // actors (not workers) not dead, of any process
+std::string session_name();        // the current session's segment name
+uint64_t store_used_bytes();       // heap bytes in use
+uint64_t store_live_objects();     // objects alive in the session
+uint64_t store_heap_bytes();       // the heap's capacity
+uint64_t store_spilled_objects();  // objects out in the spill file
+std::string store_spill_file();    // the session's spill file ("" for none)
+uint32_t live_actors();            // actors (not workers) not dead, of any process
 // store_live_objects() once every actor has ended (at most 10 s): the
 // baseline of a test that follows tests whose owned actors are still ending.
 uint64_t live_objects_once_actors_ended();

@@ -34,6 +34,15 @@ struct Config {
   // the room it has: the default size shrinks to fit, an explicit one that
   // does not fit is an Error naming the directory, its free bytes and the fixes.
   std::string store_dir;
+  // Where objects that do not fit in the store are spilled (Ray's object
+  // spilling): the oldest ones nobody is reading go to a file in this
+  // directory when a put or a call result needs room (from 80% use on, a
+  // background thread starts early), and come back at their next get.
+  // "": SHOAL_SPILL_DIR if set, else /tmp. The file is removed with the session.
+  std::string spill_dir;
+  // false (or SHOAL_SPILL=0): nothing is spilled; a put or result that does
+  // not fit is an ObjectStoreFullError at once.
+  bool spill = true;
 };
 
 // Starts a session, or inside `shoal launch` joins the launcher's. Call it

@@ -4,7 +4,8 @@
 // a std::string_view, View<T> of a trivially copyable T like a const T*. Only
 // types stored as raw bytes have views (see detail/codec.hpp).
 //
-// Lifetimes: the object stays pinned (cannot be freed) while the View, or a copy of it, lives;
+// Lifetimes: the object stays pinned (cannot be freed, nor spilled out of the store) while the
+// View, or a copy of it, lives;
 // what a View points to must not be read after shutdown(), which unmaps it. A View is read-only:
 // any threads may read one at once, as for the ObjectRef it holds.
 #pragma once
@@ -27,14 +28,15 @@ class View {
 
  public:
   View() = default;
-  View(ObjectRefBase pin, const std::byte* data)
-      : pin_(std::move(pin)), p_(reinterpret_cast<const T*>(data)) {}
+  View(ObjectRefBase pin, detail::ReadHold hold, const std::byte* data)
+      : pin_(std::move(pin)), hold_(std::move(hold)), p_(reinterpret_cast<const T*>(data)) {}
   const T& operator*() const { return *p_; }
   const T* operator->() const { return p_; }
   const T* get() const { return p_; }
 
  private:
   ObjectRefBase pin_;
+  detail::ReadHold hold_;  // after pin_: the read ends before the pin is dropped
   const T* p_ = nullptr;
 };
 
@@ -48,8 +50,11 @@ class View<std::vector<U>> {
   using iterator = const U*;
 
   View() = default;
-  View(ObjectRefBase pin, const std::byte* data, size_t bytes)
-      : pin_(std::move(pin)), data_(reinterpret_cast<const U*>(data)), size_(bytes / sizeof(U)) {}
+  View(ObjectRefBase pin, detail::ReadHold hold, const std::byte* data, size_t bytes)
+      : pin_(std::move(pin)),
+        hold_(std::move(hold)),
+        data_(reinterpret_cast<const U*>(data)),
+        size_(bytes / sizeof(U)) {}
 
   const U* data() const { return data_; }
   size_t size() const { return size_; }
@@ -65,6 +70,7 @@ class View<std::vector<U>> {
 
  private:
   ObjectRefBase pin_;
+  detail::ReadHold hold_;  // after pin_: the read ends before the pin is dropped
   const U* data_ = nullptr;
   size_t size_ = 0;
 };
@@ -73,8 +79,10 @@ template <>
 class View<std::string> {
  public:
   View() = default;
-  View(ObjectRefBase pin, const std::byte* data, size_t bytes)
-      : pin_(std::move(pin)), view_(reinterpret_cast<const char*>(data), bytes) {}
+  View(ObjectRefBase pin, detail::ReadHold hold, const std::byte* data, size_t bytes)
+      : pin_(std::move(pin)),
+        hold_(std::move(hold)),
+        view_(reinterpret_cast<const char*>(data), bytes) {}
 
   const char* data() const { return view_.data(); }
   size_t size() const { return view_.size(); }
@@ -89,6 +97,7 @@ class View<std::string> {
 
  private:
   ObjectRefBase pin_;
+  detail::ReadHold hold_;  // after pin_: the read ends before the pin is dropped
   std::string_view view_;
 };
 
@@ -101,16 +110,16 @@ View<T> get_view(const ObjectRef<T>& ref) {
                 "std::string, or std::vector of trivially copyable elements");
   const detail::RefRecord* rec = detail::RefAccess::record(ref);
   detail::check_live(rec, detail::RefAccess::epoch(ref));
-  const detail::ObjectBytes b = detail::wait_and_read(rec, std::nullopt);
+  detail::ObjectBytes b = detail::wait_and_read(rec, std::nullopt);
   if (b.type_fp != detail::fingerprint_of<T>()) {
     detail::throw_type_mismatch(detail::type_name<T>(), b.type_fp, rec);
   }
   if constexpr (std::is_same_v<T, std::string> || detail::is_std_vector<T>::value) {
-    return View<T>(ref, b.data, b.size);
+    return View<T>(ref, std::move(b.hold), b.data, b.size);
   } else {
     if (b.size != sizeof(T))
       detail::throw_decode_failure(detail::type_name<T>(), "size differs from sizeof(T)");
-    return View<T>(ref, b.data);
+    return View<T>(ref, std::move(b.hold), b.data);
   }
 }
 

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <shoal/detail/ref_record.hpp>
@@ -88,11 +89,42 @@ struct PutArgs {
 RefRecord* put_object(const PutArgs& args);  // throws ObjectStoreFullError
 
 // ---- get ----
+// Ends a read begun by read_sealed() (a no-op once its session has ended);
+// add_read() begins another of an object already being read.
+void end_read(const RefRecord* rec, uint32_t epoch) noexcept;
+void add_read(const RefRecord* rec, uint32_t epoch) noexcept;
+
+// One read of an object's payload in the store: while it lasts the object is
+// not spilled, so the bytes stay where they are. A copy is a read of its own.
+class ReadHold {
+ public:
+  ReadHold() = default;
+  // `rec` must outlive the hold (the ref it belongs to is held beside it).
+  ReadHold(const RefRecord* rec, uint32_t epoch) noexcept : rec_(rec), epoch_(epoch) {}
+  ReadHold(const ReadHold& o) noexcept : rec_(o.rec_), epoch_(o.epoch_) {
+    if (rec_ != nullptr) add_read(rec_, epoch_);
+  }
+  ReadHold(ReadHold&& o) noexcept : rec_(o.rec_), epoch_(o.epoch_) { o.rec_ = nullptr; }
+  ReadHold& operator=(ReadHold o) noexcept {
+    std::swap(rec_, o.rec_);
+    std::swap(epoch_, o.epoch_);
+    return *this;
+  }
+  ~ReadHold() {
+    if (rec_ != nullptr) end_read(rec_, epoch_);
+  }
+
+ private:
+  const RefRecord* rec_ = nullptr;
+  uint32_t epoch_ = 0;
+};
+
 struct ObjectBytes {
   CodecKind codec = CodecKind::kNone;
   uint64_t type_fp = 0;
   const std::byte* data = nullptr;
   size_t size = 0;
+  ReadHold hold;  // data stays valid while this lives
 };
 // Blocks this thread until rec's object is sealed, then returns its bytes.
 // Rethrows a failed call's error; throws GetTimeoutError, EventLoopBlockedError.

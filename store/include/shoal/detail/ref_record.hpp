@@ -27,9 +27,14 @@ struct RefRecord {
   std::atomic<uint32_t> state;  // RecordState
   uint32_t slot;                // object table index
   uint32_t gen;                 // generation of the entry when pinned
+  // Reads of the object's payload begun through this record and not ended
+  // (ObjectTable::begin_read): what the supervisor takes off the entry's
+  // reader count when the process dies.
+  std::atomic<uint32_t> reads;
+  uint32_t reserved;
 };
 
-static_assert(sizeof(RefRecord) == 16);
+static_assert(sizeof(RefRecord) == 24);
 static_assert(std::is_standard_layout_v<RefRecord>);
 static_assert(std::atomic<uint32_t>::is_always_lock_free, "the supervisor reads records of others");
 
