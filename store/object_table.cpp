@@ -415,7 +415,7 @@ void ObjectTable::describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_
   e.size = bytes;
 }
 
-void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
+bool ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
   ObjectEntry& e = entries_[slot];
   // seq_cst: the seal must be ordered before our read of `waiter` (pairs with
   // register_waiter(): Dekker); its release half publishes the payload to the
@@ -433,12 +433,13 @@ void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
         return Ctrl::with_state(c, ObjectState::kSealed) & ~Ctrl::kCancelRequested;
       },
       std::memory_order_seq_cst);
-  if (!locked) return;  // not ours any more, or the word is corrupt
+  if (!locked) return false;  // not ours any more, or the word is corrupt
   if (Ctrl::pins(*locked) == 0) {
     free_locked(slot, me, nullptr);
-    return;
+    return false;
   }
   notify_waiters(e);
+  return (*locked & Ctrl::kCancelRequested) != 0;
 }
 
 Result<void, StoreError> ObjectTable::seal_as_error(uint32_t slot, const std::byte* data,

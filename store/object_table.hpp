@@ -113,8 +113,9 @@ class ObjectTable {
   // Puts one child at `place` (< child_count) and pins it.
   Result<void, StoreError> add_child(uint32_t slot, uint32_t place, uint64_t child);
   // kWriting -> kSealed, or frees the object if nobody holds it any more; wakes
-  // parked waiters.
-  void seal(uint32_t slot, ipc::ProcessSlotId me);
+  // parked waiters. Returns whether cancel() had asked for the object (the seal
+  // clears the flag): a stream's producer learns of a cancel that came late.
+  bool seal(uint32_t slot, ipc::ProcessSlotId me);
   // Replaces whatever payload the claimed (kWriting) object has reserved with
   // the encoded error `data` (Codec::kError) and seals it. When even the error
   // does not fit, seals an empty error (readers still fail) and says why.

@@ -4,7 +4,8 @@
 //   auto c = shoal::actor<Counter>().options({.name = "c"}).remote(10);
 //   shoal::ObjectRef<int> r = c.task(&Counter::add).remote(5);
 //
-// A class with at least one method returning shoal::Task<...> is an async actor: all of its
+// A class with at least one method returning shoal::Task<...> or shoal::Generator<...> is an
+// async actor: all of its
 // calls, plain ones too, run on one event-loop thread, at most max_concurrency (default 1000) at
 // once. Any other class is a threaded actor: calls run on a pool of max_concurrency threads
 // (default 1, which runs each caller's calls in order).
@@ -56,6 +57,10 @@ struct ActorOptions {
                                        // or exit_actor()) reruns the constructor
   uint32_t ring_capacity = 0;          // request ring cells, rounded up to a power of two; 0: 1024
   Lifetime lifetime = Lifetime::kOwned;  // see Lifetime
+  // Streams of the actor's Generator methods (Ray's _generator_backpressure_num_objects): a
+  // generator suspends at co_yield while its consumer has this many values it has not taken.
+  // None: no bound. At least 1.
+  std::optional<int> generator_backpressure;
 };
 
 template <class A>
@@ -78,11 +83,13 @@ class MethodCaller {
   // ActorDiedError if the actor died first, TaskCancelledError after cancel(), ...). Throws
   // UsageError for an empty handle, without a session, or for a ref argument of an ended session;
   // ObjectStoreFullError when the store has no room to record the call.
+  // A method returning Generator<T> gives an ObjectRefStream<T> instead, whose iteration
+  // throws those errors.
   template <class... Args>
-  ObjectRef<Result> remote(Args&&... args) const {
+  typename detail::RemoteReturn<M A::*>::type remote(Args&&... args) const {
     detail::ArgWriter w;
     detail::encode_call_args<M A::*>(w, std::forward<Args>(args)...);
-    return detail::RefAccess::adopt<Result>(
+    return detail::RemoteReturn<M A::*>::adopt(
         detail::submit_call(actor_.index, actor_.gen, method_, signature_, w));
   }
 
