@@ -136,7 +136,9 @@ struct alignas(64) ObjectEntry {
   uint8_t reserved0;
   uint16_t claimer;  // process slot + 1 of whoever put it in kWriting
   uint16_t reserved1;
-  uint32_t reserved2;
+  uint32_t stream_bound;  // a streaming call's result: the back-pressure bound its caller asked
+                          // for (CallOptions), 0: the actor's own; written before the call
+                          // is published
   // Lines 0-3: small payloads, 16-byte aligned.
   alignas(16) std::byte inline_data[kInlineBytes];
   // Line 3: large payloads and contained references.

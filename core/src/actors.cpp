@@ -325,6 +325,18 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   return id;
 }
 
+uint32_t check_call_options(const CallOptions& o) {
+  if (!o.concurrency_group.empty()) {
+    throw std::invalid_argument("shoal: the actor has no concurrency group \"" +
+                                o.concurrency_group + "\"");
+  }
+  if (o.generator_backpressure && *o.generator_backpressure < 1) {
+    throw std::invalid_argument("shoal: CallOptions::generator_backpressure must be at least 1 (" +
+                                std::to_string(*o.generator_backpressure) + " given)");
+  }
+  return uint32_t(o.generator_backpressure.value_or(0));
+}
+
 ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
                    ObjectRefBase* token) {
   Runtime& rt = runtime();

@@ -83,7 +83,8 @@ void wake_writer(store::Store& s, uint32_t writer) {
 StreamWriter::StreamWriter(const CallTarget& head, uint16_t consumer) : consumer_(consumer) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
-  if (rt.role == Role::kActor && rt.actor_index < s.actor_count())
+  bound_ = s.objects().entry(head.slot).stream_bound;  // the caller's CallOptions
+  if (bound_ == 0 && rt.role == Role::kActor && rt.actor_index < s.actor_count())
     bound_ = s.actor(rt.actor_index).generator_backpressure;
   ctx_ = current_context();
   ObjectRefBase first = RefAccess::adopt<char>(new_link());

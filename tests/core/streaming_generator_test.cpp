@@ -437,6 +437,28 @@ TEST_F(StreamingGenerator, ABoundedStreamDroppedWhileTheGeneratorWaitsLetsItFini
 TEST_F(StreamingGenerator, ABackpressureBoundBelowOneIsRefused) {
   EXPECT_THROW(shoal::actor<Producer>().options({.generator_backpressure = 0}).remote(),
                std::invalid_argument);
+  auto p = shoal::actor<Producer>().remote();
+  EXPECT_THROW(p.task(&Producer::count)
+                   .options(shoal::CallOptions{.generator_backpressure = -1})
+                   .remote(3),
+               std::invalid_argument);
+}
+
+TEST_F(StreamingGenerator, CallOptionsBoundTheStreamOfOneCall) {
+  auto p = shoal::actor<Producer>().remote();  // unbounded by default
+  auto s = p.task(&Producer::count)
+               .options(shoal::CallOptions{.generator_backpressure = 2})
+               .remote(6);
+  ASSERT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 2; }));
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 2);
+  EXPECT_EQ(values_of(s), (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  // The next call of the same method, without the option, is unbounded again: it yields all
+  // of its values before the consumer takes any.
+  auto t = p.task(&Producer::count).remote(50);
+  EXPECT_TRUE(
+      eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) == 56; }));
+  EXPECT_EQ(values_of(t).size(), 50u);
 }
 
 // ---- memory ------------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ class AsyncTarget {
  public:
   shoal::Task<int64_t> small_value() { co_return 1; }
   shoal::Task<int64_t> small_value_with_arg(int64_t x) { co_return x + 1; }
+  // Ray's streaming generator: one int per item.
+  shoal::Generator<int64_t> items(int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      co_yield i;
+  }
 };
 
 // A threaded caller in its own process, calling its own async actor.
@@ -93,7 +98,7 @@ class Suspender {
 }  // namespace shoal_bench
 
 SHOAL_ACTOR(shoal_bench::AsyncTarget, &shoal_bench::AsyncTarget::small_value,
-            &shoal_bench::AsyncTarget::small_value_with_arg);
+            &shoal_bench::AsyncTarget::small_value_with_arg, &shoal_bench::AsyncTarget::items);
 SHOAL_ACTOR(shoal_bench::AsyncClient, &shoal_bench::AsyncClient::small_value_batch);
 SHOAL_ACTOR(shoal_bench::Barrier, &shoal_bench::Barrier::run_concurrent,
             &shoal_bench::Barrier::reset);
@@ -169,6 +174,32 @@ void one_to_one(Reporter& rep) {
     return async_rate(
         [&](int i) { return a.task(&AsyncTarget::small_value_with_arg).remote(int64_t(i)); });
   });
+  retire(a);
+}
+
+// Items per second of one generator yielding kItems ints to one consumer, which gets each value
+// as it comes; beside it, in the same run and between the same processes, the pipelined calls it
+// is compared with.
+void generator_items(Reporter& rep) {
+  constexpr int64_t kItems = 100'000;
+  auto a = actor<AsyncTarget>().remote();
+  keep(get(a.task(&AsyncTarget::small_value).remote()));  // the actor is up
+  const double items = median_rate(
+      [&] {
+        int64_t sum = 0;
+        auto s = a.task(&AsyncTarget::items).remote(kItems);
+        for (const auto& r : s)
+          sum += get(r);
+        keep(sum);
+      },
+      double(kItems));
+  rep.report("1_1_async_actor_generator_items", items, Unit::kPerSecond);
+  const double calls =
+      async_rate([&](int) { return a.task(&AsyncTarget::small_value).remote(); });
+  rep.report("1_1_async_actor_generator_items_vs_calls_async", items / calls, Unit::kRatio);
+  note("1_1_async_actor_generator_items: %.0f items/s, 1_1_async_actor_calls_async in the same run: "
+       "%.0f calls/s, ratio %.2f (target >= 0.5)",
+       items, calls, items / calls);
   retire(a);
 }
 
@@ -282,6 +313,10 @@ const Register k11("1_1_async_actor_calls",
                    {"1_1_async_actor_calls_sync", "1_1_async_actor_calls_async",
                     "1_1_async_actor_calls_with_args_async"},
                    one_to_one);
+const Register kGenerator("1_1_async_actor_generator_items",
+                          {"1_1_async_actor_generator_items",
+                           "1_1_async_actor_generator_items_vs_calls_async"},
+                          generator_items);
 const Register k1n("1_n_async_actor_calls", {"1_n_async_actor_calls_async"}, one_to_n);
 const Register knn("n_n_async_actor_calls", {"n_n_async_actor_calls_async"}, n_to_n);
 const Register kBarrier("async_barrier_1000", {"async_barrier_1000"}, barrier);

@@ -66,6 +66,17 @@ struct ActorOptions {
 template <class A>
 class ActorHandle;
 
+// How one call is made: handle.task(&A::m).options(CallOptions{...}).remote(args...).
+struct CallOptions {
+  // The concurrency group the call runs in; "": the method's own. A group the actor does not
+  // have: std::invalid_argument at .remote(), naming it.
+  std::string concurrency_group;
+  // For a Generator method: the stream's back-pressure bound (as
+  // ActorOptions::generator_backpressure, which it overrides for this call). At least 1;
+  // std::invalid_argument at .remote() otherwise.
+  std::optional<int> generator_backpressure;
+};
+
 // handle.task(&A::method) -> .remote(args...) -> ObjectRef<R>. A plain value; any thread may call
 // remote() at once.
 template <class A, class M>
@@ -75,6 +86,13 @@ class MethodCaller {
 
   MethodCaller(detail::ActorId actor, uint32_t method, uint32_t signature)
       : actor_(actor), method_(method), signature_(signature) {}
+
+  // The same caller, making its calls with `options`.
+  MethodCaller options(CallOptions options) const {
+    MethodCaller c = *this;
+    c.options_ = std::move(options);
+    return c;
+  }
 
   // Submits the call and returns at once, unless the actor's request ring is full: then it waits
   // for a free cell. Arguments convert to the method's parameters; an ObjectRef<U> for a
@@ -87,16 +105,21 @@ class MethodCaller {
   // throws those errors.
   template <class... Args>
   typename detail::RemoteReturn<M A::*>::type remote(Args&&... args) const {
+    const uint32_t stream_bound =
+        options_.concurrency_group.empty() && !options_.generator_backpressure
+            ? 0
+            : detail::check_call_options(options_);
     detail::ArgWriter w;
     detail::encode_call_args<M A::*>(w, std::forward<Args>(args)...);
     return detail::RemoteReturn<M A::*>::adopt(
-        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w));
+        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w, stream_bound));
   }
 
  private:
   detail::ActorId actor_;
   uint32_t method_;
   uint32_t signature_;
+  CallOptions options_;
 };
 
 // A handle to one actor of one session: copyable and comparable, passable as a call argument or

@@ -311,7 +311,8 @@ void encode_call_args(ArgWriter& w, A&&... args) {
 }
 
 // Submits a call to actor (index, gen); returns the result's record.
+// `stream_bound`: for a streaming call, the back-pressure bound its caller asked for (0: none).
 RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method,
-                       uint32_t signature, const ArgWriter& args);
+                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound = 0);
 
 }  // namespace shoal::detail
