@@ -31,7 +31,8 @@ struct AsyncCall {
 
   // What the call seals next: its result object, or for a stream the link it is at.
   CallTarget result() const {
-    if (ctx.stream_slot != CallContext::kNoStream) return CallTarget{ctx.stream_slot, ctx.stream_gen};
+    if (ctx.stream_slot != CallContext::kNoStream)
+      return CallTarget{ctx.stream_slot, ctx.stream_gen};
     return target;
   }
 };

@@ -37,14 +37,14 @@ namespace shoal::detail {
 enum class StreamLinkKind : uint32_t { kHeader = 1, kItem = 2, kEnd = 3 };
 
 struct StreamLink {
-  uint32_t kind;       // StreamLinkKind
-  uint16_t producer;   // process slot of the generator's process
+  uint32_t kind;      // StreamLinkKind
+  uint16_t producer;  // process slot of the generator's process
   uint16_t reserved;
-  uint32_t bound;      // back-pressure bound, 0: unbounded
-  uint32_t index;      // the item's index in the stream (kItem)
-  uint64_t item;       // (slot << 32) | gen of the item (kItem), else 0
-  uint64_t next;       // the next link (kHeader, kItem), else 0
-  uint64_t ack;        // the item's ack object (kItem of a bounded stream), else 0
+  uint32_t bound;  // back-pressure bound, 0: unbounded
+  uint32_t index;  // the item's index in the stream (kItem)
+  uint64_t item;   // (slot << 32) | gen of the item (kItem), else 0
+  uint64_t next;   // the next link (kHeader, kItem), else 0
+  uint64_t ack;    // the item's ack object (kItem of a bounded stream), else 0
 };
 static_assert(sizeof(StreamLink) == 40);
 static_assert(std::is_trivially_copyable_v<StreamLink> && std::is_standard_layout_v<StreamLink>);

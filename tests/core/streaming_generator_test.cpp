@@ -129,10 +129,10 @@ class Producer {
   bool finished_ = false;
   std::string cancelled_at_;
 };
-SHOAL_ACTOR(Producer, &Producer::count, &Producer::held, &Producer::stuck, &Producer::failing, &Producer::ticking,
-            &Producer::busy, &Producer::blobs, &Producer::words, &Producer::iterate_blocking,
-            &Producer::release, &Producer::yielded, &Producer::finished, &Producer::cancelled_at,
-            &Producer::echo);
+SHOAL_ACTOR(Producer, &Producer::count, &Producer::held, &Producer::stuck, &Producer::failing,
+            &Producer::ticking, &Producer::busy, &Producer::blobs, &Producer::words,
+            &Producer::iterate_blocking, &Producer::release, &Producer::yielded,
+            &Producer::finished, &Producer::cancelled_at, &Producer::echo);
 
 // Another async actor that consumes a stream with co_await next().
 class Summer {
@@ -151,7 +151,7 @@ SHOAL_ACTOR(Summer, &Summer::collect, &Summer::plus_one);
 shoal::Generator<int> squares(int n) {
   for (int i = 0; i < n; ++i) {
     co_await shoal::sleep_for(100us);
-    co_yield i * i;
+    co_yield i* i;
   }
 }
 shoal::Generator<int> task_failing(int n) {
@@ -349,9 +349,8 @@ TEST_F(StreamingGenerator, CancelStopsATickingGeneratorAtItsNextCoYieldOrCoAwait
   } catch (const shoal::TaskCancelledError&) {
   }
   EXPECT_TRUE(s.done());
-  EXPECT_TRUE(eventually([&] {
-    return !shoal::get(p.task(&Producer::cancelled_at).remote(), 30s).empty();
-  }));
+  EXPECT_TRUE(eventually(
+      [&] { return !shoal::get(p.task(&Producer::cancelled_at).remote(), 30s).empty(); }));
   const std::string at = shoal::get(p.task(&Producer::cancelled_at).remote(), 30s);
   EXPECT_TRUE(at == "co_await" || at == "co_yield") << at;
   EXPECT_EQ(shoal::get(p.task(&Producer::echo).remote(5), 30s), 5);
@@ -401,14 +400,16 @@ TEST_F(StreamingGenerator, TheFirstRefIsGottenWhileTheGeneratorWaitsForTheConsum
   auto p = shoal::actor<Producer>().options({.generator_backpressure = 1}).remote();
   auto s = p.task(&Producer::count).remote(5);
   // Nothing taken: the generator yielded one value and waits at its co_yield.
-  ASSERT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 1; }));
+  ASSERT_TRUE(
+      eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 1; }));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 1);
   auto first = next_within(s);
   ASSERT_TRUE(first.has_value());
   EXPECT_EQ(shoal::get(*first, 30s), 0);
   // One taken: it may yield one more, and waits again.
-  ASSERT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 2; }));
+  ASSERT_TRUE(
+      eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 2; }));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 2);
   EXPECT_FALSE(shoal::get(p.task(&Producer::finished).remote(), 30s));
@@ -438,18 +439,17 @@ TEST_F(StreamingGenerator, ABackpressureBoundBelowOneIsRefused) {
   EXPECT_THROW(shoal::actor<Producer>().options({.generator_backpressure = 0}).remote(),
                std::invalid_argument);
   auto p = shoal::actor<Producer>().remote();
-  EXPECT_THROW(p.task(&Producer::count)
-                   .options(shoal::CallOptions{.generator_backpressure = -1})
-                   .remote(3),
-               std::invalid_argument);
+  EXPECT_THROW(
+      p.task(&Producer::count).options(shoal::CallOptions{.generator_backpressure = -1}).remote(3),
+      std::invalid_argument);
 }
 
 TEST_F(StreamingGenerator, CallOptionsBoundTheStreamOfOneCall) {
   auto p = shoal::actor<Producer>().remote();  // unbounded by default
-  auto s = p.task(&Producer::count)
-               .options(shoal::CallOptions{.generator_backpressure = 2})
-               .remote(6);
-  ASSERT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 2; }));
+  auto s =
+      p.task(&Producer::count).options(shoal::CallOptions{.generator_backpressure = 2}).remote(6);
+  ASSERT_TRUE(
+      eventually([&] { return shoal::get(p.task(&Producer::yielded).remote(), 30s) >= 2; }));
   std::this_thread::sleep_for(100ms);
   EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 2);
   EXPECT_EQ(values_of(s), (std::vector<int>{0, 1, 2, 3, 4, 5}));

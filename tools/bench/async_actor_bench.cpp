@@ -194,12 +194,12 @@ void generator_items(Reporter& rep) {
       },
       double(kItems));
   rep.report("1_1_async_actor_generator_items", items, Unit::kPerSecond);
-  const double calls =
-      async_rate([&](int) { return a.task(&AsyncTarget::small_value).remote(); });
+  const double calls = async_rate([&](int) { return a.task(&AsyncTarget::small_value).remote(); });
   rep.report("1_1_async_actor_generator_items_vs_calls_async", items / calls, Unit::kRatio);
-  note("1_1_async_actor_generator_items: %.0f items/s, 1_1_async_actor_calls_async in the same run: "
-       "%.0f calls/s, ratio %.2f (target >= 0.5)",
-       items, calls, items / calls);
+  note(
+      "1_1_async_actor_generator_items: %.0f items/s, 1_1_async_actor_calls_async in the same run: "
+      "%.0f calls/s, ratio %.2f (target >= 0.5)",
+      items, calls, items / calls);
   retire(a);
 }
 

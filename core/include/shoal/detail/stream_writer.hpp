@@ -69,10 +69,10 @@ class StreamWriter {
   CallContext* ctx_ = nullptr;
   ObjectRefBase pending_;  // the link the next yield (or the end) seals
   uint16_t consumer_ = 0;
-  uint32_t bound_ = 0;     // 0: unbounded
-  uint32_t index_ = 0;     // items yielded so far
+  uint32_t bound_ = 0;  // 0: unbounded
+  uint32_t index_ = 0;  // items yielded so far
   bool consumer_gone_ = false;
-  bool cancel_seen_ = false;  // a link was cancelled as it was sealed
+  bool cancel_seen_ = false;         // a link was cancelled as it was sealed
   std::vector<ObjectRefBase> acks_;  // bound_ of them: the ack of item k at k % bound_
 };
 
