@@ -5,6 +5,9 @@
 // co_await; back-pressure holds the generator at co_yield until the consumer takes a value; a
 // dropped stream frees what it did not take. Cases follow Ray's test_streaming_generator*.py
 // where they apply. Every wait is bounded.
+#include <signal.h>
+#include <unistd.h>
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -160,6 +163,17 @@ shoal::Generator<int> task_failing(int n) {
   throw std::invalid_argument("task generator failed");
 }
 SHOAL_REMOTE(squares, task_failing);
+
+// A consumer in another process: takes one value of a bounded stream of the named Producer,
+// then dies by SIGKILL with the stream unfinished.
+SHOAL_TEST_PEER(take_one_and_die) {
+  auto p = shoal::get_actor<Producer>(args.at(0));
+  auto s = p.task(&Producer::count).remote(20);
+  auto it = s.begin();
+  if (shoal::get(*it, 30s) != 0) return 1;
+  ::kill(::getpid(), SIGKILL);
+  return 2;
+}
 
 namespace {
 
@@ -430,6 +444,20 @@ TEST_F(StreamingGenerator, ABoundedStreamDroppedWhileTheGeneratorWaitsLetsItFini
   }
   EXPECT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::finished).remote(), 30s); }))
       << "the generator still waits for a consumer that is gone";
+  EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 20);
+  EXPECT_TRUE(eventually([&] { return store_live_objects() <= objects; }))
+      << store_live_objects() << " objects, " << objects << " before the stream";
+}
+
+TEST_F(StreamingGenerator, AConsumerKilledMidStreamLetsABoundedGeneratorFinish) {
+  auto p =
+      shoal::actor<Producer>().options({.name = "bounded", .generator_backpressure = 1}).remote();
+  EXPECT_EQ(shoal::get(p.task(&Producer::echo).remote(0), 30s), 0);
+  const uint64_t objects = store_live_objects();
+  const pid_t peer = spawn_peer("take_one_and_die", {"bounded"});
+  EXPECT_EQ(wait_child(peer, 60s), 128 + SIGKILL);
+  EXPECT_TRUE(eventually([&] { return shoal::get(p.task(&Producer::finished).remote(), 30s); }))
+      << "the generator still waits for a consumer that died";
   EXPECT_EQ(shoal::get(p.task(&Producer::yielded).remote(), 30s), 20);
   EXPECT_TRUE(eventually([&] { return store_live_objects() <= objects; }))
       << store_live_objects() << " objects, " << objects << " before the stream";
