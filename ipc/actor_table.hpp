@@ -65,7 +65,8 @@ struct alignas(64) ActorEntry {
   // whole session (copies, arguments, handles inside objects). 0: none (a
   // detached actor, a worker). The actor ends once it has no pins.
   uint64_t token;
-  uint8_t pad2[16];
+  uint32_t generator_backpressure;  // items a stream's consumer may leave untaken, 0: no bound
+  uint8_t pad2[12];
 
   // Line 2: counters written by the actor's own process.
   alignas(64) std::atomic<uint64_t> calls_served;

@@ -181,6 +181,10 @@ struct alignas(64) ObjectEntry {
   // A resident payload's age (the seal clock when it was sealed or restored:
   // spilling goes oldest first), or, with kSpillBit set, the offset of its
   // copy in the spill file (from the spiller's claim until the copy is gone).
+  // Before that, while a streaming call's result is pending: the back-pressure
+  // bound its caller asked for (CallOptions; 0: the actor's own), written
+  // before the call is published and read by the callee before it seals the
+  // result (see ObjectTable::set_call_bound()).
   std::atomic<uint64_t> spill_word;
 };
 

@@ -423,7 +423,7 @@ void ObjectTable::describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_
   e.size = bytes;
 }
 
-void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
+bool ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
   ObjectEntry& e = entries_[slot];
   // A heap payload's age, for spilling oldest first. relaxed: the seal CAS
   // below publishes it; the clock only has to count.
@@ -446,12 +446,13 @@ void ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
         return Ctrl::with_state(c, ObjectState::kSealed) & ~Ctrl::kCancelRequested;
       },
       std::memory_order_seq_cst);
-  if (!locked) return;  // not ours any more, or the word is corrupt
+  if (!locked) return false;  // not ours any more, or the word is corrupt
   if (Ctrl::pins(*locked) == 0) {
     free_locked(slot, me, nullptr);
-    return;
+    return false;
   }
   notify_waiters(e);
+  return (*locked & Ctrl::kCancelRequested) != 0;
 }
 
 Result<void, StoreError> ObjectTable::seal_as_error(uint32_t slot, const std::byte* data,

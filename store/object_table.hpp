@@ -117,14 +117,26 @@ class ObjectTable {
   // Puts one child at `place` (< child_count) and pins it.
   Result<void, StoreError> add_child(uint32_t slot, uint32_t place, uint64_t child);
   // kWriting -> kSealed, or frees the object if nobody holds it any more; wakes
-  // parked waiters.
-  void seal(uint32_t slot, ipc::ProcessSlotId me);
+  // parked waiters. Returns whether cancel() had asked for the object (the seal
+  // clears the flag): a stream's producer learns of a cancel that came late.
+  bool seal(uint32_t slot, ipc::ProcessSlotId me);
   // Replaces whatever payload the claimed (kWriting) object has reserved with
   // the encoded error `data` (Codec::kError) and seals it. When even the error
   // does not fit, seals an empty error (readers still fail) and says why.
   Result<void, StoreError> seal_as_error(uint32_t slot, const std::byte* data, uint64_t size,
                                          ipc::ProcessSlotId me);
   bool request_cancel(uint32_t slot, uint32_t gen);
+
+  // ---- a pending call's result: what its caller asks of the callee ----
+  // The back-pressure bound of a streaming call, in the result's spill_word,
+  // unused until the result is sealed. relaxed (both): the ring's release of
+  // the call's cell publishes it, the callee's acquire of the cell sees it.
+  void set_call_bound(uint32_t slot, uint32_t bound) {
+    entries_[slot].spill_word.store(bound, std::memory_order_relaxed);
+  }
+  uint32_t call_bound(uint32_t slot) const {
+    return uint32_t(entries_[slot].spill_word.load(std::memory_order_relaxed));
+  }
 
   // ---- readers (callers hold a pin) ----
   bool sealed(uint32_t slot) const {

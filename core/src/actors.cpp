@@ -79,6 +79,7 @@ struct NewActor {
   int max_concurrency = 1;
   int max_restarts = 0;
   int cpu = -1;
+  uint32_t generator_backpressure = 0;
   std::string name;
   uint32_t ring_cells = kDefaultRingCells;
   const RefRecord* ctor_args = nullptr;
@@ -177,6 +178,7 @@ ActorId start_actor(const NewActor& spec) {
   e.max_concurrency = spec.max_concurrency;
   e.max_restarts = spec.max_restarts;
   e.cpu = spec.cpu;
+  e.generator_backpressure = spec.generator_backpressure;
   e.owner = s.me();
   e.spawner = rt.spawner;
   e.class_id = spec.class_id;
@@ -265,6 +267,10 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
                                 " is above the limit of " + std::to_string(kMaxRingCells) +
                                 " cells (kMaxRingCells in core/src/actors.cpp)");
   }
+  if (o.generator_backpressure && *o.generator_backpressure < 1) {
+    throw std::invalid_argument("shoal: generator_backpressure must be at least 1 (" +
+                                std::to_string(*o.generator_backpressure) + " given)");
+  }
   if (o.name.size() >= sizeof(ipc::ActorEntry::name)) {
     throw std::invalid_argument("shoal: actor names are at most 63 bytes");
   }
@@ -288,6 +294,7 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   n.max_concurrency = o.max_concurrency.value_or(spec.is_async ? 1000 : 1);
   n.max_restarts = o.max_restarts;
   n.cpu = o.cpu.value_or(-1);
+  n.generator_backpressure = uint32_t(o.generator_backpressure.value_or(0));
   n.name = o.name;
   n.ring_cells = o.ring_capacity ? round_up_pow2(o.ring_capacity) : kDefaultRingCells;
   n.ctor_args = RefAccess::record(args);
@@ -316,6 +323,18 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   prune_ctor_args(rt);
   if (!gone_for_good(*rt.store, id)) rt.ctor_args.push_back(Runtime::CtorArgs{id, std::move(args)});
   return id;
+}
+
+uint32_t check_call_options(const CallOptions& o) {
+  if (!o.concurrency_group.empty()) {
+    throw std::invalid_argument("shoal: the actor has no concurrency group \"" +
+                                o.concurrency_group + "\"");
+  }
+  if (o.generator_backpressure && *o.generator_backpressure < 1) {
+    throw std::invalid_argument("shoal: CallOptions::generator_backpressure must be at least 1 (" +
+                                std::to_string(*o.generator_backpressure) + " given)");
+  }
+  return uint32_t(o.generator_backpressure.value_or(0));
 }
 
 ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
@@ -496,6 +515,26 @@ const ActorId& pick_worker(Runtime& rt) {
 
 }  // namespace
 
+bool request_call_cancel(const RefRecord* rec) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  if (!s.objects().request_cancel(rec->slot, rec->gen)) return false;  // finished already
+  const uint32_t writer = s.objects().entry(rec->slot).writer;
+  if (store::WriterId::kind(writer) != store::WriterId::kActorKind) return true;
+  const uint32_t a = store::WriterId::id(writer);
+  if (a >= s.actor_count()) return true;
+  ipc::ActorEntry& e = s.actor(a);
+  // seq_cst: after request_cancel() above; pairs with the acquire loads in
+  // AsyncIntake::poll() and has_work(), which then find the request, and
+  // with the actor's wake-word prepare() before it parks (notify() below).
+  e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
+  // acquire: pairs with the release store of process in ActorProcess::run().
+  const uint32_t p = e.process.load(std::memory_order_acquire);
+  if (s.processes().valid(ipc::ProcessSlotId(p)))
+    s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
+  return true;
+}
+
 RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
   Runtime& rt = runtime();
   const FunctionInfo* f = find_function(function);
@@ -510,23 +549,7 @@ RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
 
 void cancel(const ObjectRefBase& ref) {
   detail::check_live(detail::RefAccess::record(ref), detail::RefAccess::epoch(ref));
-  detail::Runtime& rt = detail::runtime();
-  store::Store& s = *rt.store;
-  const detail::RefRecord* rec = detail::RefAccess::record(ref);
-  if (!s.objects().request_cancel(rec->slot, rec->gen)) return;  // finished already
-  const uint32_t writer = s.objects().entry(rec->slot).writer;
-  if (store::WriterId::kind(writer) != store::WriterId::kActorKind) return;
-  const uint32_t a = store::WriterId::id(writer);
-  if (a >= s.actor_count()) return;
-  ipc::ActorEntry& e = s.actor(a);
-  // seq_cst: after request_cancel() above; pairs with the acquire loads in
-  // AsyncIntake::poll() and has_work(), which then find the request, and
-  // with the actor's wake-word prepare() before it parks (notify() below).
-  e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
-  // acquire: pairs with the release store of process in ActorProcess::run().
-  const uint32_t p = e.process.load(std::memory_order_acquire);
-  if (s.processes().valid(ipc::ProcessSlotId(p)))
-    s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
+  (void)detail::request_call_cancel(detail::RefAccess::record(ref));
 }
 
 void exit_actor() {

@@ -28,6 +28,13 @@ struct AsyncCall {
   ListHook<AsyncCall> hook;  // in the intake's running calls
   AsyncIntake* owner = nullptr;
   CallTrace trace;  // while ctx.trace points here
+
+  // What the call seals next: its result object, or for a stream the link it is at.
+  CallTarget result() const {
+    if (ctx.stream_slot != CallContext::kNoStream)
+      return CallTarget{ctx.stream_slot, ctx.stream_gen};
+    return target;
+  }
 };
 
 class AsyncIntake final : public LoopIntake {
@@ -98,7 +105,7 @@ class AsyncIntake final : public LoopIntake {
   static void finished(void* arg, std::exception_ptr error) {
     auto* c = static_cast<AsyncCall*>(arg);
     AsyncIntake* self = c->owner;
-    if (error) self->a_.fail_with(c->target, error, c->method);
+    if (error) self->a_.fail_with(c->result(), error, c->method);
     if (c->ctx.trace != nullptr) [[unlikely]]
       end_trace(self->a_, c->trace, error);
     self->running_calls_.remove(c);
@@ -113,7 +120,7 @@ class AsyncIntake final : public LoopIntake {
     store::Store& s = a_.store();
     // Running calls: interrupt them at their current co_await.
     for (AsyncCall* c : running_calls_) {
-      if (!c->ctx.cancelled && s.objects().cancel_requested(c->target.slot)) c->ctx.cancel();
+      if (!c->ctx.cancelled && s.objects().cancel_requested(c->result().slot)) c->ctx.cancel();
     }
     // Calls still queued in the ring: answer them now; their cells are
     // dropped when they come up.

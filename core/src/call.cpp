@@ -206,7 +206,7 @@ void fail_here(store::Store& s, RefRecord* rec, store::ErrorKind kind, const std
 }  // namespace
 
 RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method,
-                       uint32_t signature, const ArgWriter& args) {
+                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
   if (actor_index >= s.actor_count())
@@ -216,6 +216,9 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
       s.create_object(store::ObjectState::kPending, store::WriterId::actor(actor_index), 2);
   if (!created) throw_store_error(created.error(), "submitting a call");
   RefRecord* rec = *created;
+  // Published to the actor with the call (the ring's release of the cell).
+  // A free entry's spill_word is 0 (free_locked()), so only a bound is written.
+  if (stream_bound != 0) s.objects().set_call_bound(rec->slot, stream_bound);
 
   CallHeader h{};
   h.method = method;

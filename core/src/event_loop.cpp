@@ -114,7 +114,8 @@ struct EventLoop::Impl {
   }
 
   bool sealed(const RefWaitNode* n) const {
-    return store != nullptr && store->objects().sealed(n->rec->slot);
+    return store != nullptr &&
+           (store->objects().sealed(n->rec->slot) || (n->also_ready && n->also_ready(n)));
   }
 
   bool poll_refs() {

@@ -79,6 +79,10 @@ ObjectId record_id(const RefRecord* rec);
 // The error a failed object holds, as an exception.
 [[noreturn]] void throw_error_object(const std::byte* data, size_t size);
 
+// cancel() of the call whose result (or stream link) `rec` is: marks it and tells its actor.
+// False if it is sealed already (nothing to cancel).
+bool request_call_cancel(const RefRecord* rec);
+
 // Runs an actor process (launcher::ActorMainFn).
 void actor_main(store::Store& store, uint32_t index);
 // Makes this freshly forked process an actor's: a runtime over `store`.

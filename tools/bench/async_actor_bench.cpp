@@ -21,6 +21,11 @@ class AsyncTarget {
  public:
   shoal::Task<int64_t> small_value() { co_return 1; }
   shoal::Task<int64_t> small_value_with_arg(int64_t x) { co_return x + 1; }
+  // Ray's streaming generator: one int per item.
+  shoal::Generator<int64_t> items(int64_t n) {
+    for (int64_t i = 0; i < n; ++i)
+      co_yield i;
+  }
 };
 
 // A threaded caller in its own process, calling its own async actor.
@@ -93,7 +98,7 @@ class Suspender {
 }  // namespace shoal_bench
 
 SHOAL_ACTOR(shoal_bench::AsyncTarget, &shoal_bench::AsyncTarget::small_value,
-            &shoal_bench::AsyncTarget::small_value_with_arg);
+            &shoal_bench::AsyncTarget::small_value_with_arg, &shoal_bench::AsyncTarget::items);
 SHOAL_ACTOR(shoal_bench::AsyncClient, &shoal_bench::AsyncClient::small_value_batch);
 SHOAL_ACTOR(shoal_bench::Barrier, &shoal_bench::Barrier::run_concurrent,
             &shoal_bench::Barrier::reset);
@@ -169,6 +174,56 @@ void one_to_one(Reporter& rep) {
     return async_rate(
         [&](int i) { return a.task(&AsyncTarget::small_value_with_arg).remote(int64_t(i)); });
   });
+  retire(a);
+}
+
+// Items per second of one generator yielding kItems ints to one consumer, which gets each value
+// as it comes; and, as a ratio, against as many pipelined calls (1_1_async_actor_calls_async's
+// way: kInFlight submitted, then every result fetched) between the same processes. The two are
+// timed in alternating rounds, so that a slow spell of the machine weighs on both alike; the
+// figures are the medians of the rounds.
+void generator_items(Reporter& rep) {
+  constexpr int64_t kItems = 100'000;
+  constexpr int kRounds = 9;
+  auto a = actor<AsyncTarget>().remote();
+  std::vector<ObjectRef<int64_t>> refs;
+  refs.reserve(kInFlight);
+  auto stream_ns = [&] {
+    const uint64_t t0 = now_ns();
+    int64_t sum = 0;
+    auto s = a.task(&AsyncTarget::items).remote(kItems);
+    for (const auto& r : s)
+      sum += get(r);
+    keep(sum);
+    return double(now_ns() - t0);
+  };
+  auto calls_ns = [&] {
+    const uint64_t t0 = now_ns();
+    for (int64_t done = 0; done < kItems; done += kInFlight) {
+      refs.clear();
+      for (int i = 0; i < kInFlight; ++i)
+        refs.push_back(a.task(&AsyncTarget::small_value).remote());
+      for (const auto& r : refs)
+        keep(get(r));
+    }
+    return double(now_ns() - t0);
+  };
+  stream_ns();  // warm-up
+  calls_ns();
+  std::vector<double> items, calls, ratios;
+  for (int round = 0; round < kRounds; ++round) {
+    const double si = stream_ns();
+    const double sc = calls_ns();
+    items.push_back(double(kItems) * 1e9 / si);
+    calls.push_back(double(kItems) * 1e9 / sc);
+    ratios.push_back(sc / si);
+  }
+  rep.report("1_1_async_actor_generator_items", median(items), Unit::kPerSecond);
+  rep.report("1_1_async_actor_generator_items_vs_calls_async", median(ratios), Unit::kRatio);
+  note(
+      "1_1_async_actor_generator_items: %.0f items/s; pipelined calls in the same rounds: %.0f "
+      "calls/s; ratio (median of %d rounds) %.2f, target >= 0.5",
+      median(items), median(calls), kRounds, median(ratios));
   retire(a);
 }
 
@@ -282,6 +337,10 @@ const Register k11("1_1_async_actor_calls",
                    {"1_1_async_actor_calls_sync", "1_1_async_actor_calls_async",
                     "1_1_async_actor_calls_with_args_async"},
                    one_to_one);
+const Register kGenerator("1_1_async_actor_generator_items",
+                          {"1_1_async_actor_generator_items",
+                           "1_1_async_actor_generator_items_vs_calls_async"},
+                          generator_items);
 const Register k1n("1_n_async_actor_calls", {"1_n_async_actor_calls_async"}, one_to_n);
 const Register knn("n_n_async_actor_calls", {"n_n_async_actor_calls_async"}, n_to_n);
 const Register kBarrier("async_barrier_1000", {"async_barrier_1000"}, barrier);

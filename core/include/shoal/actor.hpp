@@ -4,7 +4,8 @@
 //   auto c = shoal::actor<Counter>().options({.name = "c"}).remote(10);
 //   shoal::ObjectRef<int> r = c.task(&Counter::add).remote(5);
 //
-// A class with at least one method returning shoal::Task<...> is an async actor: all of its
+// A class with at least one method returning shoal::Task<...> or shoal::Generator<...> is an
+// async actor: all of its
 // calls, plain ones too, run on one event-loop thread, at most max_concurrency (default 1000) at
 // once. Any other class is a threaded actor: calls run on a pool of max_concurrency threads
 // (default 1, which runs each caller's calls in order).
@@ -56,10 +57,25 @@ struct ActorOptions {
                                        // or exit_actor()) reruns the constructor
   uint32_t ring_capacity = 0;          // request ring cells, rounded up to a power of two; 0: 1024
   Lifetime lifetime = Lifetime::kOwned;  // see Lifetime
+  // Streams of the actor's Generator methods (Ray's _generator_backpressure_num_objects): a
+  // generator suspends at co_yield while its consumer has this many values it has not taken.
+  // None: no bound. At least 1.
+  std::optional<int> generator_backpressure;
 };
 
 template <class A>
 class ActorHandle;
+
+// How one call is made: handle.task(&A::m).options(CallOptions{...}).remote(args...).
+struct CallOptions {
+  // The concurrency group the call runs in; "": the method's own. A group the actor does not
+  // have: std::invalid_argument at .remote(), naming it.
+  std::string concurrency_group;
+  // For a Generator method: the stream's back-pressure bound (as
+  // ActorOptions::generator_backpressure, which it overrides for this call). At least 1;
+  // std::invalid_argument at .remote() otherwise.
+  std::optional<int> generator_backpressure;
+};
 
 // handle.task(&A::method) -> .remote(args...) -> ObjectRef<R>. A plain value; any thread may call
 // remote() at once.
@@ -71,6 +87,13 @@ class MethodCaller {
   MethodCaller(detail::ActorId actor, uint32_t method, uint32_t signature)
       : actor_(actor), method_(method), signature_(signature) {}
 
+  // The same caller, making its calls with `options`.
+  MethodCaller options(CallOptions options) const {
+    MethodCaller c = *this;
+    c.options_ = std::move(options);
+    return c;
+  }
+
   // Submits the call and returns at once, unless the actor's request ring is full: then it waits
   // for a free cell. Arguments convert to the method's parameters; an ObjectRef<U> for a
   // parameter U is resolved before the call runs. The call ends in exactly one outcome, which the
@@ -78,18 +101,25 @@ class MethodCaller {
   // ActorDiedError if the actor died first, TaskCancelledError after cancel(), ...). Throws
   // UsageError for an empty handle, without a session, or for a ref argument of an ended session;
   // ObjectStoreFullError when the store has no room to record the call.
+  // A method returning Generator<T> gives an ObjectRefStream<T> instead, whose iteration
+  // throws those errors.
   template <class... Args>
-  ObjectRef<Result> remote(Args&&... args) const {
+  typename detail::RemoteReturn<M A::*>::type remote(Args&&... args) const {
+    const uint32_t stream_bound =
+        options_.concurrency_group.empty() && !options_.generator_backpressure
+            ? 0
+            : detail::check_call_options(options_);
     detail::ArgWriter w;
     detail::encode_call_args<M A::*>(w, std::forward<Args>(args)...);
-    return detail::RefAccess::adopt<Result>(
-        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w));
+    return detail::RemoteReturn<M A::*>::adopt(
+        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w, stream_bound));
   }
 
  private:
   detail::ActorId actor_;
   uint32_t method_;
   uint32_t signature_;
+  CallOptions options_;
 };
 
 // A handle to one actor of one session: copyable and comparable, passable as a call argument or

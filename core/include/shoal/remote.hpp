@@ -44,11 +44,12 @@ class TaskCaller {
   // running it, TaskCancelledError after cancel(). Throws UsageError without a session or for a
   // ref argument of an ended session, ObjectStoreFullError when the store has no room to record
   // the call.
+  // An `f` returning Generator<T> gives an ObjectRefStream<T>, fed by the worker as it yields.
   template <class... Args>
-  ObjectRef<Result> remote(Args&&... args) const {
+  typename detail::RemoteReturn<F>::type remote(Args&&... args) const {
     detail::ArgWriter w;
     detail::encode_call_args<F>(w, std::forward<Args>(args)...);
-    return detail::RefAccess::adopt<Result>(detail::submit_task(uint32_t(index_), w));
+    return detail::RemoteReturn<F>::adopt(detail::submit_task(uint32_t(index_), w));
   }
 
  private:

@@ -16,9 +16,11 @@
 #include <shoal/errors.hpp>
 #include <shoal/event.hpp>
 #include <shoal/gather.hpp>
+#include <shoal/generator.hpp>
 #include <shoal/msgpack_codec.hpp>
 #include <shoal/object_id.hpp>
 #include <shoal/object_ref.hpp>
+#include <shoal/object_ref_stream.hpp>
 #include <shoal/remote.hpp>
 #include <shoal/run.hpp>
 #include <shoal/semaphore.hpp>

@@ -27,6 +27,7 @@
 
 namespace shoal {
 struct ActorOptions;
+struct CallOptions;
 }  // namespace shoal
 
 namespace shoal::detail {
@@ -59,6 +60,9 @@ struct ActorSpec {
 ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token);
 ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
                    ObjectRefBase* token);
+// Checks a call's options (std::invalid_argument naming what is wrong); returns the stream bound
+// they ask for, 0 for none.
+uint32_t check_call_options(const CallOptions& options);
 pid_t actor_pid(ActorId id);
 void kill_actor(ActorId id);
 

@@ -27,7 +27,9 @@
 
 #include <shoal/detail/codec.hpp>
 #include <shoal/detail/runtime.hpp>
+#include <shoal/generator.hpp>
 #include <shoal/object_ref.hpp>
+#include <shoal/object_ref_stream.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal::detail {
@@ -274,8 +276,27 @@ struct CallableTraits<R (*)(Args...) noexcept> : CallableTraits<R (*)(Args...)> 
 
 template <class M>
 using call_result_t = typename task_value<typename CallableTraits<M>::result>::type;
+// A Task or a Generator: runs on an event loop, and makes its class an async actor.
 template <class M>
-inline constexpr bool is_coroutine_v = is_task_v<typename CallableTraits<M>::result>;
+inline constexpr bool is_coroutine_v = is_task_v<typename CallableTraits<M>::result> ||
+                                       is_generator_v<typename CallableTraits<M>::result>;
+template <class M>
+inline constexpr bool is_streaming_v = is_generator_v<typename CallableTraits<M>::result>;
+
+// What .remote() of M returns: ObjectRefStream<T> for a Generator<T>, else ObjectRef<R>.
+template <class M, bool = is_streaming_v<M>>
+struct RemoteReturn {
+  using type = ObjectRef<call_result_t<M>>;
+  static type adopt(RefRecord* rec) noexcept { return RefAccess::adopt<call_result_t<M>>(rec); }
+};
+template <class M>
+struct RemoteReturn<M, true> {
+  using type =
+      ObjectRefStream<typename is_generator<typename CallableTraits<M>::result>::value_type>;
+  static type adopt(RefRecord* head) noexcept {
+    return StreamAccess::adopt<typename type::value_type::value_type>(head);
+  }
+};
 
 // Encodes args... against the parameter list of M.
 template <class M, class... A>
@@ -290,7 +311,8 @@ void encode_call_args(ArgWriter& w, A&&... args) {
 }
 
 // Submits a call to actor (index, gen); returns the result's record.
+// `stream_bound`: for a streaming call, the back-pressure bound its caller asked for (0: none).
 RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method,
-                       uint32_t signature, const ArgWriter& args);
+                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound = 0);
 
 }  // namespace shoal::detail

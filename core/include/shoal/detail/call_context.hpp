@@ -10,6 +10,7 @@
 #pragma once
 
 #include <coroutine>
+#include <cstdint>
 
 #include <shoal/detail/intrusive_list.hpp>
 
@@ -54,6 +55,11 @@ struct CallContext {
   ListHook<CallContext> sibling;                               // in parent->children
   IntrusiveList<CallContext, &CallContext::sibling> children;  // newest first
   CallTrace* trace = nullptr;  // a root call the timeline records, else null
+  // A streaming call (Generator): the link it seals next, which replaces the call's result
+  // object as what cancel() of the stream marks and what a failure of the call is sealed into.
+  static constexpr uint32_t kNoStream = 0xffffffffu;
+  uint32_t stream_slot = kNoStream;
+  uint32_t stream_gen = 0;
 
   CallContext() = default;
   explicit CallContext(CallContext* parent_ctx);  // a child of parent_ctx

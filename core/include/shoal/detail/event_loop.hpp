@@ -37,6 +37,10 @@ struct RefWaitNode : WaitNode {
   bool registered = false;          // asked the object's sealer to notify this process
   // Runs when the object is sealed, before the coroutine is scheduled.
   void (*on_sealed)(RefWaitNode*) noexcept = nullptr;
+  // When set, the wait also ends once this returns true (checked wherever the seal is: each
+  // time the loop looks at its waits, and before it parks). Whoever makes it true notifies the
+  // process's wake word, as a seal does.
+  bool (*also_ready)(const RefWaitNode*) noexcept = nullptr;
 
   bool listed() const noexcept { return loop_hook.linked; }
 };

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include <shoal/detail/call.hpp>
+#include <shoal/detail/stream_writer.hpp>
+#include <shoal/generator.hpp>
 #include <shoal/task.hpp>
 
 namespace shoal::detail {
@@ -106,7 +108,7 @@ void run_plain(Fn&& fn, std::span<const std::byte> args, const std::vector<Objec
 template <class M, class Fn>
 void invoke_blocking_impl(Fn&& fn, const CallInput& in, const CallTarget& target) {
   using Traits = CallableTraits<M>;
-  if constexpr (is_task_v<typename Traits::result>) {
+  if constexpr (is_task_v<typename Traits::result> || is_generator_v<typename Traits::result>) {
     throw UsageError("a coroutine method cannot run on a thread pool");  // never dispatched so
   } else {
     const std::vector<ObjectRefBase> resolved = resolve_args_blocking(in.args());
@@ -120,7 +122,12 @@ Task<void> invoke_async_impl(Fn fn, CallInput in, CallTarget target) {
   using Params = typename Traits::params;
   std::vector<ObjectRefBase> resolved;
   if (!refs_to_resolve(in.args()).empty()) resolved = co_await resolve_args(in.args());
-  if constexpr (is_task_v<typename Traits::result>) {
+  if constexpr (is_generator_v<typename Traits::result>) {
+    using Y = typename is_generator<typename Traits::result>::value_type;
+    auto stored = ParamsDecoder<Params>::decode(in.args(), resolved);
+    // `stored` lives in this frame while the generator, which may refer to it, runs.
+    co_await run_stream<Y>(apply_params<Params>(fn, stored), target, in.header.caller);
+  } else if constexpr (is_task_v<typename Traits::result>) {
     using R = typename task_value<typename Traits::result>::type;
     auto stored = ParamsDecoder<Params>::decode(in.args(), resolved);
     if constexpr (std::is_void_v<R>) {
