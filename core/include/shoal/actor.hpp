@@ -9,6 +9,12 @@
 // once. Any other class is a threaded actor: calls run on a pool of max_concurrency threads
 // (default 1, which runs each caller's calls in order).
 //
+// Concurrency groups (Ray's concurrency_groups): SHOAL_CONCURRENCY_GROUP puts methods in a named
+// group with its own limit of calls in progress; the other methods are in the default group,
+// whose limit is max_concurrency. A call waits only for room in its own group: a group whose
+// calls are all blocked never delays the calls of another. On an async actor every group shares
+// the one event loop; on a threaded actor each group is its own pool of `limit` threads.
+//
 // Lifetimes (ActorOptions::lifetime): an owned actor (the default) lives while any process of the
 // session holds a handle to it, and at most as long as the process that created it; a detached one
 // until kill() or exit_actor(). Either ends earlier at a crash it may not be restarted from, and
@@ -19,6 +25,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -56,6 +63,18 @@ struct ActorOptions {
                                        // or exit_actor()) reruns the constructor
   uint32_t ring_capacity = 0;          // request ring cells, rounded up to a power of two; 0: 1024
   Lifetime lifetime = Lifetime::kOwned;  // see Lifetime
+  // Concurrency groups by name and limit: overrides the limit of a group declared with
+  // SHOAL_CONCURRENCY_GROUP, or adds a group (holding no method of its own: calls reach it through
+  // CallOptions). At most 8 groups per actor, the default one included; names of at most 23
+  // bytes, not "default" (whose limit is max_concurrency).
+  std::map<std::string, int> concurrency_groups;
+};
+
+// How one call is made: handle.task(&A::m).options(CallOptions{...}).remote(args...).
+struct CallOptions {
+  // The group the call runs in, by name: "" for the method's own group, "default" for the
+  // default group, or any group the actor has (declared or added at creation).
+  std::string concurrency_group;
 };
 
 template <class A>
@@ -71,25 +90,36 @@ class MethodCaller {
   MethodCaller(detail::ActorId actor, uint32_t method, uint32_t signature)
       : actor_(actor), method_(method), signature_(signature) {}
 
+  // The same caller with `options` for the calls it makes; the group name is looked up at
+  // remote().
+  MethodCaller options(CallOptions options) const {
+    MethodCaller c = *this;
+    c.group_ = std::move(options.concurrency_group);
+    return c;
+  }
+
   // Submits the call and returns at once, unless the actor's request ring is full: then it waits
   // for a free cell. Arguments convert to the method's parameters; an ObjectRef<U> for a
   // parameter U is resolved before the call runs. The call ends in exactly one outcome, which the
   // ref holds: the result, or the error get() rethrows (TaskError if the method threw,
   // ActorDiedError if the actor died first, TaskCancelledError after cancel(), ...). Throws
   // UsageError for an empty handle, without a session, or for a ref argument of an ended session;
-  // ObjectStoreFullError when the store has no room to record the call.
+  // ObjectStoreFullError when the store has no room to record the call; std::invalid_argument,
+  // naming it, for a CallOptions::concurrency_group the actor does not have.
   template <class... Args>
   ObjectRef<Result> remote(Args&&... args) const {
+    const uint32_t group = group_.empty() ? detail::kOwnGroup : detail::find_group(actor_, group_);
     detail::ArgWriter w;
     detail::encode_call_args<M A::*>(w, std::forward<Args>(args)...);
     return detail::RefAccess::adopt<Result>(
-        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w));
+        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w, group));
   }
 
  private:
   detail::ActorId actor_;
   uint32_t method_;
   uint32_t signature_;
+  std::string group_;  // CallOptions::concurrency_group
 };
 
 // A handle to one actor of one session: copyable and comparable, passable as a call argument or
@@ -145,7 +175,8 @@ class ActorCreator {
   // Starts the actor's process and returns its handle at once; calls made meanwhile queue up. If
   // the constructor throws, every call fails with ActorDiedError naming the exception. Any thread
   // may create actors. Throws std::invalid_argument for a bad option (max_concurrency below 1, no
-  // such cpu, a name over 63 bytes), UsageError for a name a live actor of the session has, or
+  // such cpu, a name over 63 bytes, a concurrency group limit below 1 or a bad group name, more
+  // than 8 groups) or a bad SHOAL_CONCURRENCY_GROUP declaration, naming the group, UsageError for a name a live actor of the session has, or
   // without a session, shoal::Error when the session's actor table is full, and
   // ObjectStoreFullError when the constructor's arguments or the request ring do not fit.
   template <class... Args>
@@ -214,3 +245,12 @@ void kill(const ActorHandle<A>& handle) {
   };                                                                                      \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_actor_registered_, __COUNTER__) = \
       ::shoal::detail::register_actor<Class>()
+
+// Declares concurrency group `name` of Class: at most `limit` of the listed methods' calls are in
+// progress at once. Use at global scope after SHOAL_ACTOR(Class, ...), in the same translation
+// unit, once per group; a method is in at most one group. A bad declaration (a limit below 1, a
+// method in two groups, more than 7 groups, a name over 23 bytes or "default") makes creating a
+// Class throw std::invalid_argument naming the group.
+#define SHOAL_CONCURRENCY_GROUP(Class, name, limit, ...)                                      \
+  [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_group_registered_, __COUNTER__) = \
+      ::shoal::detail::register_concurrency_group<Class>(name, limit, __VA_ARGS__)

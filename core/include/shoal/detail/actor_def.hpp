@@ -59,6 +59,10 @@ struct ActorSpec {
 ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token);
 ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
                    ObjectRefBase* token);
+// The index of concurrency group `name` in the table of actor `id`, for a call's header; throws
+// std::invalid_argument naming the group if the actor has none of that name. An actor gone (a
+// stale handle) gives kOwnGroup: the call then fails as every call on it does.
+uint32_t find_group(ActorId id, const std::string& name);
 pid_t actor_pid(ActorId id);
 void kill_actor(ActorId id);
 
@@ -179,6 +183,24 @@ bool register_actor() {
   const std::vector<std::string> names = split_names(ActorDef<A>::method_list);
   add_methods<A>(info, names, std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{});
   register_class(std::move(info));
+  return true;
+}
+
+// SHOAL_CONCURRENCY_GROUP: puts the listed methods of A in group `name`. Runs during static
+// initialisation, after register_actor<A>() (SHOAL_ACTOR comes first in the same unit); a method
+// not listed in SHOAL_ACTOR makes the declaration bad, which creating an A then reports.
+template <class A, class... M>
+bool register_concurrency_group(std::string_view name, int limit, M A::*... methods) {
+  std::vector<uint32_t> indices;
+  auto index_of = [](auto method) {
+    try {
+      return find_method<A>(method).index;
+    } catch (const UsageError&) {
+      return kNoMethod;  // register_group() keeps the error
+    }
+  };
+  (indices.push_back(index_of(methods)), ...);
+  register_group(class_id_of<A>(), name, limit, indices);
   return true;
 }
 
