@@ -226,7 +226,7 @@ int run_status(bool json) {
       // Concurrency groups, for an actor that has more than the default one.
       if (a.groups.size() < 2) continue;
       for (const GroupRow& g : a.groups) {
-        std::printf("    group %-16s limit %6d running %6u queued %6u\n", g.name.c_str(), g.limit,
+        std::printf("    group %-16s limit=%d running=%u queued=%u\n", g.name.c_str(), g.limit,
                     g.running, g.queued);
       }
     }

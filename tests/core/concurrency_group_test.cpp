@@ -26,21 +26,45 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Counts the calls of one kind in progress and the most there ever were at once.
+// Counts the calls of one kind in progress and the most there ever were at once. hold(limit)
+// keeps the first calls in progress until `limit` of them are (and a moment more, room for an
+// excess call to start were the limit not enforced); later calls pass at once. A limit that is
+// never reached leaves them held, and the test's bounded get() fails.
 class InProgress {
  public:
-  void enter() {
-    const int now = running_.fetch_add(1, std::memory_order_relaxed) + 1;
-    int peak = peak_.load(std::memory_order_relaxed);
-    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+  // The threaded form: blocks the calling thread (for a minute at most).
+  void hold(int limit) {
+    if (enter() >= limit && !reached_.load(std::memory_order_acquire)) {
+      std::this_thread::sleep_for(100ms);
+      reached_.store(true, std::memory_order_release);
     }
+    for (int i = 0; i < 60'000 && !reached_.load(std::memory_order_acquire); ++i)
+      std::this_thread::sleep_for(1ms);
+  }
+  // The async form: suspends the call.
+  shoal::Task<void> hold_async(int limit) {
+    if (enter() >= limit && !reached_event_.is_set()) {
+      co_await shoal::sleep_for(100ms);
+      reached_event_.set();
+    }
+    co_await reached_event_.wait();
   }
   void leave() { running_.fetch_sub(1, std::memory_order_relaxed); }
   int peak() const { return peak_.load(std::memory_order_relaxed); }
 
  private:
+  int enter() {
+    const int now = running_.fetch_add(1, std::memory_order_relaxed) + 1;
+    int peak = peak_.load(std::memory_order_relaxed);
+    while (now > peak && !peak_.compare_exchange_weak(peak, now, std::memory_order_relaxed)) {
+    }
+    return now;
+  }
+
   std::atomic<int> running_{0};
   std::atomic<int> peak_{0};
+  std::atomic<bool> reached_{false};
+  shoal::Event reached_event_;
 };
 
 }  // namespace
@@ -57,21 +81,21 @@ class AsyncGroups {
   int f4() { return int(::gettid()); }
   int f5() { return int(::gettid()); }
 
-  // In "io": runs `ms` (suspended), counting the io calls in progress.
-  shoal::Task<void> io_work(int ms) {
-    io_.enter();
+  // In "io": held until `limit` io calls are in progress, then runs `ms` (suspended).
+  shoal::Task<void> io_work(int limit, int ms) {
+    co_await io_.hold_async(limit);
     co_await shoal::sleep_for(std::chrono::milliseconds(ms));
     io_.leave();
   }
   // In "compute": the same for compute calls.
-  shoal::Task<void> compute_work(int ms) {
-    compute_.enter();
+  shoal::Task<void> compute_work(int limit, int ms) {
+    co_await compute_.hold_async(limit);
     co_await shoal::sleep_for(std::chrono::milliseconds(ms));
     compute_.leave();
   }
   // In the default group: the same; sent elsewhere with CallOptions, it counts there.
-  shoal::Task<void> work(int ms) {
-    other_.enter();
+  shoal::Task<void> work(int limit, int ms) {
+    co_await other_.hold_async(limit);
     co_await shoal::sleep_for(std::chrono::milliseconds(ms));
     other_.leave();
   }
@@ -142,18 +166,18 @@ class ThreadedGroups {
   int f4() { return int(::gettid()); }
   int f5() { return int(::gettid()); }
 
-  void io_work(int ms) {
-    io_.enter();
+  void io_work(int limit, int ms) {
+    io_.hold(limit);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     io_.leave();
   }
-  void compute_work(int ms) {
-    compute_.enter();
+  void compute_work(int limit, int ms) {
+    compute_.hold(limit);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     compute_.leave();
   }
-  void work(int ms) {
-    other_.enter();
+  void work(int limit, int ms) {
+    other_.hold(limit);
     std::this_thread::sleep_for(std::chrono::milliseconds(ms));
     other_.leave();
   }
@@ -232,16 +256,17 @@ bool still_pending(const shoal::ObjectRef<T>& ref) {
   return r.ready.empty();
 }
 
-// `calls` calls of `method` (with `ms`) from each of 8 threads at once, all waited for.
+// `calls` calls of `method` (with `limit` and `ms`) from each of 8 threads at once, all waited
+// for.
 template <class A, class M>
-void from_eight_callers(const shoal::ActorHandle<A>& a, M A::*method, int calls, int ms,
+void from_eight_callers(const shoal::ActorHandle<A>& a, M A::*method, int calls, int limit, int ms,
                         const std::string& group = "") {
   std::vector<std::thread> callers;
   for (int t = 0; t < 8; ++t) {
     callers.emplace_back([&] {
       std::vector<shoal::ObjectRef<void>> refs;
       for (int i = 0; i < calls; ++i)
-        refs.push_back(a.task(method).options(in_group(group)).remote(ms));
+        refs.push_back(a.task(method).options(in_group(group)).remote(limit, ms));
       for (auto& r : refs)
         shoal::get(r, 60s);
     });
@@ -268,9 +293,9 @@ TEST_F(ConcurrencyGroups, AsyncActorRunsEveryGroupOnItsOneEventLoop) {
 
 TEST_F(ConcurrencyGroups, AsyncGroupLimitIsReachedAndNeverExceededUnderEightCallers) {
   auto a = shoal::actor<AsyncGroups>().options({.max_concurrency = 3}).remote();
-  std::thread io([&] { from_eight_callers(a, &AsyncGroups::io_work, 20, 2); });
-  std::thread compute([&] { from_eight_callers(a, &AsyncGroups::compute_work, 20, 2); });
-  from_eight_callers(a, &AsyncGroups::work, 20, 2);
+  std::thread io([&] { from_eight_callers(a, &AsyncGroups::io_work, 20, 2, 2); });
+  std::thread compute([&] { from_eight_callers(a, &AsyncGroups::compute_work, 20, 4, 2); });
+  from_eight_callers(a, &AsyncGroups::work, 20, 3, 2);
   io.join();
   compute.join();
   EXPECT_EQ(get_in_time(a.task(&AsyncGroups::io_peak).remote()), 2);
@@ -338,8 +363,8 @@ TEST_F(ConcurrencyGroups, ActorOptionsOverrideADeclaredLimitAndAddAGroup) {
   auto a = shoal::actor<AsyncGroups>()
                .options({.concurrency_groups = {{"io", 3}, {"extra", 5}}})
                .remote();
-  std::thread io([&] { from_eight_callers(a, &AsyncGroups::io_work, 20, 2); });
-  from_eight_callers(a, &AsyncGroups::work, 20, 2, "extra");
+  std::thread io([&] { from_eight_callers(a, &AsyncGroups::io_work, 20, 3, 2); });
+  from_eight_callers(a, &AsyncGroups::work, 20, 5, 2, "extra");
   io.join();
   EXPECT_EQ(get_in_time(a.task(&AsyncGroups::io_peak).remote()), 3);
   EXPECT_EQ(get_in_time(a.task(&AsyncGroups::other_peak).remote()), 5);
@@ -389,9 +414,9 @@ TEST_F(ConcurrencyGroups, ThreadedActorRunsEachGroupOnThreadsOfItsOwn) {
 
 TEST_F(ConcurrencyGroups, ThreadedGroupLimitIsReachedAndNeverExceededUnderEightCallers) {
   auto a = shoal::actor<ThreadedGroups>().options({.max_concurrency = 3}).remote();
-  std::thread io([&] { from_eight_callers(a, &ThreadedGroups::io_work, 10, 3); });
-  std::thread compute([&] { from_eight_callers(a, &ThreadedGroups::compute_work, 10, 3); });
-  from_eight_callers(a, &ThreadedGroups::work, 10, 3);
+  std::thread io([&] { from_eight_callers(a, &ThreadedGroups::io_work, 10, 2, 3); });
+  std::thread compute([&] { from_eight_callers(a, &ThreadedGroups::compute_work, 10, 4, 3); });
+  from_eight_callers(a, &ThreadedGroups::work, 10, 3, 3);
   io.join();
   compute.join();
   EXPECT_EQ(get_in_time(a.task(&ThreadedGroups::io_peak).remote()), 2);
@@ -420,9 +445,11 @@ TEST_F(ConcurrencyGroups, ThreadedBlockedGroupDoesNotBlockOthers) {
 TEST_F(ConcurrencyGroups, ThreadedDefaultGroupRunsOneCallAtATimeBesideOtherGroups) {
   auto a = shoal::actor<ThreadedGroups>().remote();
   // max_concurrency 1: the default group's calls run one at a time, whatever the other groups do.
-  std::thread other([&] { from_eight_callers(a, &ThreadedGroups::work, 5, 1); });
-  other.join();
+  std::thread io([&] { from_eight_callers(a, &ThreadedGroups::io_work, 5, 2, 1); });
+  from_eight_callers(a, &ThreadedGroups::work, 5, 1, 1);
+  io.join();
   EXPECT_EQ(get_in_time(a.task(&ThreadedGroups::other_peak).remote()), 1);
+  EXPECT_EQ(get_in_time(a.task(&ThreadedGroups::io_peak).remote()), 2);
 }
 
 // ---- errors ------------------------------------------------------------------------------------
