@@ -47,7 +47,6 @@ struct AsyncCall {
 // A call taken out of the ring while its group was full.
 struct QueuedCall {
   CallInput in;
-  uint32_t group = 0;
   ListHook<QueuedCall> hook;  // in its group's queue
 };
 
@@ -135,7 +134,6 @@ class AsyncIntake final : public LoopIntake {
     }
     QueuedCall* q = take_queued();
     q->in = std::move(in);
-    q->group = group;
     g.queue.push_back(q);
     ++g.queued;
     ++queued_;

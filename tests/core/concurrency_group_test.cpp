@@ -119,21 +119,29 @@ class AsyncGroups {
   int ping(int x) { return x; }
   // In "control", which nothing saturates.
   void release() { released_.set(); }
+  // In "control": notes `i`, suspending a moment first.
+  shoal::Task<void> note(int i) {
+    co_await shoal::sleep_for(std::chrono::microseconds(100));
+    notes_.push_back(i);
+  }
+  std::vector<int> notes() { return notes_; }
 
  private:
   InProgress io_, compute_, other_;
   shoal::Event released_;
+  std::vector<int> notes_;
 };
 SHOAL_ACTOR(AsyncGroups, &AsyncGroups::f1, &AsyncGroups::f2, &AsyncGroups::f3, &AsyncGroups::f4,
             &AsyncGroups::f5, &AsyncGroups::io_work, &AsyncGroups::compute_work,
             &AsyncGroups::work, &AsyncGroups::io_peak, &AsyncGroups::compute_peak,
             &AsyncGroups::other_peak, &AsyncGroups::io_block, &AsyncGroups::block,
-            &AsyncGroups::compute_ping, &AsyncGroups::ping, &AsyncGroups::release);
+            &AsyncGroups::compute_ping, &AsyncGroups::ping, &AsyncGroups::release,
+            &AsyncGroups::note, &AsyncGroups::notes);
 SHOAL_CONCURRENCY_GROUP(AsyncGroups, "io", 2, &AsyncGroups::f1, &AsyncGroups::f2,
                         &AsyncGroups::io_work, &AsyncGroups::io_block);
 SHOAL_CONCURRENCY_GROUP(AsyncGroups, "compute", 4, &AsyncGroups::f3, &AsyncGroups::f4,
                         &AsyncGroups::compute_work, &AsyncGroups::compute_ping);
-SHOAL_CONCURRENCY_GROUP(AsyncGroups, "control", 1, &AsyncGroups::release);
+SHOAL_CONCURRENCY_GROUP(AsyncGroups, "control", 1, &AsyncGroups::release, &AsyncGroups::note);
 
 // Ray's AsyncBatcher: three add() calls of one group wait for each other on one event.
 class AsyncBatcher {
@@ -325,6 +333,24 @@ TEST_F(ConcurrencyGroups, AsyncSaturatedGroupDoesNotDelayTheCallsOfAnother) {
     EXPECT_EQ(get_in_time(a.task(&AsyncGroups::ping).remote(i)), i);
   }
   EXPECT_TRUE(still_pending(blocked.back()));
+  a.task(&AsyncGroups::release).remote();
+  for (auto& r : blocked)
+    EXPECT_EQ(get_in_time(r), 1);
+}
+
+TEST_F(ConcurrencyGroups, AsyncCallsOfAGroupRunInSubmissionOrderBesideAFullGroup) {
+  auto a = shoal::actor<AsyncGroups>().remote();
+  std::vector<shoal::ObjectRef<int>> blocked;
+  std::vector<shoal::ObjectRef<void>> notes;
+  std::vector<int> want;
+  for (int i = 0; i < 200; ++i) {
+    if (i % 10 == 0) blocked.push_back(a.task(&AsyncGroups::io_block).remote());
+    notes.push_back(a.task(&AsyncGroups::note).remote(i));
+    want.push_back(i);
+  }
+  for (auto& r : notes)
+    get_in_time(r);
+  EXPECT_EQ(get_in_time(a.task(&AsyncGroups::notes).remote()), want);
   a.task(&AsyncGroups::release).remote();
   for (auto& r : blocked)
     EXPECT_EQ(get_in_time(r), 1);
