@@ -134,8 +134,7 @@ SessionRow inspect(const std::string& name) {
     // A count beyond the table is what a corrupt segment holds: show what fits.
     const uint32_t groups = std::min(e.group_count, ipc::kMaxGroups);
     for (uint32_t g = 0; g < groups; ++g) {
-      a.groups.push_back(GroupRow{text(e.group_name[g], sizeof(e.group_name[g])),
-                                  e.group_limit[g],
+      a.groups.push_back(GroupRow{text(e.group_name[g], sizeof(e.group_name[g])), e.group_limit[g],
                                   e.group_running[g].load(std::memory_order_relaxed),
                                   e.group_queued[g].load(std::memory_order_relaxed)});
     }
@@ -162,10 +161,8 @@ int run_status(bool json) {
       for (const ActorRow& a : r.actors) {
         nlohmann::ordered_json groups = nlohmann::ordered_json::array();
         for (const GroupRow& g : a.groups) {
-          groups.push_back({{"name", g.name},
-                            {"limit", g.limit},
-                            {"running", g.running},
-                            {"queued", g.queued}});
+          groups.push_back(
+              {{"name", g.name}, {"limit", g.limit}, {"running", g.running}, {"queued", g.queued}});
         }
         actors.push_back({{"index", a.index},
                           {"name", a.name},

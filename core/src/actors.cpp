@@ -88,7 +88,7 @@ struct NewActor {
   const RefRecord* ctor_args = nullptr;
   launcher::ActorLifetime lifetime = launcher::ActorLifetime::kDetached;
   const RefRecord* token = nullptr;  // an owned actor's token (see ipc::ActorEntry::token)
-  std::vector<GroupInfo> groups;  // beyond the default group (whose limit is max_concurrency)
+  std::vector<GroupInfo> groups;     // beyond the default group (whose limit is max_concurrency)
 };
 
 // The group table of an actor of class `cls` created with `o`: the declared groups in order
@@ -109,8 +109,7 @@ std::vector<GroupInfo> group_table(const ClassInfo* cls, const ActorOptions& o) 
                                   std::to_string(ipc::kGroupNameBytes - 1) + " bytes");
     }
     if (limit < 1) {
-      throw std::invalid_argument(what + ": its limit " + std::to_string(limit) +
-                                  " is below 1");
+      throw std::invalid_argument(what + ": its limit " + std::to_string(limit) + " is below 1");
     }
     bool declared = false;
     for (GroupInfo& g : groups) {
@@ -240,11 +239,11 @@ ActorId start_actor(const NewActor& spec) {
   e.exit_status.store(0, std::memory_order_relaxed);
   e.group_count = uint32_t(spec.groups.size() + 1);
   for (uint32_t g = 0; g < ipc::kMaxGroups; ++g) {
-    e.group_limit[g] = g == 0 ? spec.max_concurrency
+    e.group_limit[g] = g == 0                    ? spec.max_concurrency
                        : g <= spec.groups.size() ? spec.groups[g - 1].limit
                                                  : 0;
     copy_text(e.group_name[g], sizeof(e.group_name[g]),
-              g == 0                     ? kDefaultGroupName
+              g == 0                    ? kDefaultGroupName
               : g <= spec.groups.size() ? std::string_view(spec.groups[g - 1].name)
                                         : std::string_view());
     e.group_running[g].store(0, std::memory_order_relaxed);
@@ -421,7 +420,8 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
 uint32_t find_group(ActorId id, const std::string& name) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
-  if (id.index >= s.actor_count()) throw UsageError("shoal: call on an empty or invalid ActorHandle");
+  if (id.index >= s.actor_count())
+    throw UsageError("shoal: call on an empty or invalid ActorHandle");
   const ipc::ActorEntry& e = s.actor(id.index);
   // relaxed: a handle exists only once its creator published the entry (the seq_cst store of
   // kStarting, which the handle's holder saw before, or get_actor()'s acquire); the group table

@@ -91,8 +91,7 @@ class AsyncIntake final : public LoopIntake {
       const auto p = a_.ring().try_peek(&cell);
       if (p == ipc::RequestRing::Peek::kSkipped) continue;
       if (p == ipc::RequestRing::Peek::kEmpty && running_ == 0 && queued_ == 0 &&
-          a_.unreferenced() &&
-          a_.ring_empty_after_unreferenced()) {
+          a_.unreferenced() && a_.ring_empty_after_unreferenced()) {
         a_.exit_unreferenced();  // an owned actor no handle refers to
       }
       if (p != ipc::RequestRing::Peek::kReady) break;

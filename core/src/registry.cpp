@@ -52,8 +52,8 @@ void register_group(uint64_t class_id, std::string_view name, int limit,
   ClassInfo& c = it->second;
   auto fail = [&](const std::string& why) {
     if (c.group_error.empty()) {
-      c.group_error = "shoal: concurrency group \"" + std::string(name) + "\" of " + c.name +
-                      ": " + why;
+      c.group_error =
+          "shoal: concurrency group \"" + std::string(name) + "\" of " + c.name + ": " + why;
     }
   };
   if (name.empty() || name == kDefaultGroupName) return fail("the name is reserved");

@@ -537,8 +537,8 @@ TEST_F(Status, ShowsEachConcurrencyGroupWithItsLimitCallsInProgressAndQueued) {
     if (!w.empty() && w[0] == "group") lines.push_back(line.substr(line.find("group")));
   }
   // The text lists groups only for actors with more than the default one: these two.
-  for (const char* want : {"limit=1 running=1 queued=2", "limit=1 running=1 queued=3",
-                           "limit=3 running=0 queued=0"}) {
+  for (const char* want :
+       {"limit=1 running=1 queued=2", "limit=1 running=1 queued=3", "limit=3 running=0 queued=0"}) {
     bool found = false;
     for (const std::string& l : lines)
       found |= l.find(want) != std::string::npos;

@@ -132,11 +132,10 @@ class AsyncGroups {
   std::vector<int> notes_;
 };
 SHOAL_ACTOR(AsyncGroups, &AsyncGroups::f1, &AsyncGroups::f2, &AsyncGroups::f3, &AsyncGroups::f4,
-            &AsyncGroups::f5, &AsyncGroups::io_work, &AsyncGroups::compute_work,
-            &AsyncGroups::work, &AsyncGroups::io_peak, &AsyncGroups::compute_peak,
-            &AsyncGroups::other_peak, &AsyncGroups::io_block, &AsyncGroups::block,
-            &AsyncGroups::compute_ping, &AsyncGroups::ping, &AsyncGroups::release,
-            &AsyncGroups::note, &AsyncGroups::notes);
+            &AsyncGroups::f5, &AsyncGroups::io_work, &AsyncGroups::compute_work, &AsyncGroups::work,
+            &AsyncGroups::io_peak, &AsyncGroups::compute_peak, &AsyncGroups::other_peak,
+            &AsyncGroups::io_block, &AsyncGroups::block, &AsyncGroups::compute_ping,
+            &AsyncGroups::ping, &AsyncGroups::release, &AsyncGroups::note, &AsyncGroups::notes);
 SHOAL_CONCURRENCY_GROUP(AsyncGroups, "io", 2, &AsyncGroups::f1, &AsyncGroups::f2,
                         &AsyncGroups::io_work, &AsyncGroups::io_block);
 SHOAL_CONCURRENCY_GROUP(AsyncGroups, "compute", 4, &AsyncGroups::f3, &AsyncGroups::f4,
@@ -506,8 +505,9 @@ TEST_F(ConcurrencyGroups, LimitBelowOneAtCreationIsAnInvalidArgumentNamingTheGro
       EXPECT_NE(std::string(e.what()).find("\"io\""), std::string::npos) << e.what();
     }
   }
-  EXPECT_THROW(shoal::actor<ThreadedGroups>().options({.concurrency_groups = {{"new", 0}}}).remote(),
-               std::invalid_argument);
+  EXPECT_THROW(
+      shoal::actor<ThreadedGroups>().options({.concurrency_groups = {{"new", 0}}}).remote(),
+      std::invalid_argument);
 }
 
 TEST_F(ConcurrencyGroups, BadGroupOptionsAreInvalidArguments) {

@@ -51,8 +51,8 @@ namespace {
 
 using shoal_bench::GroupedTarget;
 
-constexpr int kInFlight = 1000;  // as the other *_async figures
-constexpr int kBusyLimit = 4;    // "busy"'s limit, declared above
+constexpr int kInFlight = 1000;      // as the other *_async figures
+constexpr int kBusyLimit = 4;        // "busy"'s limit, declared above
 constexpr int kBlockedCalls = 1000;  // calls of "busy": kBusyLimit suspended, the rest waiting
 
 // Calls per second of ping(), kInFlight at a time, every result fetched.

@@ -176,9 +176,10 @@ class ActorCreator {
   // the constructor throws, every call fails with ActorDiedError naming the exception. Any thread
   // may create actors. Throws std::invalid_argument for a bad option (max_concurrency below 1, no
   // such cpu, a name over 63 bytes, a concurrency group limit below 1 or a bad group name, more
-  // than 8 groups) or a bad SHOAL_CONCURRENCY_GROUP declaration, naming the group, UsageError for a name a live actor of the session has, or
-  // without a session, shoal::Error when the session's actor table is full, and
-  // ObjectStoreFullError when the constructor's arguments or the request ring do not fit.
+  // than 8 groups) or a bad SHOAL_CONCURRENCY_GROUP declaration, naming the group, UsageError for a
+  // name a live actor of the session has, or without a session, shoal::Error when the session's
+  // actor table is full, and ObjectStoreFullError when the constructor's arguments or the request
+  // ring do not fit.
   template <class... Args>
   ActorHandle<A> remote(Args&&... args) const {
     static_assert(std::is_constructible_v<A, std::decay_t<Args>&&...>,
@@ -251,6 +252,6 @@ void kill(const ActorHandle<A>& handle) {
 // unit, once per group; a method is in at most one group. A bad declaration (a limit below 1, a
 // method in two groups, more than 7 groups, a name over 23 bytes or "default") makes creating a
 // Class throw std::invalid_argument naming the group.
-#define SHOAL_CONCURRENCY_GROUP(Class, name, limit, ...)                                      \
+#define SHOAL_CONCURRENCY_GROUP(Class, name, limit, ...)                                  \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_group_registered_, __COUNTER__) = \
       ::shoal::detail::register_concurrency_group<Class>(name, limit, __VA_ARGS__)
