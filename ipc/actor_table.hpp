@@ -18,6 +18,11 @@
 namespace shoal::ipc {
 
 inline constexpr uint32_t kMaxActors = 4096;
+// Concurrency groups per actor, the default group included: eight fill one cache line of counters
+// (two 32-bit words per group) and are more than Ray programs declare.
+inline constexpr uint32_t kMaxGroups = 8;
+// Bytes of a group name, its terminating NUL included.
+inline constexpr uint32_t kGroupNameBytes = 24;
 
 enum class ActorState : uint32_t {
   kFree = 0,
@@ -79,10 +84,25 @@ struct alignas(64) ActorEntry {
   char name[64];  // "" for unnamed actors
   char class_name[64];
   char death_message[192];
+
+  // Lines 8..11: the concurrency groups, written while kCreating, immutable afterwards. Group 0
+  // is the default group (its limit is max_concurrency); a call's header names its group by
+  // index into these arrays.
+  alignas(64) uint32_t group_count;  // 1..kMaxGroups
+  int32_t group_limit[kMaxGroups];   // calls of the group in progress at once, at most
+  uint8_t pad3[28];
+  char group_name[kMaxGroups][kGroupNameBytes];
+
+  // Line 12: per-group counters written by the actor's own process, read by `shoal status`
+  // (relaxed: a snapshot; nothing is ordered by them).
+  alignas(64) std::atomic<uint32_t> group_running[kMaxGroups];  // calls in progress
+  std::atomic<uint32_t> group_queued[kMaxGroups];  // taken out of the ring, waiting for the group
 };
-static_assert(sizeof(ActorEntry) == 512);
+static_assert(sizeof(ActorEntry) == 832);
 static_assert(offsetof(ActorEntry, class_id) == 64 && offsetof(ActorEntry, calls_served) == 128);
 static_assert(offsetof(ActorEntry, token) == 104);
+static_assert(offsetof(ActorEntry, group_count) == 512 && offsetof(ActorEntry, group_name) == 576 &&
+              offsetof(ActorEntry, group_running) == 768);
 static_assert(std::is_standard_layout_v<ActorEntry>);
 // Every process of the session reads and writes these words.
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

@@ -510,6 +510,10 @@ void Supervisor::on_death(ipc::ProcessSlotId slot, pid_t pid) {
     if (mine && st != ActorState::kDead && st != ActorState::kFree) {
       // The counter of calls running in the incarnation that ended.
       e.in_progress.store(0, std::memory_order_relaxed);
+      for (uint32_t g = 0; g < ipc::kMaxGroups; ++g) {
+        e.group_running[g].store(0, std::memory_order_relaxed);
+        e.group_queued[g].store(0, std::memory_order_relaxed);
+      }
       restart_incarnation = settle_incarnation(uint32_t(actor), pid);
       if (restart_incarnation != 0) restart_actor = actor;
     }

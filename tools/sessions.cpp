@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -130,6 +131,13 @@ SessionRow inspect(const std::string& name) {
     a.restarts = e.restarts.load(std::memory_order_relaxed);
     a.served = e.calls_served.load(std::memory_order_relaxed);
     a.running = e.in_progress.load(std::memory_order_relaxed);
+    // A count beyond the table is what a corrupt segment holds: show what fits.
+    const uint32_t groups = std::min(e.group_count, ipc::kMaxGroups);
+    for (uint32_t g = 0; g < groups; ++g) {
+      a.groups.push_back(GroupRow{text(e.group_name[g], sizeof(e.group_name[g])), e.group_limit[g],
+                                  e.group_running[g].load(std::memory_order_relaxed),
+                                  e.group_queued[g].load(std::memory_order_relaxed)});
+    }
     row.actors.push_back(a);
   }
   return row;
@@ -151,6 +159,11 @@ int run_status(bool json) {
     for (const SessionRow& r : rows) {
       nlohmann::ordered_json actors = nlohmann::ordered_json::array();
       for (const ActorRow& a : r.actors) {
+        nlohmann::ordered_json groups = nlohmann::ordered_json::array();
+        for (const GroupRow& g : a.groups) {
+          groups.push_back(
+              {{"name", g.name}, {"limit", g.limit}, {"running", g.running}, {"queued", g.queued}});
+        }
         actors.push_back({{"index", a.index},
                           {"name", a.name},
                           {"class", a.cls},
@@ -160,7 +173,8 @@ int run_status(bool json) {
                           {"queue_depth", a.depth},
                           {"running", a.running},
                           {"restarts", a.restarts},
-                          {"calls_served", a.served}});
+                          {"calls_served", a.served},
+                          {"concurrency_groups", std::move(groups)}});
       }
       sessions.push_back({{"name", r.name},
                           {"supervisor_pid", r.supervisor},
@@ -206,6 +220,12 @@ int run_status(bool json) {
                   a.name.empty() ? "-" : a.name.c_str(), a.cls.c_str(), int(a.pid),
                   a.core >= 0 ? std::to_string(a.core).c_str() : "-", a.state.c_str(), a.depth,
                   a.restarts, a.served);
+      // Concurrency groups, for an actor that has more than the default one.
+      if (a.groups.size() < 2) continue;
+      for (const GroupRow& g : a.groups) {
+        std::printf("    group %-16s limit=%d running=%u queued=%u\n", g.name.c_str(), g.limit,
+                    g.running, g.queued);
+      }
     }
   }
   return 0;

@@ -16,6 +16,14 @@ std::vector<std::string> list_timelines();
 
 // One actor or worker of a session, as `shoal status` shows it: a snapshot,
 // each figure read on its own.
+// One concurrency group of an actor: its limit, calls in progress and calls waiting for it.
+struct GroupRow {
+  std::string name;
+  int limit;
+  uint32_t running;
+  uint32_t queued;
+};
+
 struct ActorRow {
   uint32_t index;
   std::string name, cls, state;
@@ -25,6 +33,7 @@ struct ActorRow {
   int restarts;
   uint64_t served;
   uint32_t running;
+  std::vector<GroupRow> groups;  // the default group first
 };
 
 struct SessionRow {

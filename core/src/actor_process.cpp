@@ -73,6 +73,19 @@ void ActorProcess::run() {
       creation_failed("the constructor threw a non-standard exception");
     }
   }
+  group_count_ = entry_.group_count;
+  if (group_count_ < 1 || group_count_ > ipc::kMaxGroups) {
+    creation_failed("its concurrency group table is corrupt (" + std::to_string(group_count_) +
+                    " groups)");
+  }
+  for (uint32_t g = 0; g < group_count_; ++g) {
+    if (entry_.group_limit[g] < 1) creation_failed("its concurrency group table is corrupt");
+  }
+  if (cls_ != nullptr) {
+    for (const MethodInfo& m : cls_->methods) {
+      if (m.group >= group_count_) creation_failed("its concurrency group table is corrupt");
+    }
+  }
   if (entry_.ring_off == 0 || entry_.ring_off + entry_.ring_bytes > store_.segment().size()) {
     creation_failed("its request ring is missing");
   }
@@ -223,6 +236,35 @@ bool ActorProcess::begin(const CallInput& in, const char** method_name) {
     return false;
   }
   return true;
+}
+
+bool ActorProcess::group_of(const CallInput& in, uint32_t* group) {
+  const uint32_t named = call_group(in.header);
+  if (named == kOwnGroup) {
+    // An unknown method runs (and fails, in begin()) in the default group.
+    *group = !worker_ && in.header.method < cls_->methods.size()
+                 ? cls_->methods[in.header.method].group
+                 : 0;
+    return true;
+  }
+  if (named < group_count_) {
+    *group = named;
+    return true;
+  }
+  const CallHeader& h = in.header;
+  if (store_.objects().claim(h.result_slot, h.result_gen, store_.me()) ==
+      store::ClaimResult::kGone) {
+    return false;
+  }
+  store::ErrorPayload e;
+  e.kind = store::ErrorKind::kTask;
+  e.pid = ::getpid();
+  e.exception_type = "shoal::Error";
+  e.message = class_name_ + " has no concurrency group #" + std::to_string(named) + " (it has " +
+              std::to_string(group_count_) + "): a corrupt call cell?";
+  e.actor_class = worker_ ? "" : class_name_;
+  (void)store::seal_error(store_, h.result_slot, e);
+  return false;
 }
 
 void ActorProcess::seal_cancelled(const CallTarget& t, const char* method) {

@@ -9,8 +9,10 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <string>
+#include <string_view>
 
 #include <shoal/detail/call.hpp>
 #include <shoal/detail/registry.hpp>
@@ -46,6 +48,16 @@ class ActorProcess {
   // answered here: cancelled, unknown method).
   bool begin(const CallInput& in, const char** method_name);
   void fail_with(const CallTarget& t, std::exception_ptr error, const char* method);
+
+  // ---- concurrency groups (the table of the actor's entry, checked at start) ----
+  uint32_t group_count() const { return group_count_; }
+  uint32_t group_limit(uint32_t group) const { return uint32_t(entry_.group_limit[group]); }
+  std::string_view group_name(uint32_t group) const {
+    return {entry_.group_name[group], strnlen(entry_.group_name[group], ipc::kGroupNameBytes)};
+  }
+  // The group call `in` runs in: the one its header names, or its method's. A header naming a
+  // group the actor does not have (a corrupt cell) answers the call with an error and gives false.
+  bool group_of(const CallInput& in, uint32_t* group);
   void seal_cancelled(const CallTarget& t, const char* method);
 
   // ---- owned actors (Lifetime::kOwned) ----
@@ -78,6 +90,7 @@ class ActorProcess {
   std::string class_name_;
   ipc::IdleSpin idle_;
   std::atomic<uint32_t> outstanding_{0};
+  uint32_t group_count_ = 1;
 };
 
 // Serves a threaded actor's calls on max_concurrency threads, for ever.

@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include <shoal/actor.hpp>
 #include <shoal/remote.hpp>
@@ -22,6 +24,8 @@ namespace shoal {
 namespace detail {
 
 namespace {
+
+static_assert(kMaxGroupsPerActor == ipc::kMaxGroups && kGroupNameBytesMax == ipc::kGroupNameBytes);
 
 constexpr uint32_t kDefaultRingCells = 1024;
 constexpr uint64_t kCtorArgsFingerprint = fnv1a("shoal::detail::CtorArgs");
@@ -85,7 +89,46 @@ struct NewActor {
   const RefRecord* ctor_args = nullptr;
   launcher::ActorLifetime lifetime = launcher::ActorLifetime::kDetached;
   const RefRecord* token = nullptr;  // an owned actor's token (see ipc::ActorEntry::token)
+  std::vector<GroupInfo> groups;     // beyond the default group (whose limit is max_concurrency)
 };
+
+// The group table of an actor of class `cls` created with `o`: the declared groups in order
+// (their indices are the ones the class's methods name), then the groups `o` adds, in name order.
+// Throws std::invalid_argument naming the group that is wrong.
+std::vector<GroupInfo> group_table(const ClassInfo* cls, const ActorOptions& o) {
+  if (cls != nullptr && !cls->group_error.empty()) throw std::invalid_argument(cls->group_error);
+  std::vector<GroupInfo> groups;
+  if (cls != nullptr) groups = cls->groups;
+  for (const auto& [name, limit] : o.concurrency_groups) {
+    const std::string what = "shoal: ActorOptions::concurrency_groups: group \"" + name + "\"";
+    if (name.empty()) throw std::invalid_argument(what + ": a group needs a name");
+    if (name == kDefaultGroupName) {
+      throw std::invalid_argument(what + ": the default group's limit is max_concurrency");
+    }
+    if (name.size() >= ipc::kGroupNameBytes) {
+      throw std::invalid_argument(what + ": the name is longer than " +
+                                  std::to_string(ipc::kGroupNameBytes - 1) + " bytes");
+    }
+    if (limit < 1) {
+      throw std::invalid_argument(what + ": its limit " + std::to_string(limit) + " is below 1");
+    }
+    bool declared = false;
+    for (GroupInfo& g : groups) {
+      if (g.name == name) {
+        g.limit = limit;
+        declared = true;
+      }
+    }
+    if (!declared) groups.push_back(GroupInfo{name, limit});
+  }
+  if (groups.size() + 1 > ipc::kMaxGroups) {
+    throw std::invalid_argument("shoal: an actor has at most " + std::to_string(ipc::kMaxGroups) +
+                                " concurrency groups, the default one included; this one would "
+                                "have " +
+                                std::to_string(groups.size() + 1));
+  }
+  return groups;
+}
 
 ActorId start_actor(const NewActor& spec) {
   Runtime& rt = runtime();
@@ -196,6 +239,18 @@ ActorId start_actor(const NewActor& spec) {
   e.calls_failed.store(0, std::memory_order_relaxed);
   e.in_progress.store(0, std::memory_order_relaxed);
   e.exit_status.store(0, std::memory_order_relaxed);
+  e.group_count = uint32_t(spec.groups.size() + 1);
+  for (uint32_t g = 0; g < ipc::kMaxGroups; ++g) {
+    e.group_limit[g] = g == 0                    ? spec.max_concurrency
+                       : g <= spec.groups.size() ? spec.groups[g - 1].limit
+                                                 : 0;
+    copy_text(e.group_name[g], sizeof(e.group_name[g]),
+              g == 0                    ? kDefaultGroupName
+              : g <= spec.groups.size() ? std::string_view(spec.groups[g - 1].name)
+                                        : std::string_view());
+    e.group_running[g].store(0, std::memory_order_relaxed);
+    e.group_queued[g].store(0, std::memory_order_relaxed);
+  }
   const uint64_t ring_bytes = ipc::RequestRing::bytes_for(spec.ring_cells);
   e.ring_bytes = ring_bytes;
   auto ring_off = s.heap().allocate(ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
@@ -274,6 +329,7 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   if (o.name.size() >= sizeof(ipc::ActorEntry::name)) {
     throw std::invalid_argument("shoal: actor names are at most 63 bytes");
   }
+  std::vector<GroupInfo> groups = group_table(find_class(spec.class_id), o);
   // The constructor's arguments live in the store as long as the actor may
   // start or restart: a restart runs the constructor again.
   PutArgs pa;
@@ -316,6 +372,7 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
     n.lifetime = launcher::ActorLifetime::kOwned;
     n.token = RefAccess::record(own_token);
   }
+  n.groups = std::move(groups);
   const ActorId id = start_actor(n);
   *token = std::move(own_token);
   if (n.lifetime == launcher::ActorLifetime::kOwned) return id;  // the token holds the arguments
@@ -326,10 +383,6 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
 }
 
 uint32_t check_call_options(const CallOptions& o) {
-  if (!o.concurrency_group.empty()) {
-    throw std::invalid_argument("shoal: the actor has no concurrency group \"" +
-                                o.concurrency_group + "\"");
-  }
   if (o.generator_backpressure && *o.generator_backpressure < 1) {
     throw std::invalid_argument("shoal: CallOptions::generator_backpressure must be at least 1 (" +
                                 std::to_string(*o.generator_backpressure) + " given)");
@@ -377,6 +430,28 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
     return id;
   }
   throw ActorNotFoundError("shoal::get_actor: no live actor named \"" + name + "\"");
+}
+
+uint32_t find_group(ActorId id, const std::string& name) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  if (id.index >= s.actor_count())
+    throw UsageError("shoal: call on an empty or invalid ActorHandle");
+  const ipc::ActorEntry& e = s.actor(id.index);
+  // relaxed: a handle exists only once its creator published the entry (the seq_cst store of
+  // kStarting, which the handle's holder saw before, or get_actor()'s acquire); the group table
+  // is immutable from then on. An entry reused since holds another actor's table.
+  if (e.gen.load(std::memory_order_relaxed) != id.gen) return kOwnGroup;
+  const uint32_t count = e.group_count < ipc::kMaxGroups ? e.group_count : ipc::kMaxGroups;
+  for (uint32_t g = 0; g < count; ++g) {
+    if (std::strncmp(e.group_name[g], name.c_str(), sizeof(e.group_name[g])) == 0 &&
+        name.size() < sizeof(e.group_name[g])) {
+      return g;
+    }
+  }
+  const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+  throw std::invalid_argument("shoal: CallOptions::concurrency_group: actor " + cls +
+                              " has no concurrency group \"" + name + "\"");
 }
 
 pid_t actor_pid(ActorId id) {

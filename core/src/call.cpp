@@ -85,7 +85,7 @@ const char* decode_call_cell(std::span<const std::byte, kCallPayloadBytes> paylo
                              CallInput& in) noexcept {
   std::memcpy(&in.header, payload.data(), sizeof(CallHeader));
   const CallHeader& h = in.header;
-  if ((h.flags & ~(kArgsInObject | kCallStamped)) != 0) return "unknown flags";
+  if ((h.flags & ~(kArgsInObject | kCallStamped | kCallGroupMask)) != 0) return "unknown flags";
   if (h.args_len > kInlineArgBytes) return "more inline argument bytes than the cell holds";
   if (h.result_slot >= object_slots) return "result slot outside the object table";
   if (h.caller >= process_slots) return "caller outside the process table";
@@ -206,7 +206,8 @@ void fail_here(store::Store& s, RefRecord* rec, store::ErrorKind kind, const std
 }  // namespace
 
 RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method,
-                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound) {
+                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound,
+                       uint32_t group) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
   if (actor_index >= s.actor_count())
@@ -255,6 +256,7 @@ RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method
   } else {
     h.args_len = uint32_t(args.size());
   }
+  if (group != kOwnGroup) h.flags |= uint16_t((group + 1) << kCallGroupShift);
 
   // Our result exists before we read the actor's state; the supervisor sets
   // the state before scanning for results to fail (Dekker): one of us sees

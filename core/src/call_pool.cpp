@@ -19,10 +19,11 @@ constexpr uint64_t kHandOffNs = ipc::SpinPolicy::kPauseNs;
 
 }  // namespace
 
-CallPool::CallPool(int threads, std::function<void(CallInput&)> execute)
+CallPool::CallPool(int threads, std::function<void(CallInput&)> execute, int inputs)
     : execute_(std::move(execute)) {
   if (threads < 1) threads = 1;
-  for (int i = 0; i < threads * 4; ++i) {
+  if (inputs < threads) inputs = threads * 4;
+  for (int i = 0; i < inputs; ++i) {
     inputs_.push_back(std::make_unique<CallInput>());
     spare_.enqueue(inputs_.back().get());
   }

@@ -32,8 +32,9 @@ namespace shoal::detail {
 
 class CallPool {
  public:
-  // Starts `threads` threads, each running `execute` on the calls it takes.
-  CallPool(int threads, std::function<void(CallInput&)> execute);
+  // Starts `threads` threads, each running `execute` on the calls it takes; `inputs` calls may be
+  // running or waiting at once (0: four per thread).
+  CallPool(int threads, std::function<void(CallInput&)> execute, int inputs = 0);
   ~CallPool();
   CallPool(const CallPool&) = delete;
   CallPool& operator=(const CallPool&) = delete;

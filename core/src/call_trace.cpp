@@ -42,6 +42,20 @@ uint16_t method_name(const ActorProcess& a, uint32_t method) {
   return method < g_names.size() ? g_names[method] : 0;
 }
 
+// The interned names of the actor's concurrency groups, made at its first recorded call; 0 (no
+// name) for an actor with the default group alone.
+std::once_flag g_groups_once;
+std::vector<uint16_t> g_groups;
+
+uint16_t group_name(const ActorProcess& a, uint32_t group) {
+  std::call_once(g_groups_once, [&] {
+    if (a.group_count() < 2) return;
+    for (uint32_t g = 0; g < a.group_count(); ++g)
+      g_groups.push_back(timeline::intern(a.group_name(g)));
+  });
+  return group < g_groups.size() ? g_groups[group] : 0;
+}
+
 std::string demangle(const char* name) {
   int status = 0;
   char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -66,7 +80,8 @@ void copy_stamp(const std::byte* payload, CallInput& in) noexcept {
   std::memcpy(in.inline_args + kStampInArgs, payload + kStampOffset, sizeof(CallStamp));
 }
 
-void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace) noexcept {
+void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace,
+                 uint32_t group) noexcept {
   trace.header = in.header;
   if (in.header.flags & kCallStamped) {
     std::memcpy(&trace.stamp, in.inline_args + kStampInArgs, sizeof(CallStamp));
@@ -75,6 +90,7 @@ void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trac
   }
   trace.suspended_at = 0;
   trace.method = method_name(actor, in.header.method);
+  trace.group = group_name(actor, group);
   trace.start = timeline::ticks();
 }
 
@@ -98,6 +114,7 @@ void end_trace(const ActorProcess& actor, const CallTrace& trace,
   }
   c.result = (uint64_t(trace.header.result_slot) << 32) | trace.header.result_gen;
   c.method = trace.method;
+  c.group = trace.group;
   if (error) {
     try {
       std::rethrow_exception(error);

@@ -45,10 +45,12 @@ struct CallTrace {
   uint64_t start;
   uint64_t suspended_at;  // async calls: when it last suspended; 0 while it runs
   uint16_t method;        // interned name
+  uint16_t group;         // interned name of its concurrency group; 0 for an actor with one group
 };
 
-// At the start of a call (while recording).
-void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace) noexcept;
+// At the start of a call of concurrency group `group` (while recording).
+void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace,
+                 uint32_t group) noexcept;
 // At its end: writes the call's event; `error` is what it threw, if anything.
 void end_trace(const ActorProcess& actor, const CallTrace& trace,
                const std::exception_ptr& error) noexcept;

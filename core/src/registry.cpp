@@ -43,6 +43,43 @@ void register_class(ClassInfo info) {
   r.classes[id] = std::move(info);
 }
 
+void register_group(uint64_t class_id, std::string_view name, int limit,
+                    std::span<const uint32_t> methods) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  auto it = r.classes.find(class_id);
+  if (it == r.classes.end()) return;  // SHOAL_ACTOR registers the class first (same unit)
+  ClassInfo& c = it->second;
+  auto fail = [&](const std::string& why) {
+    if (c.group_error.empty()) {
+      c.group_error =
+          "shoal: concurrency group \"" + std::string(name) + "\" of " + c.name + ": " + why;
+    }
+  };
+  if (name.empty() || name == kDefaultGroupName) return fail("the name is reserved");
+  if (name.size() >= kGroupNameBytesMax) {
+    return fail("the name is longer than " + std::to_string(kGroupNameBytesMax - 1) + " bytes");
+  }
+  if (limit < 1) return fail("its limit " + std::to_string(limit) + " is below 1");
+  for (const GroupInfo& g : c.groups) {
+    if (g.name == name) return fail("declared twice");
+  }
+  if (c.groups.size() + 1 >= kMaxGroupsPerActor) {
+    return fail("an actor has at most " + std::to_string(kMaxGroupsPerActor) +
+                " concurrency groups, the default one included");
+  }
+  c.groups.push_back(GroupInfo{std::string(name), limit});
+  const uint32_t group = uint32_t(c.groups.size());
+  for (uint32_t m : methods) {
+    if (m >= c.methods.size()) return fail("it lists a method that SHOAL_ACTOR does not");
+    if (c.methods[m].group != 0) {
+      return fail("method " + c.methods[m].name + " is in group \"" +
+                  c.groups[c.methods[m].group - 1].name + "\" already");
+    }
+    c.methods[m].group = group;
+  }
+}
+
 const ClassInfo* find_class(uint64_t class_id) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);

@@ -43,6 +43,33 @@ class StatusAsync {
 };
 SHOAL_ACTOR(StatusAsync, &StatusAsync::twice);
 
+// An async actor whose "io" group (limit 1) holds calls suspended for ever.
+class StatusGroupedAsync {
+ public:
+  shoal::Task<int> hold() {
+    co_await never_.wait();
+    co_return 0;
+  }
+  int ping() { return 1; }
+
+ private:
+  shoal::Event never_;
+};
+SHOAL_ACTOR(StatusGroupedAsync, &StatusGroupedAsync::hold, &StatusGroupedAsync::ping);
+SHOAL_CONCURRENCY_GROUP(StatusGroupedAsync, "io", 1, &StatusGroupedAsync::hold);
+
+// A threaded actor whose "slow" group (two threads) runs long calls.
+class StatusGroupedThreaded {
+ public:
+  int sleep_ms(int ms) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+    return ms;
+  }
+  int ping() { return 1; }
+};
+SHOAL_ACTOR(StatusGroupedThreaded, &StatusGroupedThreaded::sleep_ms, &StatusGroupedThreaded::ping);
+SHOAL_CONCURRENCY_GROUP(StatusGroupedThreaded, "slow", 2, &StatusGroupedThreaded::sleep_ms);
+
 // A rank that reports its session and sleeps until killed.
 SHOAL_TEST_PEER(status_sleeper) {
   const char* s = std::getenv("SHOAL_SESSION");
@@ -327,6 +354,22 @@ class Status : public ::testing::Test {
     s_->busy_calls.push_back(s_->busy.task(&StatusWorker::sleep_ms).remote(60000));
     for (int i = 0; i < 3; ++i)
       s_->busy_calls.push_back(s_->busy.task(&StatusWorker::work).remote(i));
+
+    // Concurrency groups: "io" of grouped_async runs one call and holds two more; "slow" of
+    // grouped_threaded (overridden to one thread, and a group "extra" added) runs one and holds
+    // three.
+    s_->grouped_async =
+        shoal::actor<StatusGroupedAsync>().options({.name = "grouped_async"}).remote();
+    for (int i = 0; i < 3; ++i)
+      s_->busy_calls.push_back(s_->grouped_async.task(&StatusGroupedAsync::hold).remote());
+    s_->grouped_threaded = shoal::actor<StatusGroupedThreaded>()
+                               .options({.name = "grouped_threaded",
+                                         .concurrency_groups = {{"slow", 1}, {"extra", 3}}})
+                               .remote();
+    for (int i = 0; i < 4; ++i) {
+      s_->busy_calls.push_back(
+          s_->grouped_threaded.task(&StatusGroupedThreaded::sleep_ms).remote(60000));
+    }
   }
   static void TearDownTestSuite() {
     delete s_;
@@ -337,6 +380,8 @@ class Status : public ::testing::Test {
     shoal::ObjectRef<std::vector<uint8_t>> big;
     shoal::ActorHandle<StatusWorker> alpha, phoenix, anonymous, busy;
     shoal::ActorHandle<StatusAsync> gamma;
+    shoal::ActorHandle<StatusGroupedAsync> grouped_async;
+    shoal::ActorHandle<StatusGroupedThreaded> grouped_threaded;
     pid_t alpha_pid = 0, phoenix_pid = 0;
     int alpha_served = 0;  // calls alpha has finished
     std::vector<shoal::ObjectRef<int>> busy_calls;
@@ -445,6 +490,61 @@ TEST_F(Status, TextShowsTheSessionAndOneRowPerActor) {
   EXPECT_EQ(rows["busy"][5], "3");
   ASSERT_TRUE(rows.count("gamma")) << r.out;
   EXPECT_EQ(rows["gamma"][1], "StatusAsync");
+}
+
+// The groups of actor `name` as "name limit running queued" strings, from status --json.
+std::vector<std::string> groups_of(const Json& doc, const std::string& name) {
+  std::vector<std::string> out;
+  const Json* s = find_session(doc, session_name());
+  const Json* a = s ? find_actor(*s, name) : nullptr;
+  if (a == nullptr || !a->has("concurrency_groups")) return out;
+  for (const Json& g : (*a)["concurrency_groups"].array()) {
+    out.push_back(g["name"].str() + " " + std::to_string(int(g["limit"].num())) + " " +
+                  std::to_string(int(g["running"].num())) + " " +
+                  std::to_string(int(g["queued"].num())));
+  }
+  return out;
+}
+
+TEST_F(Status, ShowsEachConcurrencyGroupWithItsLimitCallsInProgressAndQueued) {
+  const std::vector<std::string> async_groups{"default 1000 0 0", "io 1 1 2"};
+  const std::vector<std::string> threaded_groups{"default 1 0 0", "slow 1 1 3", "extra 3 0 0"};
+  Json doc;
+  const bool ok = eventually(
+      [&] {
+        doc = status_json();
+        return groups_of(doc, "grouped_async") == async_groups &&
+               groups_of(doc, "grouped_threaded") == threaded_groups;
+      },
+      30s);
+  EXPECT_TRUE(ok) << "never showed the expected groups";
+  EXPECT_EQ(groups_of(doc, "grouped_async"), async_groups);
+  EXPECT_EQ(groups_of(doc, "grouped_threaded"), threaded_groups);
+  // An actor with the default group alone lists that one.
+  EXPECT_EQ(groups_of(doc, "alpha"), (std::vector<std::string>{"default 1 0 0"}));
+  // Other groups do not wait for the full ones.
+  EXPECT_EQ(shoal::get(s_->grouped_async.task(&StatusGroupedAsync::ping).remote(), 60s), 1);
+  EXPECT_EQ(shoal::get(s_->grouped_threaded.task(&StatusGroupedThreaded::ping).remote(), 60s), 1);
+
+  const Ran r = shoal_cmd({"status"});
+  ASSERT_EQ(r.code, 0) << r.err;
+  std::vector<std::string> lines;
+  for (const std::string& line : split_lines(r.out)) {
+    std::istringstream words(line);
+    std::vector<std::string> w;
+    for (std::string x; words >> x;)
+      w.push_back(x);
+    if (!w.empty() && w[0] == "group") lines.push_back(line.substr(line.find("group")));
+  }
+  // The text lists groups only for actors with more than the default one: these two.
+  for (const char* want :
+       {"limit=1 running=1 queued=2", "limit=1 running=1 queued=3", "limit=3 running=0 queued=0"}) {
+    bool found = false;
+    for (const std::string& l : lines)
+      found |= l.find(want) != std::string::npos;
+    EXPECT_TRUE(found) << want << "\n" << r.out;
+  }
+  EXPECT_EQ(lines.size(), 5u) << r.out;
 }
 
 TEST_F(Status, LaunchSessionIsListedWithItsWorldSizeAndStoreSize) {

@@ -113,7 +113,9 @@ TEST(Transport, ObjectsGoFromStoreToStoreIntactAndAFullStoreRefusesCleanly) {
     EXPECT_EQ(r.count("node 1: received 1048576 bytes intact"), 2) << r.out;
     for (uint64_t size : {48 * MiB, 64 * MiB - 4096}) {
       const std::string sent = r.find("node 0: sent " + std::to_string(size) + " bytes: ");
-      EXPECT_NE(sent.find("node 1 cannot store it: object store heap is full"), std::string::npos)
+      EXPECT_NE(
+          sent.find("node 1 cannot store it: the object is larger than the whole object store"),
+          std::string::npos)
           << r.out;
       const std::string refused = r.find("node 1: refused: object of " + std::to_string(size));
       EXPECT_NE(refused.find("this node's store is full"), std::string::npos) << r.out;

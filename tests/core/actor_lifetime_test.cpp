@@ -148,7 +148,9 @@ TEST(ActorLifetime, ConstructorArgumentsOfARestartableActorStay) {
 }
 
 TEST(ActorLifetime, ThousandsOfActorsCreatedAndKilledLeaveNothing) {
-  shoal::init(shoal::Config{.store_bytes = 128ull << 20, .prefault = false});
+  // Room for the rings of the actors killed within an entry's reuse grace (2 s, 128 KiB each):
+  // a fast machine kills most of the thousand within it.
+  shoal::init(shoal::Config{.store_bytes = 192ull << 20, .prefault = false});
   const pid_t helper = shoal::detail::runtime().session.helper_pid;
   {
     // Measure from a session whose supervisor has joined and whose first actor is gone.

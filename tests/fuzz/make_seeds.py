@@ -75,6 +75,8 @@ write("ring_cell", "ref_pass", cell(arg(REF_PASS, ref_id) + arg(RAW, struct.pack
 write("ring_cell", "ref_resolve", cell(arg(REF_RESOLVE, ref_id), signature_pick=0))
 write("ring_cell", "args_in_object", cell(flags=1, args_len=0))
 write("ring_cell", "unknown_flag", cell(arg(RAW, b"\0\0\0\0"), flags=0x40))
+# A concurrency group named in the flags (bits 8..15: 1 + its index).
+write("ring_cell", "group", cell(arg(RAW, b"\0\0\0\0"), flags=0x0300))
 write("ring_cell", "args_too_long", cell(args_len=89))
 write("ring_cell", "arg_past_end", cell(arg(RAW, b"abcd")[:5] + b"ab", args_len=7))
 write("ring_cell", "bad_result_slot", cell(result_slot=0xffffffff))
@@ -126,7 +128,7 @@ write("codec", "handles_bad", bytes([15]) + b"\x91\x93\x00\x01\x02")
 # Mode byte (segment_fuzz.cpp): 1 forge magic, version and checksum; 2 extend the
 # file to total_bytes; 4 join and leave.
 KPAGE, KGRANULE = 4096, 64
-SIZES = dict(process=256, actor=512, type=256, object=256)
+SIZES = dict(process=256, actor=832, type=256, object=256)
 MAX_PROCESSES, MAX_ACTORS, TYPE_RECORDS = 1024, 4096, 1024
 
 
@@ -156,7 +158,7 @@ def layout(total, processes, actors, types, objects, heap):
 
 def default_layout(total):
     entries = min(max(total // 8192, 16384), 1 << 20)
-    off = align(4096 + MAX_PROCESSES * 256 + MAX_ACTORS * 512 + TYPE_RECORDS * 256 +
+    off = align(4096 + MAX_PROCESSES * 256 + MAX_ACTORS * SIZES["actor"] + TYPE_RECORDS * 256 +
                 entries * 256, KPAGE)
     rest = total - off - 4 * KPAGE
     heap = (rest // 513) * 512 // KPAGE * KPAGE

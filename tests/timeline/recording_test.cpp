@@ -65,6 +65,24 @@ class Counter {
 };
 SHOAL_ACTOR(Counter, &Counter::add);
 
+// Concurrency groups: read() and write() in "io", the rest in the default group.
+class GroupedStore {
+ public:
+  shoal::Task<int> read(int i) { co_return i; }
+  int write(int i) { return i; }
+  int other(int i) { return i; }
+};
+SHOAL_ACTOR(GroupedStore, &GroupedStore::read, &GroupedStore::write, &GroupedStore::other);
+SHOAL_CONCURRENCY_GROUP(GroupedStore, "io", 2, &GroupedStore::read, &GroupedStore::write);
+
+class GroupedThreaded {
+ public:
+  int write(int i) { return i; }
+  int other(int i) { return i; }
+};
+SHOAL_ACTOR(GroupedThreaded, &GroupedThreaded::write, &GroupedThreaded::other);
+SHOAL_CONCURRENCY_GROUP(GroupedThreaded, "io", 2, &GroupedThreaded::write);
+
 namespace {
 
 class TimelineRecording : public ::testing::Test {
@@ -147,6 +165,43 @@ TEST_F(TimelineRecording, EightCallsAtMaxConcurrencyTwoAreEightEventsTwoAtATimeE
   });
   ASSERT_GE(created.size(), 1u);
   EXPECT_EQ(created[0]["name"], "created PairActor");
+}
+
+TEST_F(TimelineRecording, EachCallOfAnActorWithGroupsNamesItsGroup) {
+  auto a = shoal::actor<GroupedStore>().remote();
+  auto t = shoal::actor<GroupedThreaded>().remote();
+  auto c = shoal::actor<Counter>().remote();
+  const pid_t async_pid = a.pid(), threaded_pid = t.pid(), counter_pid = c.pid();
+  const shoal::CallOptions to_io{.concurrency_group = "io"};
+  ASSERT_EQ(shoal::get(a.task(&GroupedStore::read).remote(1), 30s), 1);
+  ASSERT_EQ(shoal::get(a.task(&GroupedStore::write).remote(2), 30s), 2);
+  ASSERT_EQ(shoal::get(a.task(&GroupedStore::other).remote(3), 30s), 3);
+  ASSERT_EQ(shoal::get(a.task(&GroupedStore::other).options(to_io).remote(4), 30s), 4);
+  ASSERT_EQ(shoal::get(t.task(&GroupedThreaded::write).remote(5), 30s), 5);
+  ASSERT_EQ(shoal::get(t.task(&GroupedThreaded::other).remote(6), 30s), 6);
+  ASSERT_EQ(shoal::get(c.task(&Counter::add).remote(7), 30s), 7);
+
+  const Json trace = export_after_shutdown();
+  // "method group" of each call, in the order the actor ran them.
+  auto calls_of = [&](pid_t pid) {
+    std::vector<Json> calls = events_where(trace, [&](const Json& e) {
+      return e["ph"] == "X" && e["cat"] == "call" && e["pid"] == pid;
+    });
+    std::sort(calls.begin(), calls.end(), [](const Json& x, const Json& y) {
+      return x["ts"].get<double>() < y["ts"].get<double>();
+    });
+    std::vector<std::string> out;
+    for (const Json& e : calls) {
+      out.push_back(e["name"].get<std::string>() + " " +
+                    (e["args"].contains("group") ? e["args"]["group"].get<std::string>() : "-"));
+    }
+    return out;
+  };
+  EXPECT_EQ(calls_of(async_pid),
+            (std::vector<std::string>{"read io", "write io", "other default", "other io"}));
+  EXPECT_EQ(calls_of(threaded_pid), (std::vector<std::string>{"write io", "other default"}));
+  // An actor with the default group alone records no group, as before groups existed.
+  EXPECT_EQ(calls_of(counter_pid), (std::vector<std::string>{"add -"}));
 }
 
 TEST_F(TimelineRecording, AnActorKilledMinus9KeepsTheEventsItRecordedAndHasADeathInstant) {

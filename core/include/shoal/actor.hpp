@@ -10,6 +10,12 @@
 // once. Any other class is a threaded actor: calls run on a pool of max_concurrency threads
 // (default 1, which runs each caller's calls in order).
 //
+// Concurrency groups (Ray's concurrency_groups): SHOAL_CONCURRENCY_GROUP puts methods in a named
+// group with its own limit of calls in progress; the other methods are in the default group,
+// whose limit is max_concurrency. A call waits only for room in its own group: a group whose
+// calls are all blocked never delays the calls of another. On an async actor every group shares
+// the one event loop; on a threaded actor each group is its own pool of `limit` threads.
+//
 // Lifetimes (ActorOptions::lifetime): an owned actor (the default) lives while any process of the
 // session holds a handle to it, and at most as long as the process that created it; a detached one
 // until kill() or exit_actor(). Either ends earlier at a crash it may not be restarted from, and
@@ -20,6 +26,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -61,6 +68,11 @@ struct ActorOptions {
   // generator suspends at co_yield while its consumer has this many values it has not taken.
   // None: no bound. At least 1.
   std::optional<int> generator_backpressure;
+  // Concurrency groups by name and limit: overrides the limit of a group declared with
+  // SHOAL_CONCURRENCY_GROUP, or adds a group (holding no method of its own: calls reach it through
+  // CallOptions). At most 8 groups per actor, the default one included; names of at most 23
+  // bytes, not "default" (whose limit is max_concurrency).
+  std::map<std::string, int> concurrency_groups;
 };
 
 template <class A>
@@ -87,7 +99,7 @@ class MethodCaller {
   MethodCaller(detail::ActorId actor, uint32_t method, uint32_t signature)
       : actor_(actor), method_(method), signature_(signature) {}
 
-  // The same caller, making its calls with `options`.
+  // The same caller, making its calls with `options`; the group name is looked up at remote().
   MethodCaller options(CallOptions options) const {
     MethodCaller c = *this;
     c.options_ = std::move(options);
@@ -100,19 +112,21 @@ class MethodCaller {
   // ref holds: the result, or the error get() rethrows (TaskError if the method threw,
   // ActorDiedError if the actor died first, TaskCancelledError after cancel(), ...). Throws
   // UsageError for an empty handle, without a session, or for a ref argument of an ended session;
-  // ObjectStoreFullError when the store has no room to record the call.
+  // ObjectStoreFullError when the store has no room to record the call; std::invalid_argument,
+  // naming it, for a CallOptions::concurrency_group the actor does not have or a bad bound.
   // A method returning Generator<T> gives an ObjectRefStream<T> instead, whose iteration
   // throws those errors.
   template <class... Args>
   typename detail::RemoteReturn<M A::*>::type remote(Args&&... args) const {
+    const uint32_t group = options_.concurrency_group.empty()
+                               ? detail::kOwnGroup
+                               : detail::find_group(actor_, options_.concurrency_group);
     const uint32_t stream_bound =
-        options_.concurrency_group.empty() && !options_.generator_backpressure
-            ? 0
-            : detail::check_call_options(options_);
+        options_.generator_backpressure ? detail::check_call_options(options_) : 0;
     detail::ArgWriter w;
     detail::encode_call_args<M A::*>(w, std::forward<Args>(args)...);
     return detail::RemoteReturn<M A::*>::adopt(
-        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w, stream_bound));
+        detail::submit_call(actor_.index, actor_.gen, method_, signature_, w, stream_bound, group));
   }
 
  private:
@@ -175,9 +189,11 @@ class ActorCreator {
   // Starts the actor's process and returns its handle at once; calls made meanwhile queue up. If
   // the constructor throws, every call fails with ActorDiedError naming the exception. Any thread
   // may create actors. Throws std::invalid_argument for a bad option (max_concurrency below 1, no
-  // such cpu, a name over 63 bytes), UsageError for a name a live actor of the session has, or
-  // without a session, shoal::Error when the session's actor table is full, and
-  // ObjectStoreFullError when the constructor's arguments or the request ring do not fit.
+  // such cpu, a name over 63 bytes, a concurrency group limit below 1 or a bad group name, more
+  // than 8 groups) or a bad SHOAL_CONCURRENCY_GROUP declaration, naming the group, UsageError for a
+  // name a live actor of the session has, or without a session, shoal::Error when the session's
+  // actor table is full, and ObjectStoreFullError when the constructor's arguments or the request
+  // ring do not fit.
   template <class... Args>
   ActorHandle<A> remote(Args&&... args) const {
     static_assert(std::is_constructible_v<A, std::decay_t<Args>&&...>,
@@ -244,3 +260,12 @@ void kill(const ActorHandle<A>& handle) {
   };                                                                                      \
   [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_actor_registered_, __COUNTER__) = \
       ::shoal::detail::register_actor<Class>()
+
+// Declares concurrency group `name` of Class: at most `limit` of the listed methods' calls are in
+// progress at once. Use at global scope after SHOAL_ACTOR(Class, ...), in the same translation
+// unit, once per group; a method is in at most one group. A bad declaration (a limit below 1, a
+// method in two groups, more than 7 groups, a name over 23 bytes or "default") makes creating a
+// Class throw std::invalid_argument naming the group.
+#define SHOAL_CONCURRENCY_GROUP(Class, name, limit, ...)                                  \
+  [[maybe_unused]] static const bool SHOAL_PP_CAT(shoal_group_registered_, __COUNTER__) = \
+      ::shoal::detail::register_concurrency_group<Class>(name, limit, __VA_ARGS__)

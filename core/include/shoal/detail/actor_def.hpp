@@ -60,9 +60,13 @@ struct ActorSpec {
 ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token);
 ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
                    ObjectRefBase* token);
-// Checks a call's options (std::invalid_argument naming what is wrong); returns the stream bound
-// they ask for, 0 for none.
+// Checks a call's stream bound (std::invalid_argument naming what is wrong); returns it, 0 for
+// none.
 uint32_t check_call_options(const CallOptions& options);
+// The index of concurrency group `name` in the table of actor `id`, for a call's header; throws
+// std::invalid_argument naming the group if the actor has none of that name. An actor gone (a
+// stale handle) gives kOwnGroup: the call then fails as every call on it does.
+uint32_t find_group(ActorId id, const std::string& name);
 pid_t actor_pid(ActorId id);
 void kill_actor(ActorId id);
 
@@ -183,6 +187,24 @@ bool register_actor() {
   const std::vector<std::string> names = split_names(ActorDef<A>::method_list);
   add_methods<A>(info, names, std::make_index_sequence<std::tuple_size_v<methods_t<A>>>{});
   register_class(std::move(info));
+  return true;
+}
+
+// SHOAL_CONCURRENCY_GROUP: puts the listed methods of A in group `name`. Runs during static
+// initialisation, after register_actor<A>() (SHOAL_ACTOR comes first in the same unit); a method
+// not listed in SHOAL_ACTOR makes the declaration bad, which creating an A then reports.
+template <class A, class... M>
+bool register_concurrency_group(std::string_view name, int limit, M A::*... methods) {
+  std::vector<uint32_t> indices;
+  auto index_of = [](auto method) {
+    try {
+      return find_method<A>(method).index;
+    } catch (const UsageError&) {
+      return kNoMethod;  // register_group() keeps the error
+    }
+  };
+  (indices.push_back(index_of(methods)), ...);
+  register_group(class_id_of<A>(), name, limit, indices);
   return true;
 }
 

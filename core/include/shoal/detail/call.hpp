@@ -53,6 +53,17 @@ inline constexpr size_t kInlineArgBytes = kCallPayloadBytes - sizeof(CallHeader)
 inline constexpr uint16_t kArgsInObject = 1;
 // The caller's timeline stamp is in the cell's last bytes (core/src/call_trace.hpp).
 inline constexpr uint16_t kCallStamped = 2;
+// Bits 8..15 of the flags: the call's concurrency group, as 1 + its index in the actor's group
+// table; 0 (kOwnGroup) for the group of its method, which the callee knows from its class. The
+// callee checks the index against its table.
+inline constexpr uint16_t kCallGroupShift = 8;
+inline constexpr uint16_t kCallGroupMask = 0xff00;
+inline constexpr uint32_t kOwnGroup = 0xffffffffu;
+// The group index a header names, or kOwnGroup.
+inline uint32_t call_group(const CallHeader& h) {
+  const uint32_t field = uint32_t(h.flags & kCallGroupMask) >> kCallGroupShift;
+  return field == 0 ? kOwnGroup : field - 1;
+}
 
 enum class ArgTag : uint8_t { kRaw = 1, kMsgpack = 2, kRefPass = 3, kRefResolve = 4 };
 
@@ -310,9 +321,11 @@ void encode_call_args(ArgWriter& w, A&&... args) {
   (std::index_sequence_for<A...>{});
 }
 
-// Submits a call to actor (index, gen); returns the result's record.
-// `stream_bound`: for a streaming call, the back-pressure bound its caller asked for (0: none).
+// Submits a call to actor (index, gen), in concurrency group `group` (an index of the actor's
+// table, below 255, or kOwnGroup); returns the result's record. `stream_bound`: for a streaming
+// call, the back-pressure bound its caller asked for (0: none).
 RefRecord* submit_call(uint32_t actor_index, uint32_t actor_gen, uint32_t method,
-                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound = 0);
+                       uint32_t signature, const ArgWriter& args, uint32_t stream_bound = 0,
+                       uint32_t group = kOwnGroup);
 
 }  // namespace shoal::detail

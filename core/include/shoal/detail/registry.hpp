@@ -20,6 +20,13 @@
 
 namespace shoal::detail {
 
+// The name of every actor's default group, whose limit is max_concurrency.
+inline constexpr std::string_view kDefaultGroupName = "default";
+// Groups per actor, the default one included (ipc::kMaxGroups).
+inline constexpr uint32_t kMaxGroupsPerActor = 8;
+// Bytes of a group name with its terminating NUL (ipc::kGroupNameBytes).
+inline constexpr uint32_t kGroupNameBytesMax = 24;
+
 // Decodes the call's arguments, runs it and writes its result; blocking
 // (reference arguments are waited for on this thread). Throws on failure.
 using BlockingInvoker = void (*)(void* self, const CallInput& in, const CallTarget& target);
@@ -32,6 +39,13 @@ struct MethodInfo {
   bool coroutine = false;
   BlockingInvoker blocking = nullptr;
   AsyncInvoker async = nullptr;
+  uint32_t group = 0;  // its concurrency group: 0 the default one, k the k-th declared
+};
+
+// A concurrency group declared with SHOAL_CONCURRENCY_GROUP.
+struct GroupInfo {
+  std::string name;
+  int limit = 0;
 };
 
 struct ClassInfo {
@@ -39,6 +53,8 @@ struct ClassInfo {
   uint64_t class_id = 0;
   bool is_async = false;  // at least one method returns Task: every call runs on one loop
   std::vector<MethodInfo> methods;
+  std::vector<GroupInfo> groups;  // declared groups, in declaration order (group k is groups[k-1])
+  std::string group_error;        // what is wrong with the declarations; creation throws it
   void (*destroy)(void*) = nullptr;
 };
 
@@ -46,6 +62,10 @@ using CtorFn = void* (*)(std::span<const std::byte> args);
 
 void register_class(ClassInfo info);
 const ClassInfo* find_class(uint64_t class_id);
+// Declares group `name` of at most `limit` calls at once for the listed methods of a registered
+// class (SHOAL_CONCURRENCY_GROUP). A bad declaration is kept as the class's group_error.
+void register_group(uint64_t class_id, std::string_view name, int limit,
+                    std::span<const uint32_t> methods);
 uint64_t register_ctor(uint64_t class_id, uint64_t ctor_id, CtorFn fn);
 CtorFn find_ctor(uint64_t class_id, uint64_t ctor_id);
 
