@@ -116,15 +116,19 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
   const uint32_t hw = high_water();
   for (uint32_t s = 0; s < hw; ++s) {
     ObjectEntry& e = entries_[s];
-    // relaxed: hints for choosing; the claim re-checks everything under a CAS.
-    const uint64_t c = e.ctrl.load(std::memory_order_relaxed);
+    // acquire: pairs with the seal's release, so the size read below (fixed
+    // from the seal until the free) is the sealed object's. What is read here
+    // are hints for choosing; the claim re-checks everything under a CAS. The
+    // heap block's offset is read only then: movers change it under their
+    // claim. (An object in the heap is at least kMinSpillBytes, an inline one
+    // far less, so the size alone tells them apart here.)
+    const uint64_t c = e.ctrl.load(std::memory_order_acquire);
     if (Ctrl::lock(c) != 0 || Ctrl::state(c) != ObjectState::kSealed || Ctrl::pins(c) == 0 ||
         Ctrl::residency(c) != Residency::kResident) {
       continue;
     }
     if (e.readers.load(std::memory_order_relaxed) != 0 ||
-        e.mover.load(std::memory_order_relaxed) != 0 || e.data_off == 0 ||
-        e.size < kMinSpillBytes) {
+        e.mover.load(std::memory_order_relaxed) != 0 || e.size < kMinSpillBytes) {
       continue;
     }
     found.push_back(Candidate{e.spill_word.load(std::memory_order_relaxed), s,
