@@ -38,7 +38,7 @@ bool live_state(ipc::ActorState st) {
 
 void copy_text(char* dst, size_t cap, std::string_view src) {
   const size_t n = src.size() < cap - 1 ? src.size() : cap - 1;
-  std::memcpy(dst, src.data(), n);
+  if (n != 0) std::memcpy(dst, src.data(), n);  // an empty view may hold no pointer at all
   dst[n] = '\0';
 }
 
