@@ -448,12 +448,12 @@ TEST(SpillInside, FullDisk) {
     }
   }
   ASSERT_TRUE(full) << "64 puts of 4 MiB fit a 64 MiB store with a 16 MiB spill disk";
-  // The oldest went to the disk; the store is full of the others. A spilled
-  // one cannot come back while nothing else can go out...
+  // The oldest went to the disk, the store holds the others. (Whether a
+  // spilled one can come back now depends on what room the failed put and
+  // the background spiller left, so it is not asserted.) They read back
+  // exactly once the others are gone.
   const size_t spilled = store_spilled_objects();
   ASSERT_GE(spilled, 2u);
-  EXPECT_THROW(shoal::get(refs[0], 60s), shoal::ObjectStoreFullError);
-  // ...and reads back exactly once the others are gone.
   refs.resize(spilled);
   for (uint64_t i = 0; i < refs.size(); ++i)
     ASSERT_TRUE(blob_is(shoal::get(refs[i], 60s), i, 4 * kMiB)) << "object " << i;
