@@ -26,8 +26,7 @@ namespace shoal::detail {
 
 class ActorProcess {
  public:
-  ActorProcess(store::Store& store, uint32_t index)
-      : store_(store), index_(index), entry_(store.actor(index)) {}
+  ActorProcess(store::Store& store, uint32_t index) : store_(store), entry_(store.actor(index)) {}
 
   [[noreturn]] void run();
 
@@ -81,7 +80,6 @@ class ActorProcess {
   void idle_wait();  // one step of waiting for a call: spin, or park
 
   store::Store& store_;
-  uint32_t index_;
   ipc::ActorEntry& entry_;
   ipc::RequestRing ring_;
   const ClassInfo* cls_ = nullptr;

@@ -113,8 +113,8 @@ void ChildCollector::add(uint64_t packed) {
   if (t_collector != nullptr) t_collector->children_.push_back(packed);
 }
 
-msgpack::sbuffer& msgpack_scratch() {
-  static thread_local msgpack::sbuffer buf;
+MsgpackBuffer& msgpack_scratch() {
+  static thread_local MsgpackBuffer buf;
   return buf;
 }
 

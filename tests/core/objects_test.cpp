@@ -11,12 +11,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <future>
+#include <limits>
 #include <map>
 #include <numeric>
 #include <optional>
@@ -316,6 +318,23 @@ TEST(PutGet, StringRoundTripsIncludingEmbeddedNul) {
 
 TEST(PutGet, VectorOfDoublesRoundTrips) {
   expect_round_trip(sample_doubles());
+}
+
+TEST(PutGet, MsgpackDoublesAndFloatsAtTheIntegerEdgesRoundTripExactly) {
+  // Integral values travel as msgpack integers; these sit on and beside the edges of uint64 and
+  // int64, where that conversion must not overflow, and -0.0 must keep its sign.
+  const std::vector<std::vector<double>> doubles = {
+      {18446744073709551616.0, 18446744073709549568.0, 9223372036854775808.0,
+       -9223372036854775808.0, -9223372036854777856.0, 1e300, -1e300, 0.5, 3.0, -3.0, 0.0},
+      {std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()}};
+  const auto got = shoal::get(shoal::put(doubles));
+  EXPECT_EQ(got, doubles);
+  const double neg_zero = shoal::get(shoal::put(std::vector<std::vector<double>>{{-0.0}}))[0][0];
+  EXPECT_EQ(neg_zero, 0.0);
+  EXPECT_TRUE(std::signbit(neg_zero));
+  const std::vector<std::vector<float>> floats = {
+      {18446744073709551616.0f, 9223372036854775808.0f, -9223372036854775808.0f, 1e38f, 7.0f}};
+  EXPECT_EQ(shoal::get(shoal::put(floats)), floats);
 }
 
 TEST(PutGet, VectorOfStringsRoundTrips) {

@@ -14,8 +14,10 @@
 // thread; a decoded ObjectRef pins its object like any other ref.
 #pragma once
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <exception>
 #include <msgpack.hpp>
 
@@ -27,13 +29,83 @@
 
 namespace shoal::detail {
 
+// The buffer shoal encodes msgpack into: an sbuffer of its own type, so that the packer shoal
+// instantiates for it can carry the float packing below without touching the packers a user's
+// code instantiates for msgpack::sbuffer.
+struct MsgpackBuffer : msgpack::sbuffer {};
+
 // The thread's scratch buffer for msgpack encoding.
-msgpack::sbuffer& msgpack_scratch();
+MsgpackBuffer& msgpack_scratch();
+
+// An integral float or double is packed as the integer it equals, as msgpack-cxx does, with two
+// differences. Its guard compares with double(UINT64_MAX), which rounds up to 2^64, so 2^64
+// itself reached a cast to uint64_t that cannot represent it: undefined behaviour. These bounds
+// are exact powers of two, so every value below them converts. And -0.0 stays a float (as an
+// integer it would come back as +0.0).
+inline constexpr double kTwoTo64 = 18446744073709551616.0;
+inline constexpr double kMinusTwoTo63 = -9223372036854775808.0;
+
+template <class Float>
+bool packs_as_uint64(Float d) {
+  return d >= 0 && !std::signbit(d) && static_cast<double>(d) < kTwoTo64 &&
+         d == static_cast<Float>(static_cast<uint64_t>(d));
+}
+template <class Float>
+bool packs_as_int64(Float d) {
+  return d < 0 && static_cast<double>(d) >= kMinusTwoTo63 &&
+         d == static_cast<Float>(static_cast<int64_t>(d));
+}
+
+}  // namespace shoal::detail
+
+namespace msgpack {
+MSGPACK_API_VERSION_NAMESPACE(v1) {  // where packer is declared
+
+  template <>
+  inline packer<shoal::detail::MsgpackBuffer>& packer<shoal::detail::MsgpackBuffer>::pack_double(
+      double d) {
+    if (shoal::detail::packs_as_uint64(d)) {
+      pack_imp_uint64(static_cast<uint64_t>(d));
+    } else if (shoal::detail::packs_as_int64(d)) {
+      pack_imp_int64(static_cast<int64_t>(d));
+    } else {
+      uint64_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      char buf[9];
+      buf[0] = static_cast<char>(0xcbu);
+      _msgpack_store64(&buf[1], bits);
+      append_buffer(buf, 9);
+    }
+    return *this;
+  }
+
+  template <>
+  inline packer<shoal::detail::MsgpackBuffer>& packer<shoal::detail::MsgpackBuffer>::pack_float(
+      float d) {
+    if (shoal::detail::packs_as_uint64(d)) {
+      pack_imp_uint64(static_cast<uint64_t>(d));
+    } else if (shoal::detail::packs_as_int64(d)) {
+      pack_imp_int64(static_cast<int64_t>(d));
+    } else {
+      uint32_t bits;
+      std::memcpy(&bits, &d, sizeof bits);
+      char buf[5];
+      buf[0] = static_cast<char>(0xcau);
+      _msgpack_store32(&buf[1], bits);
+      append_buffer(buf, 5);
+    }
+    return *this;
+  }
+
+}  // MSGPACK_API_VERSION_NAMESPACE(v1)
+}  // namespace msgpack
+
+namespace shoal::detail {
 
 template <class T>
 struct MsgpackCodec {
   static Encoded encode(const T& value) {
-    msgpack::sbuffer& buf = msgpack_scratch();
+    MsgpackBuffer& buf = msgpack_scratch();
     buf.clear();
     msgpack::pack(buf, value);
     return {CodecKind::kMsgpack, buf.data(), buf.size()};
