@@ -71,7 +71,10 @@ struct alignas(64) ActorEntry {
   // detached actor, a worker). The actor ends once it has no pins.
   uint64_t token;
   uint32_t generator_backpressure;  // items a stream's consumer may leave untaken, 0: no bound
-  uint8_t pad2[12];
+  // 1 once the session's supervisor holds a detached actor's constructor arguments (kHoldArgs),
+  // so that they outlive its creator; 0 before, and for other actors.
+  std::atomic<uint32_t> args_held;
+  uint8_t pad2[8];
 
   // Line 2: counters written by the actor's own process.
   alignas(64) std::atomic<uint64_t> calls_served;

@@ -46,6 +46,33 @@ ActorMainFn actor_main() {
   return g_actor_main;
 }
 
+bool outlives_owner(store::Store& store, ipc::ProcessSlotId spawner) {
+  for (uint32_t a = 0; a < store.actor_count(); ++a) {
+    const ipc::ActorEntry& e = store.actor(a);
+    // acquire: pairs with create_actor()'s seq_cst store of kStarting, made
+    // once owner, spawner and lifetime are written.
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (st == ipc::ActorState::kFree || st == ipc::ActorState::kDead ||
+        st == ipc::ActorState::kCreating || e.spawner != spawner) {
+      continue;
+    }
+    if (e.lifetime == uint32_t(ActorLifetime::kDetached) || e.owner != spawner) return true;
+  }
+  return false;
+}
+
+bool serves_actors(store::Store& store, ipc::ProcessSlotId spawner) {
+  for (uint32_t a = 0; a < store.actor_count(); ++a) {
+    const ipc::ActorEntry& e = store.actor(a);
+    // acquire: as in outlives_owner(). An entry still kCreating may be one of
+    // ours on its way: it counts, whoever creates it.
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (st == ipc::ActorState::kFree || st == ipc::ActorState::kDead) continue;
+    if (st == ipc::ActorState::kCreating || e.spawner == spawner) return true;
+  }
+  return false;
+}
+
 ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
                        int err_fd, LogDeduplicator* dedup)
     : store_(store),
@@ -74,6 +101,7 @@ void ForkServer::handle(const std::vector<pollfd>& fds) {
       while (auto m = mailbox_.receive()) {
         if (m->type == MessageType::kSpawn) spawn(m->a, m->b);
         if (m->type == MessageType::kShutdown) shutdown_requested_ = true;
+        if (m->type == MessageType::kOwnerLeaving) owner_leaving_ = true;
       }
       continue;
     }
@@ -186,6 +214,7 @@ void ForkServer::spawn(uint32_t index, uint32_t incarnation) {
     ::signal(SIGINT, SIG_DFL);
     ::signal(SIGTERM, SIG_DFL);
     ::signal(SIGPIPE, SIG_DFL);
+    ::signal(SIGUSR1, SIG_DFL);  // a rank's fork server wakes on it
     ::dup2(out[1], STDOUT_FILENO);
     ::dup2(err[1], STDERR_FILENO);
     // Nothing of the fork server's (sockets, other children's pipes) stays

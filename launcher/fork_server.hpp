@@ -7,7 +7,9 @@
 // nodes "(ClassName node K pid=N) line"), through the session's
 // LogDeduplicator if it is the one place that sees every line (a plain
 // session's daemon). Children die with the fork server (PR_SET_PDEATHSIG),
-// which dies with its driver or rank.
+// which dies with its driver, and with its rank unless the rank leaves actors
+// behind that are to outlive it (outlives_owner()): then it serves them until
+// none is left or the session ends (run_rank_fork_server()).
 #pragma once
 
 #include <poll.h>
@@ -29,6 +31,15 @@ namespace shoal::launcher {
 using ActorMainFn = void (*)(store::Store& store, uint32_t index);
 void set_actor_main(ActorMainFn fn);
 ActorMainFn actor_main();
+
+// Whether actors forked by the fork server of `spawner` (a rank's or a
+// driver's slot) are to outlive that process: detached ones, and owned ones
+// whose creator is another process. Those the process itself created are
+// killed with it by the supervisor.
+bool outlives_owner(store::Store& store, ipc::ProcessSlotId spawner);
+// Whether an actor forked by the fork server of `spawner` is alive or on its
+// way (creating, starting, restarting).
+bool serves_actors(store::Store& store, ipc::ProcessSlotId spawner);
 
 class ForkServer {
  public:
@@ -59,6 +70,10 @@ class ForkServer {
   void stop_children();
   // A kShutdown message arrived: the owner is ending the session.
   bool shutdown_requested() const { return shutdown_requested_; }
+  // A kOwnerLeaving message arrived: the owner is ending, its actors stay.
+  bool owner_leaving() const { return owner_leaving_; }
+  // Children forked and not yet reaped, or with output not yet forwarded.
+  bool has_children() const { return !children_.empty(); }
 
  private:
   struct Child {
@@ -77,6 +92,7 @@ class ForkServer {
 
   std::vector<Child> children_;
   bool shutdown_requested_ = false;
+  bool owner_leaving_ = false;
   Report report_ = nullptr;
   void* report_ctx_ = nullptr;
 };

@@ -140,6 +140,23 @@ struct ClosedAtExit {
   ~ClosedAtExit() { ::close(fd); }
 };
 
+// Asks every fork server of the session to kill its actors and end.
+void stop_fork_servers(store::Store& s) {
+  ipc::ProcessTable& procs = s.processes();
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    const ipc::ProcessSlot& ps = procs.slot(ipc::ProcessSlotId(i));
+    // relaxed (kind, creator): written by claim() right after its CAS, long
+    // before the rank that created the fork server ended.
+    if (procs.is_dead(ipc::ProcessSlotId(i)) ||
+        ps.kind.load(std::memory_order_relaxed) != uint32_t(ipc::ProcessKind::kForkServer)) {
+      continue;
+    }
+    const auto rank = ipc::ProcessSlotId(ps.creator.load(std::memory_order_relaxed));
+    send_message(fork_server_mailbox(s.session_tag(), rank),
+                 Message{MessageType::kShutdown, 0, 0, 0});
+  }
+}
+
 int exit_code(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
@@ -170,6 +187,9 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     return 1;
   }
   const ClosedAtExit sig_fd_closed{sig_fd};
+  // A rank's fork server that outlives its rank (for actors that are to
+  // outlive it) becomes our child: we reap it, and it sees us go.
+  ::prctl(PR_SET_CHILD_SUBREAPER, 1);
 
   auto plan = plan_store(opt.store_bytes, "--store-size", opt.store_dir);
   if (!plan) {
@@ -349,14 +369,27 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   }
   if (link != nullptr) link->ranks_started();
 
+  // Once every rank is done, the fork servers still serving actors that
+  // outlived their ranks are asked to end them: the job ends with its ranks.
+  bool fork_servers_told = false;
+  uint64_t fork_servers_deadline = 0;
   std::vector<pollfd> fds;
   for (;;) {
-    bool running = false, open = false;
+    bool running = false, open = false, logs_open = false;
     for (const Rank& rk : ranks) {
       running |= rk.pid > 0 && !rk.exited;
-      open |= rk.open();
+      open |= rk.out.open() || rk.err.open();
+      logs_open |= rk.log_out.open() || rk.log_err.open();
     }
-    if (!running && !open) {
+    if (!running && !open && logs_open && !fork_servers_told) {
+      stop_fork_servers(s);
+      fork_servers_told = true;
+      fork_servers_deadline = ipc::now_ns() + 2'000'000'000ull;
+    }
+    if (logs_open && fork_servers_told && ipc::now_ns() > fork_servers_deadline) {
+      logs_open = false;  // the session's end below kills what did not stop
+    }
+    if (!running && !open && !logs_open) {
       if (link == nullptr) break;
       // The node's ranks are done; its session serves the other nodes until
       // the whole job is.

@@ -39,6 +39,8 @@ bool acts_on_session(MessageType type) {
     case MessageType::kShutdown:
     case MessageType::kSpawn:
     case MessageType::kActorGone:
+    case MessageType::kOwnerLeaving:
+    case MessageType::kHoldArgs:
     case MessageType::kForked:
     case MessageType::kSpawnFailed:
       return true;
@@ -84,7 +86,7 @@ std::optional<Mailbox> Mailbox::bind(const std::string& name) {
   return m;
 }
 
-std::optional<Message> Mailbox::receive() {
+std::optional<Message> Mailbox::receive(pid_t* sender) {
   for (;;) {
     Message m;
     iovec iov{&m, sizeof(m)};
@@ -107,7 +109,10 @@ std::optional<Message> Mailbox::receive() {
         n == ssize_t(sizeof(m)) && (h.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) == 0 &&
         cred != nullptr && cred->uid == ::geteuid() &&
         (!acts_on_session(m.type) || is_member_ == nullptr || is_member_(member_ctx_, cred->pid));
-    if (obeyed) return m;
+    if (obeyed) {
+      if (sender != nullptr) *sender = cred->pid;
+      return m;
+    }
     ++dropped_;
   }
 }

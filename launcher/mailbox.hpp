@@ -20,7 +20,12 @@
 //   - kActorGone: shoal::kill() of an actor that has no process yet; nothing
 //     else would fail its pending calls.
 //   - shutdown (kShutdown): end_session(), which waits for the helper process
-//     to exit afterwards anyway (and kills it if it does not).
+//     to exit afterwards anyway (and kills it if it does not); the launcher,
+//     ending a job, to the fork servers that outlived their ranks.
+//   - kOwnerLeaving: a rank's end_session(), which waits (briefly) for the
+//     supervisor to end the actors it created, and then exits.
+//   - kHoldArgs: the thread creating a detached actor, which waits (briefly)
+//     for the supervisor to hold the actor's constructor arguments.
 #pragma once
 
 #include <sys/types.h>
@@ -38,6 +43,16 @@ enum class MessageType : uint32_t {
   kShutdown = 2,   // end the session (to the supervisor)
   kSpawn = 3,      // a = actor index, b = incarnation (to a fork server)
   kActorGone = 4,  // a = actor index: killed before it had a process (to the supervisor)
+  // A rank is ending while actors its fork server forked are to outlive it
+  // (detached ones, and those whose creators live on). To the supervisor
+  // (a = the rank's process slot): end the actors the rank created, as at a
+  // death. Then to the rank's fork server: serve the others until none is
+  // left or the session ends.
+  kOwnerLeaving = 5,
+  // a = actor index, b = its entry's gen: hold the detached actor's
+  // constructor arguments for as long as it may restart (to the supervisor,
+  // which sets the entry's args_held once it does).
+  kHoldArgs = 6,
   // a = actor index, b = incarnation, pid = the child: a fork server forked it
   // (to the supervisor, which watches the child from then on).
   kForked = 10,
@@ -77,7 +92,8 @@ class Mailbox {
   // The next message obeyed, if one is waiting; never blocks. Messages from
   // another user, of an unknown size, or acting on the session from a process
   // outside it are dropped on the way (dropped() counts them).
-  std::optional<Message> receive();
+  // `sender`, if given, receives the sender's pid as the kernel vouches for it.
+  std::optional<Message> receive(pid_t* sender = nullptr);
   // Whether `pid` is a process of the session (the table, or its creator);
   // until set, only the user is checked.
   void admit(bool (*is_member)(void* ctx, pid_t pid), void* ctx) {

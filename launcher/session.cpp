@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "ipc/spin.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "launcher/fork_server.hpp"
 #include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
@@ -79,12 +80,38 @@ void announce(store::Store& store) {
                Message{MessageType::kJoined, store.me(), 0, ::getpid()});
 }
 
-// The fork server of one rank of `shoal launch`.
+// Whether an owned actor that process `owner` created is still alive.
+bool owns_live_actors(store::Store& store, ipc::ProcessSlotId owner) {
+  for (uint32_t a = 0; a < store.actor_count(); ++a) {
+    const ipc::ActorEntry& e = store.actor(a);
+    // acquire: pairs with the seq_cst stores of the state (the creator's,
+    // the supervisor's kDead in kill_owned_actors()).
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (st != ipc::ActorState::kFree && st != ipc::ActorState::kDead &&
+        st != ipc::ActorState::kCreating && e.owner == owner &&
+        e.lifetime != uint32_t(ActorLifetime::kDetached)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Ends poll() in the fork server of a rank when its parent dies (the
+// parent-death signal): the loop then looks at what is left to serve.
+void on_parent_death(int) {}
+
+// The fork server of one rank of `shoal launch`. It ends with its rank, unless
+// the rank leaves actors behind that are to outlive it (outlives_owner()):
+// then it forwards their lines, reaps and restarts them until none is left,
+// and ends with the session (the launcher asks it to, or is gone).
 [[noreturn]] void run_fork_server(store::Store& store, ipc::ProcessSlotId owner, Mailbox box,
                                   pid_t rank_pid) {
-  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  struct sigaction wake = {};
+  wake.sa_handler = on_parent_death;  // no SA_RESTART: poll() returns EINTR
+  ::sigaction(SIGUSR1, &wake, nullptr);
+  ::prctl(PR_SET_PDEATHSIG, SIGUSR1);
   // A rank that died before the prctl sends no signal: we would outlive it and
-  // hold its stdout open, and the launcher would wait for that pipe forever.
+  // hold its log pipes open, and the launcher would wait for them forever.
   if (::getppid() != rank_pid) ::_exit(0);
   ::signal(SIGINT, SIG_IGN);
   store.forget_slot();
@@ -94,17 +121,46 @@ void announce(store::Store& store) {
   int out_fd = STDOUT_FILENO, err_fd = STDERR_FILENO;
   if (const char* s = std::getenv(kLogFdEnv)) out_fd = std::atoi(s);
   if (const char* s = std::getenv(kLogErrFdEnv)) err_fd = std::atoi(s);
+  // The rank's own stdout and stderr close when the rank ends, however long
+  // we live: what we print ourselves goes where our actors' lines go.
+  if (out_fd != STDOUT_FILENO) ::dup2(out_fd, STDOUT_FILENO);
+  if (err_fd != STDERR_FILENO) ::dup2(err_fd, STDERR_FILENO);
   ForkServer fs(store, std::move(box), owner, out_fd, err_fd);
+  // Once the rank is gone: a pidfd of the launcher, whose end is the session's.
+  int launcher_fd = -1;
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();
     fs.add_fds(fds);
+    if (launcher_fd >= 0) fds.push_back(pollfd{launcher_fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 100);
     fs.handle(fds);
     fs.reap();
     if (fs.shutdown_requested()) {
       fs.stop_children();
       ::_exit(0);
+    }
+    if (launcher_fd < 0 && (fs.owner_leaving() || ::getppid() != rank_pid)) {
+      // The rank is ending. Nothing to outlive it: end as it does.
+      if (!outlives_owner(store, owner)) {
+        fs.stop_children();
+        ::_exit(0);
+      }
+      // acquire: pairs with the launcher's release store of its pid at start-up.
+      const pid_t launcher = store.header().supervisor_pid.load(std::memory_order_acquire);
+      launcher_fd = launcher > 0 ? open_pidfd(launcher) : -1;
+      if (launcher_fd < 0) {
+        fs.stop_children();
+        ::_exit(0);
+      }
+    }
+    if (launcher_fd >= 0) {
+      pollfd launcher_gone{launcher_fd, POLLIN, 0};
+      if (::poll(&launcher_gone, 1, 0) != 0) {
+        fs.stop_children();  // the session is over
+        ::_exit(0);
+      }
+      if (!fs.has_children() && !serves_actors(store, owner)) ::_exit(0);
     }
   }
 }
@@ -290,7 +346,19 @@ void end_session(Session& session) {
     }
     store::Segment::remove(s.segment().name());
   } else {
-    if (session.helper_pid > 0) {
+    if (session.helper_pid > 0 && outlives_owner(s, s.me())) {
+      // Actors this rank's fork server forked are to outlive the rank: it
+      // stays for them. The supervisor first ends those the rank created,
+      // as it would at the rank's death (a process that leaves is no death).
+      send_message(supervisor_mailbox(s.session_tag()),
+                   Message{MessageType::kOwnerLeaving, s.me(), 0, ::getpid()});
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+      while (owns_live_actors(s, s.me()) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      }
+      send_message(fork_server_mailbox(s.session_tag(), s.me()),
+                   Message{MessageType::kOwnerLeaving, 0, 0, 0});
+    } else if (session.helper_pid > 0) {
       // The fork server kills its actors and forwards their last lines (a
       // SIGKILL here would drop what they printed but it had not yet read);
       // if it does not finish in time, SIGKILL: its actors die with it.

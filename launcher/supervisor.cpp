@@ -126,7 +126,8 @@ void Supervisor::handle(const std::vector<pollfd>& fds) {
   for (const pollfd& p : fds) {
     if (p.revents == 0) continue;
     if (p.fd == mailbox_.fd()) {
-      while (auto m = mailbox_.receive()) {
+      pid_t sender = 0;
+      while (auto m = mailbox_.receive(&sender)) {
         switch (m->type) {
           case MessageType::kJoined:
             watch(ipc::ProcessSlotId(m->a));
@@ -142,6 +143,17 @@ void Supervisor::handle(const std::vector<pollfd>& fds) {
             break;
           case MessageType::kSpawnFailed:
             on_spawn_failed(m->a, m->b, m->pid);
+            break;
+          case MessageType::kOwnerLeaving:
+            // Only a process for itself: the slot must be the sender's.
+            if (m->a < store_.processes().size() &&
+                !store_.processes().is_dead(ipc::ProcessSlotId(m->a)) &&
+                store_.processes().pid(ipc::ProcessSlotId(m->a)) == sender) {
+              kill_owned_actors(ipc::ProcessSlotId(m->a));
+            }
+            break;
+          case MessageType::kHoldArgs:
+            hold_args(m->a, m->b);
             break;
           default:
             break;
@@ -163,10 +175,46 @@ void Supervisor::handle(const std::vector<pollfd>& fds) {
   }
 }
 
+void Supervisor::hold_args(uint32_t actor, uint32_t gen) {
+  if (actor >= store_.actor_count() || held_args_.count(actor) != 0) return;
+  ipc::ActorEntry& e = store_.actor(actor);
+  // acquire: pairs with create_actor()'s seq_cst store of kStarting, made
+  // once ctor_args and lifetime are written.
+  const auto st = ActorState(e.state.load(std::memory_order_acquire));
+  if (e.gen.load(std::memory_order_relaxed) != gen || st == ActorState::kFree ||
+      st == ActorState::kCreating || e.lifetime != uint32_t(ActorLifetime::kDetached) ||
+      e.ctor_args == 0) {
+    return;
+  }
+  // The creator still holds its reference while it waits for args_held.
+  auto rec = store_.pin(uint32_t(e.ctor_args >> 32), uint32_t(e.ctor_args));
+  if (rec) held_args_[actor] = HeldArgs{gen, *rec};
+  // release: pairs with the creator's acquire load; it may let go of its
+  // own reference once it sees this.
+  e.args_held.store(1, std::memory_order_release);
+}
+
+void Supervisor::release_args_of_gone_actors() {
+  for (auto it = held_args_.begin(); it != held_args_.end();) {
+    const ipc::ActorEntry& e = store_.actor(it->first);
+    // acquire: pairs with the seq_cst stores of kDead (kill_actor(), the
+    // supervisor's own): a dead actor starts no incarnation again.
+    const auto st = ActorState(e.state.load(std::memory_order_acquire));
+    if (e.gen.load(std::memory_order_relaxed) == it->second.gen && st != ActorState::kDead &&
+        st != ActorState::kFree) {
+      ++it;
+      continue;
+    }
+    store_.unpin(it->second.args);
+    it = held_args_.erase(it);
+  }
+}
+
 void Supervisor::tick() {
   const uint64_t now = ipc::now_ns();
   if (now - last_scan_ns_ < 200'000'000) return;
   last_scan_ns_ = now;
+  release_args_of_gone_actors();
   ipc::ProcessTable& procs = store_.processes();
   for (uint32_t i = 0; i < procs.size(); ++i) {
     const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_relaxed);
@@ -324,13 +372,33 @@ void Supervisor::kill_owned_actors(ipc::ProcessSlotId owner) {
   }
 }
 
+bool Supervisor::spawner_alive(const ipc::ActorEntry& e) const {
+  ipc::ProcessTable& procs = store_.processes();
+  if (!procs.is_dead(e.spawner)) return true;
+  // A rank's fork server outlives its rank while it serves actors that are to
+  // outlive it; its slot names the rank's as its creator.
+  for (uint32_t i = 0; i < procs.size(); ++i) {
+    const ipc::ProcessSlot& ps = procs.slot(ipc::ProcessSlotId(i));
+    // relaxed (kind, creator): written by claim() right after its CAS; a fork
+    // server that outlived its rank joined long before the rank ended.
+    if (!procs.is_dead(ipc::ProcessSlotId(i)) &&
+        ps.kind.load(std::memory_order_relaxed) == uint32_t(ipc::ProcessKind::kForkServer) &&
+        ps.creator.load(std::memory_order_relaxed) == e.spawner) {
+      return true;
+    }
+  }
+  return false;
+}
+
 uint32_t Supervisor::settle_incarnation(uint32_t actor, pid_t pid) {
   ipc::ProcessTable& procs = store_.processes();
   ipc::ActorEntry& e = store_.actor(actor);
   // acquire: pairs with the seq_cst writes of the cause (kill_actor(),
   // exit_actor(), a failed creation): its death message is written too.
   const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
-  const bool owner_alive = !procs.is_dead(e.owner) && !procs.is_dead(e.spawner);
+  // A detached actor needs no owner; every actor needs its fork server.
+  const bool detached = e.lifetime == uint32_t(ActorLifetime::kDetached);
+  const bool owner_alive = (detached || !procs.is_dead(e.owner)) && spawner_alive(e);
   const bool may_restart =
       cause == DeathCause::kNone && owner_alive &&
       (e.max_restarts < 0 || e.restarts.load(std::memory_order_relaxed) < e.max_restarts);

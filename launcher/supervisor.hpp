@@ -80,6 +80,8 @@ class Supervisor {
   void on_child_death(int fd, Child child);
   // Restart-or-death of the incarnation of `actor` that just ended; returns
   // the incarnation to start, or 0 for none (the actor is dead for good).
+  // Whether the fork server that forks actor e's incarnations still runs.
+  bool spawner_alive(const ipc::ActorEntry& e) const;
   uint32_t settle_incarnation(uint32_t actor, pid_t pid);
   void restart(uint32_t actor, uint32_t incarnation);
   void declare_dead(uint32_t actor, DeathCause cause, const std::string& message);
@@ -88,6 +90,11 @@ class Supervisor {
   bool writer_dead(uint32_t writer) const;
   void fail_result(uint32_t slot);
   void kill_owned_actors(ipc::ProcessSlotId owner);
+  // Holds the constructor arguments of detached actor `actor` (entry gen
+  // `gen`) for the session, so that a restart after its creator is gone can
+  // run the constructor again; released once the actor is gone for good.
+  void hold_args(uint32_t actor, uint32_t gen);
+  void release_args_of_gone_actors();
   void skip_ring_claims(ipc::ProcessSlotId dead);
 
   store::Store& store_;
@@ -97,6 +104,11 @@ class Supervisor {
   std::vector<int> fd_of_slot_;              // slot -> pidfd, -1 if not watched
   std::unordered_map<int, Child> children_;  // pidfd -> forked, not yet joined
   std::unordered_map<pid_t, int> child_fd_;  // pid -> its pidfd in children_
+  struct HeldArgs {
+    uint32_t gen;
+    store::RefRecord* args;
+  };
+  std::unordered_map<uint32_t, HeldArgs> held_args_;  // detached actor -> its arguments
   uint64_t last_scan_ns_ = 0;
   int64_t recovering_actor_ = -1;  // the restarting actor whose death is being repaired
   bool over_ = false;

@@ -35,7 +35,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 6;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 7;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 // The store file is briefly <store dir>/<session name> + this, before it is

@@ -239,6 +239,7 @@ ActorId start_actor(const NewActor& spec) {
   e.calls_failed.store(0, std::memory_order_relaxed);
   e.in_progress.store(0, std::memory_order_relaxed);
   e.exit_status.store(0, std::memory_order_relaxed);
+  e.args_held.store(0, std::memory_order_relaxed);
   e.group_count = uint32_t(spec.groups.size() + 1);
   for (uint32_t g = 0; g < ipc::kMaxGroups; ++g) {
     e.group_limit[g] = g == 0                    ? spec.max_concurrency
@@ -297,6 +298,25 @@ bool gone_for_good(store::Store& s, ActorId id) {
 void prune_ctor_args(Runtime& rt) {
   std::erase_if(rt.ctor_args,
                 [&](const Runtime::CtorArgs& c) { return gone_for_good(*rt.store, c.actor); });
+}
+
+// A detached actor outlives its creator, and so must its constructor's
+// arguments, which a restart needs: the session's supervisor holds them. Waits
+// until it does, briefly: the creator's own reference (kept as long as it
+// lives) covers the wait, and a creator that ends sooner than that is rare.
+void hand_args_to_supervisor(store::Store& s, ActorId id) {
+  const ipc::ActorEntry& e = s.actor(id.index);
+  if (!launcher::send_message(
+          launcher::supervisor_mailbox(s.session_tag()),
+          launcher::Message{launcher::MessageType::kHoldArgs, id.index, id.gen, 0})) {
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  // acquire: pairs with the supervisor's release store once it holds them.
+  while (e.args_held.load(std::memory_order_acquire) == 0 && !gone_for_good(s, id) &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
 }
 
 uint32_t round_up_pow2(uint32_t v) {
@@ -376,6 +396,7 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   const ActorId id = start_actor(n);
   *token = std::move(own_token);
   if (n.lifetime == launcher::ActorLifetime::kOwned) return id;  // the token holds the arguments
+  hand_args_to_supervisor(*rt.store, id);
   std::lock_guard<std::mutex> lock(rt.created_mu);
   prune_ctor_args(rt);
   if (!gone_for_good(*rt.store, id)) rt.ctor_args.push_back(Runtime::CtorArgs{id, std::move(args)});

@@ -58,6 +58,28 @@ class Printer {
 };
 SHOAL_ACTOR(Printer, &Printer::say);
 
+// Remembers numbers under keys; crashes on request, to be restarted.
+class Survivor {
+ public:
+  int pid() { return int(::getpid()); }
+  int note(std::string key, int value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    notes_[key] = value;
+    return value;
+  }
+  int noted(std::string key) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = notes_.find(key);
+    return it == notes_.end() ? 0 : it->second;
+  }
+  int crash() { std::abort(); }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, int> notes_;
+};
+SHOAL_ACTOR(Survivor, &Survivor::pid, &Survivor::note, &Survivor::noted, &Survivor::crash);
+
 namespace {
 
 // ---- what ranks print --------------------------------------------------------
@@ -318,6 +340,92 @@ SHOAL_TEST_PEER(act_by_rank) {
   return 0;
 }
 
+// Rank 0 creates a detached actor and an owned one, and ends once rank 1 has
+// found both. Rank 1 then sees the owned one die with its creator, and the
+// detached one serve on and be restarted after a crash.
+SHOAL_TEST_PEER(detached_outlives_rank) {
+  const int r = shoal::rank();
+  try {
+    if (r == 0) {
+      auto keeper =
+          shoal::actor<Survivor>()
+              .options(
+                  {.name = "keeper", .max_restarts = 1, .lifetime = shoal::Lifetime::kDetached})
+              .remote();
+      auto owned = shoal::actor<Survivor>().options({.name = "owned-by-0"}).remote();
+      shoal::get(owned.task(&Survivor::pid).remote(), 30s);
+      shoal::get(keeper.task(&Survivor::note).remote("pid0", int(::getpid())), 30s);
+      const bool found = eventually(
+          [&] { return shoal::get(keeper.task(&Survivor::noted).remote("found1"), 30s) == 1; },
+          60s);
+      std::printf("rank 0 leaves found=%d\n", int(found));
+      return found ? 0 : 1;
+    }
+    shoal::ActorHandle<Survivor> keeper, owned;
+    const bool found = eventually(
+        [&] {
+          try {
+            keeper = shoal::get_actor<Survivor>("keeper");
+            owned = shoal::get_actor<Survivor>("owned-by-0");
+            return true;
+          } catch (const shoal::ActorNotFoundError&) {
+            return false;
+          }
+        },
+        60s);
+    if (!found) {
+      std::printf("rank 1: no actors\n");
+      return 1;
+    }
+    const int pid0 =
+        eventually(
+            [&] { return shoal::get(keeper.task(&Survivor::noted).remote("pid0"), 30s) != 0; }, 60s)
+            ? shoal::get(keeper.task(&Survivor::noted).remote("pid0"), 30s)
+            : 0;
+    shoal::get(keeper.task(&Survivor::note).remote("found1", 1), 30s);
+    if (pid0 <= 0 || !eventually([&] { return !process_alive(pid0); }, 60s)) {
+      std::printf("rank 1: rank 0 (pid %d) did not end\n", pid0);
+      return 1;
+    }
+    // The owned actor ends with its creator, though this rank holds a handle.
+    const bool owned_died = eventually(
+        [&] {
+          try {
+            shoal::get(owned.task(&Survivor::pid).remote(), 30s);
+            return false;
+          } catch (const shoal::ActorDiedError&) {
+            return true;
+          }
+        },
+        30s);
+    // The detached one serves on, and a crash restarts it.
+    const int before = shoal::get(keeper.task(&Survivor::pid).remote(), 30s);
+    bool crash_failed = false;
+    try {
+      shoal::get(keeper.task(&Survivor::crash).remote(), 30s);
+    } catch (const shoal::ActorDiedError&) {
+      crash_failed = true;
+    }
+    int after = 0;
+    eventually(
+        [&] {
+          try {
+            after = shoal::get(keeper.task(&Survivor::pid).remote(), 30s);
+            return true;
+          } catch (const shoal::ActorDiedError&) {
+            return false;
+          }
+        },
+        30s);
+    std::printf("owned_died=%d crash_failed=%d restarted=%d keeper_pid=%d\n", int(owned_died),
+                int(crash_failed), int(after > 0 && after != before), after);
+  } catch (const std::exception& e) {
+    std::printf("rank %d: %s\n", r, e.what());
+    return 1;
+  }
+  return 0;
+}
+
 // Prints "ready", then sleeps; with args[0] == "ignore-term" it ignores SIGTERM.
 SHOAL_TEST_PEER(sleep_ready) {
   if (!args.empty() && args[0] == "ignore-term") ::signal(SIGTERM, SIG_IGN);
@@ -471,6 +579,28 @@ TEST(Launch, RanksShareObjectsThroughANamedActor) {
     reads.insert({l.rank, from});
   }
   EXPECT_EQ(reads.size(), size_t(ranks * (ranks - 1))) << r.out;
+  expect_no_segment_left(r);
+}
+
+TEST(Launch, ADetachedActorOutlivesTheRankThatCreatedItAndEndsWithTheJob) {
+  const Launched r = launch("detached_outlives_rank", {"-n", "2"});
+  ASSERT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("rank 0 leaves found=1"), std::string::npos) << r.out;
+  pid_t keeper = 0;
+  bool reported = false;
+  for (const std::string& line : split_lines(r.out)) {
+    const RankLine l = parse_rank_line(line);
+    if (l.rank != 1 || field(l.text, "owned_died").empty()) continue;
+    reported = true;
+    EXPECT_EQ(field(l.text, "owned_died"), "1") << line;
+    EXPECT_EQ(field(l.text, "crash_failed"), "1") << line;
+    EXPECT_EQ(field(l.text, "restarted"), "1") << line;
+    keeper = pid_t(std::atoi(field(l.text, "keeper_pid").c_str()));
+  }
+  ASSERT_TRUE(reported) << r.out << r.err;
+  ASSERT_GT(keeper, 0) << r.out;
+  // The session ended with its last rank, and the detached actor with it.
+  EXPECT_TRUE(eventually([&] { return !process_alive(keeper); }, 5s)) << "pid " << keeper;
   expect_no_segment_left(r);
 }
 
