@@ -73,6 +73,33 @@ bool serves_actors(store::Store& store, ipc::ProcessSlotId spawner) {
   return false;
 }
 
+bool owns_live_actors(store::Store& store, ipc::ProcessSlotId owner) {
+  for (uint32_t a = 0; a < store.actor_count(); ++a) {
+    const ipc::ActorEntry& e = store.actor(a);
+    // acquire: pairs with the seq_cst stores of the state (the creator's,
+    // the supervisor's kDead in kill_owned_actors()).
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (st != ipc::ActorState::kFree && st != ipc::ActorState::kDead &&
+        st != ipc::ActorState::kCreating && e.owner == owner &&
+        e.lifetime != uint32_t(ActorLifetime::kDetached)) {
+      return true;
+    }
+  }
+  return false;
+}
+
+std::optional<ipc::ProcessSlotId> fork_server_creator(const ipc::ProcessTable& procs,
+                                                      ipc::ProcessSlotId i) {
+  const ipc::ProcessSlot& ps = procs.slot(i);
+  // relaxed (kind, creator): written by claim() right after its CAS; a fork
+  // server that outlives its rank joined long before the rank ended.
+  if (procs.is_dead(i) ||
+      ps.kind.load(std::memory_order_relaxed) != uint32_t(ipc::ProcessKind::kForkServer)) {
+    return std::nullopt;
+  }
+  return ipc::ProcessSlotId(ps.creator.load(std::memory_order_relaxed));
+}
+
 ForkServer::ForkServer(store::Store& store, Mailbox mailbox, ipc::ProcessSlotId owner, int out_fd,
                        int err_fd, LogDeduplicator* dedup)
     : store_(store),

@@ -16,6 +16,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "ipc/process_table.hpp"
@@ -40,6 +41,12 @@ bool outlives_owner(store::Store& store, ipc::ProcessSlotId spawner);
 // Whether an actor forked by the fork server of `spawner` is alive or on its
 // way (creating, starting, restarting).
 bool serves_actors(store::Store& store, ipc::ProcessSlotId spawner);
+// Whether an owned actor that process `owner` created is still alive.
+bool owns_live_actors(store::Store& store, ipc::ProcessSlotId owner);
+// The slot of the process that created slot `i`, if `i` is a live fork
+// server (a rank's fork server names its rank); nullopt otherwise.
+std::optional<ipc::ProcessSlotId> fork_server_creator(const ipc::ProcessTable& procs,
+                                                      ipc::ProcessSlotId i);
 
 class ForkServer {
  public:

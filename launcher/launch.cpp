@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "ipc/spin.hpp"
+#include "launcher/fork_server.hpp"
 #include "launcher/line_forwarder.hpp"
 #include "launcher/log_deduplicator.hpp"
 #include "launcher/mailbox.hpp"
@@ -144,16 +145,10 @@ struct ClosedAtExit {
 void stop_fork_servers(store::Store& s) {
   ipc::ProcessTable& procs = s.processes();
   for (uint32_t i = 0; i < procs.size(); ++i) {
-    const ipc::ProcessSlot& ps = procs.slot(ipc::ProcessSlotId(i));
-    // relaxed (kind, creator): written by claim() right after its CAS, long
-    // before the rank that created the fork server ended.
-    if (procs.is_dead(ipc::ProcessSlotId(i)) ||
-        ps.kind.load(std::memory_order_relaxed) != uint32_t(ipc::ProcessKind::kForkServer)) {
-      continue;
+    if (const auto rank = fork_server_creator(procs, ipc::ProcessSlotId(i))) {
+      send_message(fork_server_mailbox(s.session_tag(), *rank),
+                   Message{MessageType::kShutdown, 0, 0, 0});
     }
-    const auto rank = ipc::ProcessSlotId(ps.creator.load(std::memory_order_relaxed));
-    send_message(fork_server_mailbox(s.session_tag(), rank),
-                 Message{MessageType::kShutdown, 0, 0, 0});
   }
 }
 

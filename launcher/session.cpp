@@ -80,22 +80,6 @@ void announce(store::Store& store) {
                Message{MessageType::kJoined, store.me(), 0, ::getpid()});
 }
 
-// Whether an owned actor that process `owner` created is still alive.
-bool owns_live_actors(store::Store& store, ipc::ProcessSlotId owner) {
-  for (uint32_t a = 0; a < store.actor_count(); ++a) {
-    const ipc::ActorEntry& e = store.actor(a);
-    // acquire: pairs with the seq_cst stores of the state (the creator's,
-    // the supervisor's kDead in kill_owned_actors()).
-    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    if (st != ipc::ActorState::kFree && st != ipc::ActorState::kDead &&
-        st != ipc::ActorState::kCreating && e.owner == owner &&
-        e.lifetime != uint32_t(ActorLifetime::kDetached)) {
-      return true;
-    }
-  }
-  return false;
-}
-
 // Ends poll() in the fork server of a rank when its parent dies (the
 // parent-death signal): the loop then looks at what is left to serve.
 void on_parent_death(int) {}

@@ -13,6 +13,7 @@
 #include "ipc/request_ring.hpp"
 #include "ipc/spin.hpp"
 #include "launcher/actor_lifecycle.hpp"
+#include "launcher/fork_server.hpp"
 #include "store/error_payload.hpp"
 #include "timeline/recorder.hpp"
 
@@ -378,14 +379,7 @@ bool Supervisor::spawner_alive(const ipc::ActorEntry& e) const {
   // A rank's fork server outlives its rank while it serves actors that are to
   // outlive it; its slot names the rank's as its creator.
   for (uint32_t i = 0; i < procs.size(); ++i) {
-    const ipc::ProcessSlot& ps = procs.slot(ipc::ProcessSlotId(i));
-    // relaxed (kind, creator): written by claim() right after its CAS; a fork
-    // server that outlived its rank joined long before the rank ended.
-    if (!procs.is_dead(ipc::ProcessSlotId(i)) &&
-        ps.kind.load(std::memory_order_relaxed) == uint32_t(ipc::ProcessKind::kForkServer) &&
-        ps.creator.load(std::memory_order_relaxed) == e.spawner) {
-      return true;
-    }
+    if (fork_server_creator(procs, ipc::ProcessSlotId(i)) == e.spawner) return true;
   }
   return false;
 }

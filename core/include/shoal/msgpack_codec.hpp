@@ -20,6 +20,7 @@
 #include <cstring>
 #include <exception>
 #include <msgpack.hpp>
+#include <type_traits>
 
 #include <shoal/actor.hpp>
 #include <shoal/detail/codec.hpp>
@@ -56,6 +57,26 @@ bool packs_as_int64(Float d) {
          d == static_cast<Float>(static_cast<int64_t>(d));
 }
 
+// A float or double packed by shoal's packer: as the integer it equals if it is integral and in
+// range, else as a msgpack float 32 / float 64.
+template <class Float>
+msgpack::packer<MsgpackBuffer>& pack_floating(msgpack::packer<MsgpackBuffer>& o, Float d) {
+  static_assert(sizeof(Float) == 4 || sizeof(Float) == 8);
+  if (packs_as_uint64(d)) return o.pack_uint64(static_cast<uint64_t>(d));
+  if (packs_as_int64(d)) return o.pack_int64(static_cast<int64_t>(d));
+  using Bits = std::conditional_t<sizeof(Float) == 8, uint64_t, uint32_t>;
+  Bits bits;
+  std::memcpy(&bits, &d, sizeof bits);
+  char buf[1 + sizeof bits];
+  buf[0] = static_cast<char>(sizeof bits == 8 ? 0xcbu : 0xcau);
+  if constexpr (sizeof bits == 8) {
+    _msgpack_store64(&buf[1], bits);
+  } else {
+    _msgpack_store32(&buf[1], bits);
+  }
+  return o.pack_bin_body(buf, sizeof buf);  // the bytes as they are
+}
+
 }  // namespace shoal::detail
 
 namespace msgpack {
@@ -64,37 +85,13 @@ MSGPACK_API_VERSION_NAMESPACE(v1) {  // where packer is declared
   template <>
   inline packer<shoal::detail::MsgpackBuffer>& packer<shoal::detail::MsgpackBuffer>::pack_double(
       double d) {
-    if (shoal::detail::packs_as_uint64(d)) {
-      pack_imp_uint64(static_cast<uint64_t>(d));
-    } else if (shoal::detail::packs_as_int64(d)) {
-      pack_imp_int64(static_cast<int64_t>(d));
-    } else {
-      uint64_t bits;
-      std::memcpy(&bits, &d, sizeof bits);
-      char buf[9];
-      buf[0] = static_cast<char>(0xcbu);
-      _msgpack_store64(&buf[1], bits);
-      append_buffer(buf, 9);
-    }
-    return *this;
+    return shoal::detail::pack_floating(*this, d);
   }
 
   template <>
   inline packer<shoal::detail::MsgpackBuffer>& packer<shoal::detail::MsgpackBuffer>::pack_float(
       float d) {
-    if (shoal::detail::packs_as_uint64(d)) {
-      pack_imp_uint64(static_cast<uint64_t>(d));
-    } else if (shoal::detail::packs_as_int64(d)) {
-      pack_imp_int64(static_cast<int64_t>(d));
-    } else {
-      uint32_t bits;
-      std::memcpy(&bits, &d, sizeof bits);
-      char buf[5];
-      buf[0] = static_cast<char>(0xcau);
-      _msgpack_store32(&buf[1], bits);
-      append_buffer(buf, 5);
-    }
-    return *this;
+    return shoal::detail::pack_floating(*this, d);
   }
 
 }  // MSGPACK_API_VERSION_NAMESPACE(v1)
