@@ -85,7 +85,15 @@ RequestRing::Peek RequestRing::try_peek(RingCell** out) noexcept {
   RingCell& cell = cells_[pos & (capacity_ - 1)];
   // acquire: pairs with publish().
   const uint64_t s = cell.seq.load(std::memory_order_acquire);
-  if (seq_pos(s) != pos) return Peek::kEmpty;
+  if (seq_pos(s) != pos) {
+    // The cell already serves the next lap: a consumer freed it (release_head()) and died
+    // before it advanced head. Take up at the next position, as if it had.
+    if (seq_pos(s) == pos + capacity_) {
+      header_->head.store(pos + 1, std::memory_order_relaxed);
+      return Peek::kSkipped;
+    }
+    return Peek::kEmpty;
+  }
   switch (seq_state(s)) {
     case CellState::kReady:
       *out = &cell;

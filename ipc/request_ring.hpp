@@ -113,8 +113,8 @@ class RequestRing {
   // ---- the consumer ----
   enum class Peek { kReady, kEmpty, kInProgress, kSkipped };
   // Looks at the cell at `head`: kReady hands it out; kSkipped means a dead
-  // producer's cell was dropped (call again); kInProgress: a producer is
-  // writing it right now.
+  // producer's cell was dropped, or a dead consumer's freed cell passed over
+  // (call again); kInProgress: a producer is writing it right now.
   Peek try_peek(RingCell** cell) noexcept;
   // Frees the cell try_peek() handed out and advances head.
   void release_head() noexcept;

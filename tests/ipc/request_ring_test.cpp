@@ -187,6 +187,42 @@ TEST(RequestRing, ProducerKilledBetweenClaimAndPublishIsSkipped) {
   }
 }
 
+TEST(RequestRing, ConsumerKilledBetweenFreeingACellAndMovingHeadIsTakenUpByTheNext) {
+  constexpr uint32_t kCap = 4;
+  testing::SharedMemory mem(RequestRing::bytes_for(kCap));
+  RequestRing ring = RequestRing::format(mem.data(), kCap);
+  for (uint64_t i = 0; i < 3; ++i)
+    ASSERT_TRUE(push(ring, 1, i));
+  // A consumer process takes the first call, frees its cell and dies before head moves:
+  // release_head() writes the cell's word, then head; head is put back as that death leaves it.
+  const pid_t consumer = fork_child([&] {
+    RingCell* cell = nullptr;
+    if (ring.try_peek(&cell) != RequestRing::Peek::kReady) return 1;
+    const uint64_t pos = ring.head();
+    ring.release_head();
+    ring.header().head.store(pos, std::memory_order_relaxed);
+    ::raise(SIGKILL);
+    return 2;
+  });
+  EXPECT_EQ(wait_child(consumer, std::chrono::seconds(30)), 128 + SIGKILL);
+  EXPECT_EQ(ring.head(), 0u);
+  // Producers refill the freed cell: the ring is full from their side.
+  ASSERT_TRUE(push(ring, 1, 3));
+  ASSERT_TRUE(push(ring, 1, 4));
+  EXPECT_EQ(ring.try_claim(1).error(), RingError::kFull);
+  // The next consumer steps over the freed position instead of seeing an empty ring forever.
+  for (uint64_t i = 1; i <= 4; ++i) {
+    auto v = pop(ring);
+    ASSERT_TRUE(v.has_value()) << "call " << i << " never reached the consumer";
+    EXPECT_EQ(*v, i);
+  }
+  EXPECT_FALSE(pop(ring).has_value());
+  for (uint64_t i = 0; i < 3 * kCap; ++i) {
+    ASSERT_TRUE(push(ring, 1, i));
+    EXPECT_EQ(*pop(ring), i);
+  }
+}
+
 TEST(RequestRing, AttachValidatesTheHeader) {
   LocalRing r(16);
   EXPECT_TRUE(RequestRing::attach(r.memory.get(), RequestRing::bytes_for(16)).ok());
