@@ -116,8 +116,13 @@ void on_parent_death(int) {}
   for (;;) {
     fds.clear();
     fs.add_fds(fds);
-    if (launcher_fd >= 0) fds.push_back(pollfd{launcher_fd, POLLIN, 0});
+    const bool watching_launcher = launcher_fd >= 0;
+    if (watching_launcher) fds.push_back(pollfd{launcher_fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 100);
+    if (watching_launcher && fds.back().revents != 0) {
+      fs.stop_children();  // the launcher is gone: the session is over
+      ::_exit(0);
+    }
     fs.handle(fds);
     fs.reap();
     if (fs.shutdown_requested()) {
@@ -138,14 +143,7 @@ void on_parent_death(int) {}
         ::_exit(0);
       }
     }
-    if (launcher_fd >= 0) {
-      pollfd launcher_gone{launcher_fd, POLLIN, 0};
-      if (::poll(&launcher_gone, 1, 0) != 0) {
-        fs.stop_children();  // the session is over
-        ::_exit(0);
-      }
-      if (!fs.has_children() && !serves_actors(store, owner)) ::_exit(0);
-    }
+    if (launcher_fd >= 0 && !fs.has_children() && !serves_actors(store, owner)) ::_exit(0);
   }
 }
 
