@@ -631,14 +631,14 @@ bool request_call_cancel(const RefRecord* rec) {
   return true;
 }
 
-RefRecord* submit_task(uint32_t function, const ArgWriter& args) {
+RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound) {
   Runtime& rt = runtime();
   const FunctionInfo* f = find_function(function);
   if (f == nullptr) throw UsageError("shoal::task: unknown function");
   // acquire: pairs with the release store in start_workers().
   if (!rt.workers_started.load(std::memory_order_acquire)) start_workers(rt);
   const ActorId worker = pick_worker(rt);
-  return submit_call(worker.index, worker.gen, function, f->signature, args);
+  return submit_call(worker.index, worker.gen, function, f->signature, args, stream_bound);
 }
 
 }  // namespace detail

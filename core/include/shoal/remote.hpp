@@ -12,6 +12,8 @@
 // is a plain value.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <type_traits>
 
@@ -22,6 +24,24 @@
 #include <shoal/object_ref.hpp>
 
 namespace shoal {
+
+// How one stateless task is run: shoal::task(f).options(TaskOptions{...}).remote(args...).
+// Both are checked at .remote(); a bad value is std::invalid_argument naming it.
+struct TaskOptions {
+  // The node whose workers run the task (0..num_nodes()-1); none, or the caller's own node():
+  // this process's workers. Outside a multi-node job any other node is std::invalid_argument.
+  // In a multi-node job another node throws shoal::Error: tasks do not cross nodes yet.
+  std::optional<int> node;
+  // For an `f` returning Generator<T>: the stream's back-pressure bound (Ray's
+  // _generator_backpressure_num_objects). The generator suspends at co_yield while its consumer
+  // has this many values it has not taken. None: no bound. At least 1.
+  std::optional<int> generator_backpressure;
+};
+
+namespace detail {
+// Checks `o` against this process's session; returns the stream bound it asks for (0: none).
+uint32_t check_task_options(const TaskOptions& o);
+}  // namespace detail
 
 // shoal::task(f).remote(args...) -> ObjectRef<R>. A plain value; any thread may call remote()
 // at once.
@@ -38,22 +58,31 @@ class TaskCaller {
     }
   }
 
+  // The same caller, making its calls with `options` (checked at remote()).
+  TaskCaller options(TaskOptions options) const {
+    TaskCaller c = *this;
+    c.options_ = options;
+    return c;
+  }
+
   // Submits the call to one of this process's workers (in turn) and returns at once, unless that
   // worker's request ring is full; arguments as for an actor method. The ref holds the result or
   // the error get() rethrows: TaskError if `f` threw, WorkerCrashedError if the worker died while
   // running it, TaskCancelledError after cancel(). Throws UsageError without a session or for a
   // ref argument of an ended session, ObjectStoreFullError when the store has no room to record
-  // the call.
+  // the call; std::invalid_argument or shoal::Error for options it cannot honour (TaskOptions).
   // An `f` returning Generator<T> gives an ObjectRefStream<T>, fed by the worker as it yields.
   template <class... Args>
   typename detail::RemoteReturn<F>::type remote(Args&&... args) const {
+    const uint32_t stream_bound = detail::check_task_options(options_);
     detail::ArgWriter w;
     detail::encode_call_args<F>(w, std::forward<Args>(args)...);
-    return detail::RemoteReturn<F>::adopt(detail::submit_task(uint32_t(index_), w));
+    return detail::RemoteReturn<F>::adopt(detail::submit_task(uint32_t(index_), w, stream_bound));
   }
 
  private:
   int index_;
+  TaskOptions options_;
 };
 
 // The caller of `f`, a function registered with SHOAL_REMOTE; throws UsageError if it is not.
