@@ -21,6 +21,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/stream_values.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -182,21 +183,6 @@ class StreamingGenerator : public ::testing::Test {
   void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
   void TearDown() override { shoal::shutdown(); }
 };
-
-template <class T>
-std::vector<T> values_of(shoal::ObjectRefStream<T>& s) {
-  std::vector<T> out;
-  for (const shoal::ObjectRef<T>& r : s)
-    out.push_back(shoal::get(r, 30s));
-  return out;
-}
-
-// The next ref of `s`, waiting at most 30 s (TimeoutError instead of a hang).
-template <class T>
-std::optional<shoal::ObjectRef<T>> next_within(shoal::ObjectRefStream<T>& s,
-                                               std::chrono::seconds limit = 30s) {
-  return shoal::run(shoal::wait_for(s.next(), limit));
-}
 
 }  // namespace
 
