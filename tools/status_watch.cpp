@@ -2,7 +2,8 @@
 // Ctrl-C. On a terminal it takes the alternate screen (as top does), reads
 // keys without waiting for Enter, and gives the terminal back as it found it
 // however it ends (q, Ctrl-C, SIGTERM, SIGHUP). Anywhere else (a pipe, a file)
-// it prints one plain block per second.
+// it prints one plain block per second. An actor with concurrency groups has one
+// line per group under its row.
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -100,6 +101,13 @@ std::vector<std::string> render(const std::vector<SessionRow>& sessions,
                     who.c_str(), int(a.pid), core.c_str(), a.state.c_str(), a.depth, a.running,
                     rate.c_str(), a.restarts);
       out.push_back(line);
+      // Concurrency groups, for an actor with more than the default one (as `shoal status`).
+      if (a.groups.size() < 2) continue;
+      for (const GroupRow& g : a.groups) {
+        std::snprintf(line, sizeof(line), "  group %-23s limit=%d running=%u queued=%u",
+                      g.name.c_str(), g.limit, g.running, g.queued);
+        out.push_back(line);
+      }
     }
   }
   last = std::move(next);

@@ -1,10 +1,12 @@
 // `shoal status --watch`: on a terminal (a detached tmux pane, read back with
 // capture-pane), the busy actor's row shows calls/s above zero, q and Ctrl-C
 // quit with status 0 and give the screen back; on a pipe it prints plain
-// blocks of at most 80 columns, once a second.
+// blocks of at most 80 columns, once a second; an actor with concurrency groups
+// has a line per group under its row, with the group's limit, running and queued
+// calls.
 //
 // This process runs a session with a busy actor (a thread here calls it
-// without pause) and an idle one.
+// without pause), an idle one, and one whose "io" group is full.
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +23,7 @@
 #include <shoal/shoal.hpp>
 
 #include "tests/cli/processes.hpp"
+#include "tests/support/group_holder.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -46,10 +49,24 @@ double rate_value(const std::string& text) {
   return std::stod(digits) * scale;
 }
 
-// The words of the row of actor `name` in one frame, or {} if it is not shown.
+// The lines of this process's session in one frame: its header ("session NAME  world ...") and
+// what follows up to the next session's. Other programs of this user (other tests among them)
+// may run sessions with actors of the same names beside ours.
+std::vector<std::string> our_session(const std::string& frame) {
+  std::vector<std::string> out;
+  bool inside = false;
+  for (const std::string& line : split_lines(frame)) {
+    if (line.rfind("session ", 0) == 0)
+      inside = line.rfind("session " + session_name() + " ", 0) == 0;
+    if (inside) out.push_back(line);
+  }
+  return out;
+}
+
+// The words of the row of actor `name` of our session in one frame, or {} if it is not shown.
 // Row: NAME CLASS PID CORE STATE QUEUE RUN CALLS/S RESTARTS.
 std::vector<std::string> row_of(const std::string& frame, const std::string& name) {
-  for (const std::string& line : split_lines(frame)) {
+  for (const std::string& line : our_session(frame)) {
     std::istringstream in(line);
     std::vector<std::string> words;
     for (std::string w; in >> w;)
@@ -57,6 +74,32 @@ std::vector<std::string> row_of(const std::string& frame, const std::string& nam
     if (words.size() == 9 && words[0] == name && words[1] == "WatchWorker") return words;
   }
   return {};
+}
+
+// The group lines under the row of actor `name` of our session in one frame, each with its
+// words joined by one space ("group io limit=1 running=1 queued=2").
+std::vector<std::string> groups_under(const std::string& frame, const std::string& name) {
+  std::vector<std::string> out;
+  bool under = false;
+  for (const std::string& line : our_session(frame)) {
+    std::istringstream in(line);
+    std::vector<std::string> words;
+    for (std::string w; in >> w;)
+      words.push_back(w);
+    if (words.size() == 9) {
+      under = words[0] == name;
+      continue;
+    }
+    if (!under || words.empty() || words[0] != "group") {
+      under = false;
+      continue;
+    }
+    std::string joined;
+    for (const std::string& w : words)
+      joined += (joined.empty() ? "" : " ") + w;
+    out.push_back(joined);
+  }
+  return out;
 }
 
 class StatusWatch : public ::testing::Test {
@@ -68,6 +111,12 @@ class StatusWatch : public ::testing::Test {
     idle_ = new shoal::ActorHandle<WatchWorker>(
         shoal::actor<WatchWorker>().options({.name = "idle"}).remote());
     shoal::get(idle_->task(&WatchWorker::work).remote(0));
+    // "io" runs one call and queues two; the default group is free.
+    grouped_ = new shoal::ActorHandle<GroupHolder>(
+        shoal::actor<GroupHolder>().options({.name = "grouped"}).remote());
+    for (int i = 0; i < 3; ++i)
+      held_.push_back(grouped_->task(&GroupHolder::hold).remote());
+    shoal::get(grouped_->task(&GroupHolder::ping).remote(), 30s);
     caller_ = new std::thread([] {
       for (int i = 0; !stop_.load(std::memory_order_relaxed); ++i) {
         shoal::get(busy_->task(&WatchWorker::work).remote(i));
@@ -80,11 +129,15 @@ class StatusWatch : public ::testing::Test {
     delete caller_;
     delete busy_;
     delete idle_;
+    held_.clear();
+    delete grouped_;
     shoal::shutdown();
   }
 
   static inline shoal::ActorHandle<WatchWorker>* busy_ = nullptr;
   static inline shoal::ActorHandle<WatchWorker>* idle_ = nullptr;
+  static inline shoal::ActorHandle<GroupHolder>* grouped_ = nullptr;
+  static inline std::vector<shoal::ObjectRef<int>> held_;
   static inline std::thread* caller_ = nullptr;
   static inline std::atomic<bool> stop_{false};
 };
@@ -163,6 +216,30 @@ TEST_F(StatusWatch, UnderTmuxTheBusyActorShowsCallsPerSecondAndQQuits) {
   EXPECT_NE(after.find("exit=0"), std::string::npos) << after;
   // The alternate screen is gone: the view does not stay behind.
   EXPECT_EQ(after.find("CALLS/S"), std::string::npos) << after;
+}
+
+TEST_F(StatusWatch, UnderTmuxABusyActorWithGroupsShowsALinePerGroup) {
+  if (!have_tmux()) GTEST_SKIP() << "tmux is not installed";
+  Tmux tmux;
+  ASSERT_TRUE(tmux.start("watch", shoal_bin() + " status --watch"));
+  const std::vector<std::string> want{"group default limit=1000 running=0 queued=0",
+                                      "group io limit=1 running=1 queued=2"};
+  std::string frame;
+  const bool shown = eventually(
+      [&] {
+        frame = tmux.screen("watch");
+        return groups_under(frame, "grouped") == want;
+      },
+      20s);
+  ASSERT_TRUE(shown) << "no frame with the grouped actor's groups:\n" << frame;
+  for (const std::string& line : split_lines(frame))
+    EXPECT_LE(line.size(), 80u) << line;
+  // Actors with the default group alone have no group lines.
+  EXPECT_TRUE(groups_under(frame, "busy").empty()) << frame;
+  EXPECT_TRUE(groups_under(frame, "idle").empty()) << frame;
+  tmux.keys("watch", "q");
+  EXPECT_TRUE(
+      eventually([&] { return tmux.screen("watch").find("exit=0") != std::string::npos; }, 10s));
 }
 
 TEST_F(StatusWatch, UnderTmuxCtrlCQuitsAndGivesTheTerminalBack) {
