@@ -8,19 +8,20 @@
 
 #include <gtest/gtest.h>
 
-#include <cctype>
+#include <nlohmann/json.hpp>
+
 #include <chrono>
 #include <map>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include <shoal/shoal.hpp>
 
 #include "tests/cli/processes.hpp"
+#include "tests/support/group_holder.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -42,21 +43,6 @@ class StatusAsync {
   shoal::Task<int> twice(int x) { co_return 2 * x; }
 };
 SHOAL_ACTOR(StatusAsync, &StatusAsync::twice);
-
-// An async actor whose "io" group (limit 1) holds calls suspended for ever.
-class StatusGroupedAsync {
- public:
-  shoal::Task<int> hold() {
-    co_await never_.wait();
-    co_return 0;
-  }
-  int ping() { return 1; }
-
- private:
-  shoal::Event never_;
-};
-SHOAL_ACTOR(StatusGroupedAsync, &StatusGroupedAsync::hold, &StatusGroupedAsync::ping);
-SHOAL_CONCURRENCY_GROUP(StatusGroupedAsync, "io", 1, &StatusGroupedAsync::hold);
 
 // A threaded actor whose "slow" group (two threads) runs long calls.
 class StatusGroupedThreaded {
@@ -81,155 +67,6 @@ SHOAL_TEST_PEER(status_sleeper) {
 
 namespace {
 
-// ---- a small JSON reader (enough to check that status --json is JSON) --------
-
-struct Json {
-  std::variant<std::nullptr_t, bool, double, std::string, std::vector<Json>,
-               std::map<std::string, Json>>
-      v;
-  bool is_object() const { return std::holds_alternative<std::map<std::string, Json>>(v); }
-  const Json& operator[](const std::string& key) const {
-    static const Json missing;
-    const auto& m = std::get<std::map<std::string, Json>>(v);
-    auto it = m.find(key);
-    return it == m.end() ? missing : it->second;
-  }
-  bool has(const std::string& key) const {
-    return is_object() && std::get<std::map<std::string, Json>>(v).count(key) > 0;
-  }
-  const std::vector<Json>& array() const { return std::get<std::vector<Json>>(v); }
-  const std::string& str() const { return std::get<std::string>(v); }
-  double num() const { return std::get<double>(v); }
-  bool boolean() const { return std::get<bool>(v); }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(const std::string& text) : s_(text) {}
-  // Throws std::runtime_error on anything that is not one JSON value.
-  Json read() {
-    Json j = value();
-    space();
-    if (i_ != s_.size()) fail("trailing characters");
-    return j;
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& why) {
-    throw std::runtime_error("bad JSON at " + std::to_string(i_) + ": " + why);
-  }
-  void space() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])))
-      ++i_;
-  }
-  bool eat(char c) {
-    space();
-    if (i_ < s_.size() && s_[i_] == c) {
-      ++i_;
-      return true;
-    }
-    return false;
-  }
-  void expect(char c) {
-    if (!eat(c)) fail(std::string("expected '") + c + "'");
-  }
-  Json value() {
-    space();
-    if (i_ >= s_.size()) fail("unexpected end");
-    const char c = s_[i_];
-    if (c == '{') {
-      ++i_;
-      std::map<std::string, Json> m;
-      if (!eat('}')) {
-        do {
-          space();
-          std::string key = string();
-          expect(':');
-          m[key] = value();
-        } while (eat(','));
-        expect('}');
-      }
-      return Json{std::move(m)};
-    }
-    if (c == '[') {
-      ++i_;
-      std::vector<Json> a;
-      if (!eat(']')) {
-        do
-          a.push_back(value());
-        while (eat(','));
-        expect(']');
-      }
-      return Json{std::move(a)};
-    }
-    if (c == '"') return Json{string()};
-    for (const auto& [word, j] : {std::pair<std::string, Json>{"true", Json{true}},
-                                  {"false", Json{false}},
-                                  {"null", Json{nullptr}}}) {
-      if (s_.compare(i_, word.size(), word) == 0) {
-        i_ += word.size();
-        return j;
-      }
-    }
-    const size_t start = i_;
-    if (s_[i_] == '-') ++i_;
-    while (i_ < s_.size() && (std::isdigit(static_cast<unsigned char>(s_[i_])) || s_[i_] == '.' ||
-                              s_[i_] == 'e' || s_[i_] == 'E' || s_[i_] == '+' || s_[i_] == '-')) {
-      ++i_;
-    }
-    if (i_ == start) fail("unexpected character");
-    return Json{std::stod(s_.substr(start, i_ - start))};
-  }
-  std::string string() {
-    if (i_ >= s_.size() || s_[i_] != '"') fail("expected a string");
-    ++i_;
-    std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      char c = s_[i_++];
-      if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
-      if (c == '\\') {
-        if (i_ >= s_.size()) fail("bad escape");
-        c = s_[i_++];
-        switch (c) {
-          case 'n':
-            c = '\n';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          case 'r':
-            c = '\r';
-            break;
-          case 'b':
-            c = '\b';
-            break;
-          case 'f':
-            c = '\f';
-            break;
-          case 'u':
-            if (i_ + 4 > s_.size()) fail("bad \\u escape");
-            c = char(std::stoi(s_.substr(i_, 4), nullptr, 16));
-            i_ += 4;
-            break;
-          case '"':
-          case '\\':
-          case '/':
-            break;
-          default:
-            fail("bad escape");
-        }
-      }
-      out += c;
-    }
-    if (i_ >= s_.size()) fail("unterminated string");
-    ++i_;
-    return out;
-  }
-
-  const std::string& s_;
-  size_t i_ = 0;
-};
-
 // ---- running the command ------------------------------------------------------------
 
 struct Ran {
@@ -248,29 +85,29 @@ Ran shoal_cmd(const std::vector<std::string>& args) {
   return r;
 }
 
-Json status_json() {
+nlohmann::json status_json() {
   const Ran r = shoal_cmd({"status", "--json"});
   EXPECT_EQ(r.code, 0) << r.err;
   try {
-    return JsonReader(r.out).read();
+    return nlohmann::json::parse(r.out);
   } catch (const std::exception& e) {
     ADD_FAILURE() << e.what() << "\n" << r.out;
-    return Json{};
+    return nlohmann::json{};
   }
 }
 
 // The session named `name` in a status --json document, or nullptr.
-const Json* find_session(const Json& doc, const std::string& name) {
-  if (!doc.has("sessions")) return nullptr;
-  for (const Json& s : doc["sessions"].array()) {
-    if (s["name"].str() == name) return &s;
+const nlohmann::json* find_session(const nlohmann::json& doc, const std::string& name) {
+  if (!doc.contains("sessions")) return nullptr;
+  for (const nlohmann::json& s : doc.at("sessions")) {
+    if (s.at("name").get<std::string>() == name) return &s;
   }
   return nullptr;
 }
 
-const Json* find_actor(const Json& session, const std::string& name) {
-  for (const Json& a : session["actors"].array()) {
-    if (a["name"].str() == name) return &a;
+const nlohmann::json* find_actor(const nlohmann::json& session, const std::string& name) {
+  for (const nlohmann::json& a : session.at("actors")) {
+    if (a.at("name").get<std::string>() == name) return &a;
   }
   return nullptr;
 }
@@ -307,6 +144,21 @@ std::vector<pid_t> rank_pids(const std::string& out) {
     if (std::sscanf(line.c_str(), "(rank %d pid=%d)", &rank, &pid) == 2) pids.push_back(pid_t(pid));
   }
   return pids;
+}
+
+// The lines `shoal status` prints for session `name`: its header line and what follows up to the
+// next session's. Other programs of this user (other tests among them) may run sessions with
+// actors of the same names beside ours; only our block says what our session holds.
+std::vector<std::string> session_block(const std::string& out, const std::string& name) {
+  std::vector<std::string> block;
+  bool inside = false;
+  for (const std::string& line : split_lines(out)) {
+    if (line.rfind("session ", 0) == 0) {
+      inside = line == "session " + name || line == "session " + name + " (corrupt)";
+    }
+    if (inside) block.push_back(line);
+  }
+  return block;
 }
 
 constexpr uint64_t kStoreBytes = uint64_t(256) << 20;
@@ -358,10 +210,9 @@ class Status : public ::testing::Test {
     // Concurrency groups: "io" of grouped_async runs one call and holds two more; "slow" of
     // grouped_threaded (overridden to one thread, and a group "extra" added) runs one and holds
     // three.
-    s_->grouped_async =
-        shoal::actor<StatusGroupedAsync>().options({.name = "grouped_async"}).remote();
+    s_->grouped_async = shoal::actor<GroupHolder>().options({.name = "grouped_async"}).remote();
     for (int i = 0; i < 3; ++i)
-      s_->busy_calls.push_back(s_->grouped_async.task(&StatusGroupedAsync::hold).remote());
+      s_->busy_calls.push_back(s_->grouped_async.task(&GroupHolder::hold).remote());
     s_->grouped_threaded = shoal::actor<StatusGroupedThreaded>()
                                .options({.name = "grouped_threaded",
                                          .concurrency_groups = {{"slow", 1}, {"extra", 3}}})
@@ -380,7 +231,7 @@ class Status : public ::testing::Test {
     shoal::ObjectRef<std::vector<uint8_t>> big;
     shoal::ActorHandle<StatusWorker> alpha, phoenix, anonymous, busy;
     shoal::ActorHandle<StatusAsync> gamma;
-    shoal::ActorHandle<StatusGroupedAsync> grouped_async;
+    shoal::ActorHandle<GroupHolder> grouped_async;
     shoal::ActorHandle<StatusGroupedThreaded> grouped_threaded;
     pid_t alpha_pid = 0, phoenix_pid = 0;
     int alpha_served = 0;  // calls alpha has finished
@@ -388,18 +239,26 @@ class Status : public ::testing::Test {
   };
   static State* s_;
 
-  // status --json once the busy actor shows its running call and queue.
-  static Json settled_status() {
-    Json doc;
+  // status --json once the busy actor shows its running call and queue, and the calls made so
+  // far are counted (an actor counts a call served just after its result is sealed, so get()
+  // may return first).
+  static nlohmann::json settled_status() {
+    nlohmann::json doc;
     const bool ok = eventually(
         [&] {
           doc = status_json();
-          const Json* s = find_session(doc, session_name());
-          const Json* busy = s ? find_actor(*s, "busy") : nullptr;
-          return busy && (*busy)["queue_depth"].num() == 3 && (*busy)["running"].num() == 1;
+          const nlohmann::json* s = find_session(doc, session_name());
+          const nlohmann::json* busy = s ? find_actor(*s, "busy") : nullptr;
+          const nlohmann::json* alpha = s ? find_actor(*s, "alpha") : nullptr;
+          const nlohmann::json* gamma = s ? find_actor(*s, "gamma") : nullptr;
+          return busy && alpha && gamma && (*busy).at("queue_depth").get<double>() == 3 &&
+                 (*busy).at("running").get<double>() == 1 &&
+                 (*alpha).at("calls_served").get<double>() == s_->alpha_served &&
+                 (*gamma).at("calls_served").get<double>() == 2;
         },
         30s);
-    EXPECT_TRUE(ok) << "the busy actor never showed 1 running call and 3 queued";
+    EXPECT_TRUE(ok) << "the busy actor never showed 1 running call and 3 queued, or alpha and "
+                       "gamma never showed the calls they served";
     return doc;
   }
 };
@@ -409,58 +268,59 @@ Status::State* Status::s_ = nullptr;
 
 TEST_F(Status, JsonListsTheSessionWithCapacityBytesUsedAndObjectCount) {
   ASSERT_NE(s_->phoenix_pid, 0) << "phoenix never restarted";
-  const Json doc = settled_status();
+  const nlohmann::json doc = settled_status();
   const uint64_t live = store_live_objects();
-  const Json* s = find_session(doc, session_name());
+  const nlohmann::json* s = find_session(doc, session_name());
   ASSERT_NE(s, nullptr) << "our session is not listed";
-  EXPECT_EQ((*s)["capacity_bytes"].num(), double(kStoreBytes));
-  EXPECT_LE((*s)["heap_bytes"].num(), (*s)["capacity_bytes"].num());
-  EXPECT_GE((*s)["used_bytes"].num(), double(4 << 20));
-  EXPECT_LE((*s)["used_bytes"].num(), (*s)["heap_bytes"].num());
-  EXPECT_EQ((*s)["objects"].num(), double(live));
+  EXPECT_EQ((*s).at("capacity_bytes").get<double>(), double(kStoreBytes));
+  EXPECT_LE((*s).at("heap_bytes").get<double>(), (*s).at("capacity_bytes").get<double>());
+  EXPECT_GE((*s).at("used_bytes").get<double>(), double(4 << 20));
+  EXPECT_LE((*s).at("used_bytes").get<double>(), (*s).at("heap_bytes").get<double>());
+  EXPECT_EQ((*s).at("objects").get<double>(), double(live));
   EXPECT_GE(live, 5u);  // the 4 MiB object and the four results of `busy`
-  EXPECT_EQ((*s)["world_size"].num(), 1);
-  EXPECT_TRUE(running(pid_t((*s)["supervisor_pid"].num())));
-  EXPECT_EQ((*s)["creator_pid"].num(), double(::getpid()));
-  EXPECT_FALSE((*s)["corrupt"].boolean());
+  EXPECT_EQ((*s).at("world_size").get<double>(), 1);
+  EXPECT_TRUE(running(pid_t((*s).at("supervisor_pid").get<double>())));
+  EXPECT_EQ((*s).at("creator_pid").get<double>(), double(::getpid()));
+  EXPECT_FALSE((*s).at("corrupt").get<bool>());
 }
 
 TEST_F(Status, JsonListsEachActorWithNameClassPidStateQueueRestartsAndCallsServed) {
-  const Json doc = settled_status();
-  const Json* s = find_session(doc, session_name());
+  const nlohmann::json doc = settled_status();
+  const nlohmann::json* s = find_session(doc, session_name());
   ASSERT_NE(s, nullptr);
 
-  const Json* alpha = find_actor(*s, "alpha");
+  const nlohmann::json* alpha = find_actor(*s, "alpha");
   ASSERT_NE(alpha, nullptr);
-  EXPECT_EQ((*alpha)["class"].str(), "StatusWorker");
-  EXPECT_EQ((*alpha)["pid"].num(), double(s_->alpha_pid));
-  EXPECT_EQ((*alpha)["state"].str(), "alive");
-  EXPECT_EQ((*alpha)["queue_depth"].num(), 0);
-  EXPECT_EQ((*alpha)["restarts"].num(), 0);
-  EXPECT_EQ((*alpha)["calls_served"].num(), s_->alpha_served);
+  EXPECT_EQ((*alpha).at("class").get<std::string>(), "StatusWorker");
+  EXPECT_EQ((*alpha).at("pid").get<double>(), double(s_->alpha_pid));
+  EXPECT_EQ((*alpha).at("state").get<std::string>(), "alive");
+  EXPECT_EQ((*alpha).at("queue_depth").get<double>(), 0);
+  EXPECT_EQ((*alpha).at("restarts").get<double>(), 0);
+  EXPECT_EQ((*alpha).at("calls_served").get<double>(), s_->alpha_served);
 
-  const Json* phoenix = find_actor(*s, "phoenix");
+  const nlohmann::json* phoenix = find_actor(*s, "phoenix");
   ASSERT_NE(phoenix, nullptr);
-  EXPECT_EQ((*phoenix)["restarts"].num(), 1);
-  EXPECT_EQ((*phoenix)["pid"].num(), double(s_->phoenix_pid));
-  EXPECT_EQ((*phoenix)["state"].str(), "alive");
+  EXPECT_EQ((*phoenix).at("restarts").get<double>(), 1);
+  EXPECT_EQ((*phoenix).at("pid").get<double>(), double(s_->phoenix_pid));
+  EXPECT_EQ((*phoenix).at("state").get<std::string>(), "alive");
 
-  const Json* gamma = find_actor(*s, "gamma");
+  const nlohmann::json* gamma = find_actor(*s, "gamma");
   ASSERT_NE(gamma, nullptr);
-  EXPECT_EQ((*gamma)["class"].str(), "StatusAsync");
-  EXPECT_EQ((*gamma)["calls_served"].num(), 2);
-  EXPECT_EQ((*gamma)["state"].str(), "alive");
+  EXPECT_EQ((*gamma).at("class").get<std::string>(), "StatusAsync");
+  EXPECT_EQ((*gamma).at("calls_served").get<double>(), 2);
+  EXPECT_EQ((*gamma).at("state").get<std::string>(), "alive");
 
-  const Json* busy = find_actor(*s, "busy");
+  const nlohmann::json* busy = find_actor(*s, "busy");
   ASSERT_NE(busy, nullptr);
-  EXPECT_EQ((*busy)["queue_depth"].num(), 3);
-  EXPECT_EQ((*busy)["calls_served"].num(), 0);
+  EXPECT_EQ((*busy).at("queue_depth").get<double>(), 3);
+  EXPECT_EQ((*busy).at("calls_served").get<double>(), 0);
 
   // The unnamed actor is listed too, with an empty name.
   bool anonymous = false;
-  for (const Json& a : (*s)["actors"].array()) {
-    anonymous |= a["name"].str().empty() && a["class"].str() == "StatusWorker" &&
-                 a["pid"].num() == double(s_->anonymous.pid());
+  for (const nlohmann::json& a : (*s).at("actors")) {
+    anonymous |= a.at("name").get<std::string>().empty() &&
+                 a.at("class").get<std::string>() == "StatusWorker" &&
+                 a.at("pid").get<double>() == double(s_->anonymous.pid());
   }
   EXPECT_TRUE(anonymous);
 }
@@ -469,11 +329,15 @@ TEST_F(Status, TextShowsTheSessionAndOneRowPerActor) {
   settled_status();
   const Ran r = shoal_cmd({"status"});
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_NE(r.out.find(session_name()), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("256.0 MiB"), std::string::npos) << r.out;
+  const std::vector<std::string> ours = session_block(r.out, session_name());
+  ASSERT_FALSE(ours.empty()) << r.out;
+  bool store_size = false;
+  for (const std::string& line : ours)
+    store_size |= line.find("256.0 MiB") != std::string::npos;
+  EXPECT_TRUE(store_size) << r.out;
   // NAME CLASS PID CORE STATE QUEUE RESTARTS SERVED
   std::map<std::string, std::vector<std::string>> rows;
-  for (const std::string& line : split_lines(r.out)) {
+  for (const std::string& line : ours) {
     std::istringstream words(line);
     std::vector<std::string> w;
     for (std::string x; words >> x;)
@@ -493,15 +357,16 @@ TEST_F(Status, TextShowsTheSessionAndOneRowPerActor) {
 }
 
 // The groups of actor `name` as "name limit running queued" strings, from status --json.
-std::vector<std::string> groups_of(const Json& doc, const std::string& name) {
+std::vector<std::string> groups_of(const nlohmann::json& doc, const std::string& name) {
   std::vector<std::string> out;
-  const Json* s = find_session(doc, session_name());
-  const Json* a = s ? find_actor(*s, name) : nullptr;
-  if (a == nullptr || !a->has("concurrency_groups")) return out;
-  for (const Json& g : (*a)["concurrency_groups"].array()) {
-    out.push_back(g["name"].str() + " " + std::to_string(int(g["limit"].num())) + " " +
-                  std::to_string(int(g["running"].num())) + " " +
-                  std::to_string(int(g["queued"].num())));
+  const nlohmann::json* s = find_session(doc, session_name());
+  const nlohmann::json* a = s ? find_actor(*s, name) : nullptr;
+  if (a == nullptr || !a->contains("concurrency_groups")) return out;
+  for (const nlohmann::json& g : (*a).at("concurrency_groups")) {
+    out.push_back(g.at("name").get<std::string>() + " " +
+                  std::to_string(int(g.at("limit").get<double>())) + " " +
+                  std::to_string(int(g.at("running").get<double>())) + " " +
+                  std::to_string(int(g.at("queued").get<double>())));
   }
   return out;
 }
@@ -509,7 +374,7 @@ std::vector<std::string> groups_of(const Json& doc, const std::string& name) {
 TEST_F(Status, ShowsEachConcurrencyGroupWithItsLimitCallsInProgressAndQueued) {
   const std::vector<std::string> async_groups{"default 1000 0 0", "io 1 1 2"};
   const std::vector<std::string> threaded_groups{"default 1 0 0", "slow 1 1 3", "extra 3 0 0"};
-  Json doc;
+  nlohmann::json doc;
   const bool ok = eventually(
       [&] {
         doc = status_json();
@@ -523,13 +388,13 @@ TEST_F(Status, ShowsEachConcurrencyGroupWithItsLimitCallsInProgressAndQueued) {
   // An actor with the default group alone lists that one.
   EXPECT_EQ(groups_of(doc, "alpha"), (std::vector<std::string>{"default 1 0 0"}));
   // Other groups do not wait for the full ones.
-  EXPECT_EQ(shoal::get(s_->grouped_async.task(&StatusGroupedAsync::ping).remote(), 60s), 1);
+  EXPECT_EQ(shoal::get(s_->grouped_async.task(&GroupHolder::ping).remote(), 60s), 1);
   EXPECT_EQ(shoal::get(s_->grouped_threaded.task(&StatusGroupedThreaded::ping).remote(), 60s), 1);
 
   const Ran r = shoal_cmd({"status"});
   ASSERT_EQ(r.code, 0) << r.err;
   std::vector<std::string> lines;
-  for (const std::string& line : split_lines(r.out)) {
+  for (const std::string& line : session_block(r.out, session_name())) {
     std::istringstream words(line);
     std::vector<std::string> w;
     for (std::string x; words >> x;)
@@ -551,12 +416,12 @@ TEST_F(Status, LaunchSessionIsListedWithItsWorldSizeAndStoreSize) {
   Child c(launch_argv(2, {"--store-size", "128M"}), {"SHOAL_TEST_PEER=status_sleeper"});
   const std::string name = start_sleeping_launch(c, 2);
   ASSERT_FALSE(name.empty());
-  const Json doc = status_json();
-  const Json* s = find_session(doc, name);
+  const nlohmann::json doc = status_json();
+  const nlohmann::json* s = find_session(doc, name);
   ASSERT_NE(s, nullptr) << "the launch session is not listed";
-  EXPECT_EQ((*s)["world_size"].num(), 2);
-  EXPECT_EQ((*s)["capacity_bytes"].num(), double(128 << 20));
-  EXPECT_EQ((*s)["supervisor_pid"].num(), double(c.pid()));
+  EXPECT_EQ((*s).at("world_size").get<double>(), 2);
+  EXPECT_EQ((*s).at("capacity_bytes").get<double>(), double(128 << 20));
+  EXPECT_EQ((*s).at("supervisor_pid").get<double>(), double(c.pid()));
   // Our own session is listed beside it.
   EXPECT_NE(find_session(doc, session_name()), nullptr);
   ::kill(c.pid(), SIGTERM);
