@@ -89,42 +89,6 @@ using shoal_bench::Client;
 using shoal_bench::IdleAsync;
 using shoal_bench::Target;
 
-constexpr int kInFlight = 1000;
-
-// n of 1_n and n_n: one actor (and one caller) per core.
-int n_actors() {
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return cores > 1 ? int(cores) : 2;
-}
-
-// Calls per second of get(remote()), one call at a time.
-template <class A, class M>
-double sync_rate(const ActorHandle<A>& a, M method) {
-  return median_rate(
-      [&] {
-        for (int i = 0; i < 100; ++i)
-          keep(get(a.task(method).remote()));
-      },
-      100);
-}
-
-// Calls per second with kInFlight submitted (submit(i) makes call i), then
-// every result fetched.
-template <class Submit>
-double async_rate(Submit submit) {
-  std::vector<ObjectRef<int64_t>> refs;
-  refs.reserve(kInFlight);
-  return median_rate(
-      [&] {
-        refs.clear();
-        for (int i = 0; i < kInFlight; ++i)
-          refs.push_back(submit(i));
-        for (const auto& r : refs)
-          keep(get(r));
-      },
-      kInFlight);
-}
-
 void one_to_one(Reporter& rep) {
   auto a = actor<Target>().remote();
   rep.measure("1_1_actor_calls_sync", Unit::kPerSecond,

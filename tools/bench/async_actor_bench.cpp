@@ -114,44 +114,10 @@ using shoal_bench::AsyncTarget;
 using shoal_bench::Barrier;
 using shoal_bench::Suspender;
 
-constexpr int kInFlight = 1000;
-
-// n of 1_n and n_n: one actor (and one caller) per core.
-int n_actors() {
-  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
-  return cores > 1 ? int(cores) : 2;
-}
-
-// Calls per second with kInFlight submitted (submit(i) makes call i), then
-// every result fetched.
-template <class Submit>
-double async_rate(Submit submit) {
-  std::vector<ObjectRef<int64_t>> refs;
-  refs.reserve(kInFlight);
-  return median_rate(
-      [&] {
-        refs.clear();
-        for (int i = 0; i < kInFlight; ++i)
-          refs.push_back(submit(i));
-        for (const auto& r : refs)
-          keep(get(r));
-      },
-      kInFlight);
-}
-
-// Calls per second of get(remote()), one call at a time.
-double sync_rate(const ActorHandle<AsyncTarget>& a) {
-  return median_rate(
-      [&] {
-        for (int i = 0; i < 100; ++i)
-          keep(get(a.task(&AsyncTarget::small_value).remote()));
-      },
-      100);
-}
-
 void one_to_one(Reporter& rep) {
   auto a = actor<AsyncTarget>().remote();
-  rep.measure("1_1_async_actor_calls_sync", Unit::kPerSecond, [&] { return sync_rate(a); });
+  rep.measure("1_1_async_actor_calls_sync", Unit::kPerSecond,
+              [&] { return sync_rate(a, &AsyncTarget::small_value); });
   if (rep.wants("1_1_async_actor_calls_sync")) {
     // Beside the figure: the same with no chance of the scheduler putting the
     // driver and the actor on one core (not a metric).
@@ -163,7 +129,7 @@ void one_to_one(Reporter& rep) {
     note(
         "1_1_async_actor_calls_sync with the driver and the actor pinned to cores %d and %d: "
         "%.0f/s",
-        mine, its, sync_rate(p));
+        mine, its, sync_rate(p, &AsyncTarget::small_value));
     retire(p);
   }
   rep.measure("1_1_async_actor_calls_async", Unit::kPerSecond, [&] {

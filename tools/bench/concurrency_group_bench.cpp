@@ -51,28 +51,16 @@ namespace {
 
 using shoal_bench::GroupedTarget;
 
-constexpr int kInFlight = 1000;      // as the other *_async figures
 constexpr int kBusyLimit = 4;        // "busy"'s limit, declared above
 constexpr int kBlockedCalls = 1000;  // calls of "busy": kBusyLimit suspended, the rest waiting
 
-// Calls per second of ping(), kInFlight at a time, every result fetched.
-double ping_rate(const ActorHandle<GroupedTarget>& a) {
-  std::vector<ObjectRef<int64_t>> refs;
-  refs.reserve(kInFlight);
-  return median_rate(
-      [&] {
-        refs.clear();
-        for (int i = 0; i < kInFlight; ++i)
-          refs.push_back(a.task(&GroupedTarget::ping).remote());
-        for (const auto& r : refs)
-          keep(get(r));
-      },
-      kInFlight);
-}
-
 void isolation(Reporter& rep) {
   auto a = actor<GroupedTarget>().remote();
-  const double idle = ping_rate(a);
+  // Calls per second of ping(), kInFlight at a time, every result fetched.
+  auto ping_rate = [&] {
+    return async_rate([&](int) { return a.task(&GroupedTarget::ping).remote(); });
+  };
+  const double idle = ping_rate();
   std::vector<ObjectRef<void>> blocked;
   for (int i = 0; i < kBlockedCalls; ++i)
     blocked.push_back(a.task(&GroupedTarget::block).remote());
@@ -80,7 +68,7 @@ void isolation(Reporter& rep) {
   while (get(a.task(&GroupedTarget::blocked).remote()) < kBusyLimit) {
     if (now_ns() > deadline) throw Error("concurrency_groups_isolation: the group never filled");
   }
-  const double busy = ping_rate(a);
+  const double busy = ping_rate();
   if (get(a.task(&GroupedTarget::blocked).remote()) != kBusyLimit) {
     throw Error("concurrency_groups_isolation: the busy group ran more calls than its limit");
   }

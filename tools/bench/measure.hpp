@@ -5,6 +5,7 @@
 #pragma once
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -24,6 +25,12 @@ inline uint64_t now_ns() {
   return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
                       std::chrono::steady_clock::now().time_since_epoch())
                       .count());
+}
+
+// Keeps the compiler from dropping the work that made a value nobody reads.
+template <class T>
+inline void keep(const T& value) {
+  asm volatile("" : : "r,m"(value) : "memory");
 }
 
 inline double median(std::vector<double> v) {
@@ -81,6 +88,43 @@ double median_of(F&& sample, int reps = kRepetitions, int warmups = 1) {
   return median(v);
 }
 
+// Calls in flight of the *_async figures: submitted at once, then every result fetched.
+inline constexpr int kInFlight = 1000;
+
+// n of 1_n and n_n: one actor (and one caller) per core.
+inline int n_actors() {
+  const long cores = ::sysconf(_SC_NPROCESSORS_ONLN);
+  return cores > 1 ? int(cores) : 2;
+}
+
+// Calls per second with kInFlight submitted (submit(i) makes call i and returns its ObjectRef),
+// then every result fetched.
+template <class Submit>
+double async_rate(Submit submit) {
+  std::vector<decltype(submit(0))> refs;
+  refs.reserve(kInFlight);
+  return median_rate(
+      [&] {
+        refs.clear();
+        for (int i = 0; i < kInFlight; ++i)
+          refs.push_back(submit(i));
+        for (const auto& r : refs)
+          keep(get(r));
+      },
+      kInFlight);
+}
+
+// Calls per second of get(a.task(method).remote()), one call at a time.
+template <class Handle, class M>
+double sync_rate(const Handle& a, M method) {
+  return median_rate(
+      [&] {
+        for (int i = 0; i < 100; ++i)
+          keep(get(a.task(method).remote()));
+      },
+      100);
+}
+
 // Two distinct cores this process may run on ({-1, -1} if it has one only):
 // where a measurement pins its two sides, so that the scheduler cannot put
 // both on one core of a busy machine.
@@ -123,12 +167,6 @@ void retire(const std::vector<Handle>& actors) {
 template <class Handle>
 void retire(const Handle& actor) {
   retire(std::vector<Handle>{actor});
-}
-
-// Keeps the compiler from dropping the work that made a value nobody reads.
-template <class T>
-inline void keep(const T& value) {
-  asm volatile("" : : "r,m"(value) : "memory");
 }
 
 // A notice on stderr, beside the table on stdout.
