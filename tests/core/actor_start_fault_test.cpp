@@ -7,7 +7,6 @@
 // the environment of the session's fork server), which gives the test a
 // window to find them among the fork server's children and kill them.
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -24,6 +23,7 @@
 #include <shoal/shoal.hpp>
 
 #include "core/src/runtime.hpp"
+#include "tests/support/crash_session.hpp"
 #include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -94,8 +94,7 @@ std::string died_message(const shoal::ObjectRef<int>& ref) {
 class StartFault : public ::testing::Test {
  protected:
   void start(const char* join_delay_ms, bool fail_fork = false) {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
+    disable_core_files();
     ::setenv("SHOAL_TEST_JOIN_DELAY_MS", join_delay_ms, 1);
     if (fail_fork) ::setenv("SHOAL_TEST_FAIL_FORK", "1", 1);
     shoal::init(shoal::Config{.prefault = false});

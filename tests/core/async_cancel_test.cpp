@@ -18,6 +18,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/outcome.hpp"
 #include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -136,23 +137,6 @@ class AsyncCancel : public ::testing::Test {
   void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
   void TearDown() override { shoal::shutdown(); }
 };
-
-enum class Outcome { kValue, kCancelled, kTimeout, kOther };
-
-template <class T>
-Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::chrono::milliseconds timeout = 30s) {
-  try {
-    (void)shoal::get(ref, timeout);
-    return Outcome::kValue;
-  } catch (const shoal::TaskCancelledError&) {
-    return Outcome::kCancelled;
-  } catch (const shoal::GetTimeoutError&) {
-    return Outcome::kTimeout;
-  } catch (const std::exception& e) {
-    std::printf("unexpected error: %s\n", e.what());
-    return Outcome::kOther;
-  }
-}
 
 // Waits until the actor has started the call with this id.
 bool started(const shoal::ActorHandle<Cancellable>& a, int id) {

@@ -3,7 +3,6 @@
 // loop), the calls queued behind max_concurrency and every later call fail with
 // ActorDiedError. Leaving on purpose is not a crash: restarts left or not, the
 // actor stays dead.
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -16,6 +15,8 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/crash_session.hpp"
+#include "tests/support/outcome.hpp"
 #include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -53,33 +54,8 @@ SHOAL_ACTOR(Quitter, &Quitter::park, &Quitter::quit_when, &Quitter::quit_after_a
 
 namespace {
 
-class AsyncExit : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    shoal::init(shoal::Config{.prefault = false});
-  }
-  void TearDown() override { shoal::shutdown(); }
-};
-
-enum class Outcome { kDied, kValue, kTimeout, kOther };
-
-template <class T>
-Outcome outcome_of(const shoal::ObjectRef<T>& ref, std::string* what = nullptr) {
-  try {
-    (void)shoal::get(ref, 30s);
-    return Outcome::kValue;
-  } catch (const shoal::ActorDiedError& e) {
-    if (what) *what = e.what();
-    return Outcome::kDied;
-  } catch (const shoal::GetTimeoutError&) {
-    return Outcome::kTimeout;
-  } catch (const std::exception& e) {
-    std::printf("unexpected error: %s\n", e.what());
-    return Outcome::kOther;
-  }
-}
+// A session per test; the actors under test crash on purpose.
+class AsyncExit : public CrashSession {};
 
 }  // namespace
 
@@ -103,7 +79,7 @@ TEST_F(AsyncExit, ExitActorInACoroutineFailsSuspendedQueuedAndLaterCallsWithActo
   const auto t0 = Clock::now();
   shoal::get(latch.task(&Latch::open).remote(), 30s);
   std::string what;
-  EXPECT_EQ(outcome_of(quit, &what), Outcome::kDied);
+  EXPECT_EQ(outcome_of(quit, 30s, &what), Outcome::kDied);
   EXPECT_NE(what.find("exit_actor"), std::string::npos) << what;
   for (auto& r : in_progress)
     EXPECT_EQ(outcome_of(r), Outcome::kDied) << "a suspended call";

@@ -4,7 +4,6 @@
 // with ActorDiedError; wait_for on a ref whose actor dies ends with
 // ActorDiedError, not TimeoutError, in the driver and inside another actor.
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -19,6 +18,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/crash_session.hpp"
 #include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -87,15 +87,8 @@ SHOAL_ACTOR(Watcher, &Watcher::watch);
 
 namespace {
 
-class AsyncFault : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    shoal::init(shoal::Config{.prefault = false});
-  }
-  void TearDown() override { shoal::shutdown(); }
-};
+// A session per test; the actors under test crash on purpose.
+class AsyncFault : public CrashSession {};
 
 constexpr int kSuspended = 1000;
 

@@ -4,7 +4,6 @@
 // watched: after a timeout it stays usable and can be awaited again, more than
 // once; if its actor dies the wait ends with ActorDiedError, not TimeoutError.
 #include <signal.h>
-#include <sys/resource.h>
 
 #include <gtest/gtest.h>
 
@@ -15,6 +14,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/crash_session.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -234,15 +234,8 @@ class Producer {
 SHOAL_ACTOR(Producer, &Producer::value_when_released, &Producer::release, &Producer::fail,
             &Producer::pid);
 
-class CoroutineWaitForRef : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    shoal::init(shoal::Config{.prefault = false});
-  }
-  void TearDown() override { shoal::shutdown(); }
-};
+// A session per test; the actors under test crash on purpose.
+class CoroutineWaitForRef : public shoal::testing::CrashSession {};
 
 TEST_F(CoroutineWaitForRef, ReadyRefGivesItsValueEvenWithAZeroTimeout) {
   auto ref = shoal::put(std::string("here"));

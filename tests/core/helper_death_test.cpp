@@ -3,7 +3,6 @@
 // new call and every new actor with a clear error, instead of waiting for
 // get() timeouts.
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -15,6 +14,7 @@
 #include <shoal/shoal.hpp>
 
 #include "core/src/runtime.hpp"
+#include "tests/support/crash_session.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -45,8 +45,7 @@ std::string died_message(const shoal::ObjectRef<int>& ref) {
 }
 
 TEST(HelperDeath, CallsInFlightNewCallsAndNewActorsFailAtOnce) {
-  const rlimit no_core{0, 0};
-  ::setrlimit(RLIMIT_CORE, &no_core);
+  disable_core_files();
   shoal::init(shoal::Config{.prefault = false});
   const std::string segment = session_name();
   auto a = shoal::actor<Sleeper>().remote();

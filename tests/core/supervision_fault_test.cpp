@@ -7,7 +7,6 @@
 // which is what a corrupting or mismatched process would do.
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -28,6 +27,7 @@
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
 #include "store/object_entry.hpp"
+#include "tests/support/crash_session.hpp"
 #include "tests/support/test_support.hpp"
 
 using namespace std::chrono_literals;
@@ -65,15 +65,8 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace detail = shoal::detail;
 
-class Faults : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
-    shoal::init(shoal::Config{.prefault = false});
-  }
-  void TearDown() override { shoal::shutdown(); }
-};
+// A session per test; the actors under test crash on purpose.
+class Faults : public CrashSession {};
 
 // Sends what this process writes to fd 2 (and so what the session's actors
 // write to stderr, through its fork server) to a file while it lives. Make it

@@ -8,7 +8,6 @@
 // point, not a bug to keep.
 #include <poll.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -26,6 +25,7 @@
 
 #include <shoal/shoal.hpp>
 
+#include "tests/support/crash_session.hpp"
 #include "tests/support/outcome.hpp"
 #include "tests/support/test_support.hpp"
 
@@ -90,8 +90,7 @@ using Clock = std::chrono::steady_clock;
 class Supervision : public ::testing::Test {
  protected:
   void SetUp() override {
-    const rlimit no_core{0, 0};
-    ::setrlimit(RLIMIT_CORE, &no_core);
+    disable_core_files();
     shoal::init(shoal::Config{.prefault = false});
     log_ = ::testing::TempDir() + "/shoal_victim_" + std::to_string(::getpid()) + "_" +
            ::testing::UnitTest::GetInstance()->current_test_info()->name();
