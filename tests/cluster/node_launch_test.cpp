@@ -1,7 +1,8 @@
 // `mpirun -n K shoal launch -n N -- PROGRAM` on this machine: K nodes, each its
 // own session and store, N ranks each. Global ranks, world size, node and
-// local rank; output prefixes of ranks and actors; exit statuses; and init()
-// of a program that mpirun started outside `shoal launch`.
+// local rank; output prefixes of ranks and actors; exit statuses; init()
+// of a program that mpirun started outside `shoal launch`; and where
+// TaskOptions::node may send a task.
 //
 // The ranks are this test binary (SHOAL_TEST_PEER=<name> makes its main()
 // join the node's session and run the peer function <name>).
@@ -13,6 +14,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
+#include <stdexcept>
 #include <string>
 #include <thread>
 
@@ -33,6 +35,11 @@ class Printer {
   int where() { return shoal::node() * 1000 + shoal::num_nodes(); }
 };
 SHOAL_ACTOR(Printer, &Printer::say, &Printer::where);
+
+int worker_node(int /*unused*/) {
+  return shoal::node();
+}
+SHOAL_REMOTE(worker_node);
 
 namespace {
 
@@ -71,6 +78,27 @@ SHOAL_TEST_PEER(exit_on) {
   }
   for (int i = 0; i < 6000; ++i)
     std::this_thread::sleep_for(10ms);
+  return 0;
+}
+
+// Runs a task with TaskOptions::node set to this node, to the next node, and to num_nodes();
+// prints what each gave: "here=<the worker's node>", "other=<error>", "outside=<error>".
+SHOAL_TEST_PEER(task_nodes) {
+  auto on = [](int k) {
+    try {
+      return std::to_string(shoal::get(
+          shoal::task(worker_node).options(shoal::TaskOptions{.node = k}).remote(0), 30s));
+    } catch (const std::invalid_argument& e) {
+      return std::string("invalid_argument:") + e.what();
+    } catch (const shoal::Error& e) {
+      return std::string("Error:") + e.what();
+    }
+  };
+  const int n = shoal::num_nodes();
+  std::printf("tasks node=%d here=%s\n", shoal::node(), on(shoal::node()).c_str());
+  std::printf("tasks node=%d other=%s\n", shoal::node(), on((shoal::node() + 1) % n).c_str());
+  std::printf("tasks node=%d outside=%s\n", shoal::node(), on(n).c_str());
+  std::fflush(stdout);
   return 0;
 }
 
@@ -218,4 +246,33 @@ TEST(NodeLaunch, InitUnderMpirunOutsideShoalLaunchNamesTheCommandLineToUse) {
   EXPECT_NE(j.err.find("mpirun -n 2 shoal launch -n N -- " + self_exe()), std::string::npos)
       << j.err;
   EXPECT_EQ(j.out.find("identity "), std::string::npos) << j.out;
+}
+
+TEST(NodeLaunch, TaskOptionsNodeRunsOnTheCallersNodeAndRefusesOthersClearly) {
+  SHOAL_SKIP_WITHOUT_MPI();
+  const Job j = run_job(2, kTcp, launch_program(1, {}), "task_nodes");
+  ASSERT_EQ(j.code, 0) << j.out << j.err;
+  std::map<std::string, std::string> seen;  // "node K key" -> value
+  for (const std::string& line : split_lines(j.out)) {
+    PrefixedLine l;
+    if (!parse_prefixed(line, &l) || l.text.rfind("tasks ", 0) != 0) continue;
+    const size_t eq = l.text.find('=', l.text.find(' ', 6) + 1);
+    const std::string key = l.text.substr(l.text.find(' ', 6) + 1, eq - l.text.find(' ', 6) - 1);
+    seen["node " + std::to_string(l.node) + " " + key] = l.text.substr(eq + 1);
+  }
+  for (int k = 0; k < 2; ++k) {
+    const std::string node = "node " + std::to_string(k) + " ";
+    EXPECT_EQ(seen[node + "here"], std::to_string(k)) << j.out;
+    EXPECT_EQ(seen[node + "other"],
+              "Error:shoal: TaskOptions::node " + std::to_string(1 - k) +
+                  ": tasks on other nodes are not supported yet (this is node " +
+                  std::to_string(k) + " of 2); run the task on this node, or from a rank of node " +
+                  std::to_string(1 - k))
+        << j.out;
+    EXPECT_EQ(seen[node + "outside"],
+              "invalid_argument:shoal: TaskOptions::node 2 is not a node of this job (num_nodes() "
+              "is 2)")
+        << j.out;
+  }
+  expect_nothing_left(j);
 }
