@@ -11,6 +11,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -24,7 +26,6 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
-#include <variant>
 #include <vector>
 
 #include <shoal/shoal.hpp>
@@ -172,107 +173,27 @@ long cpu_ticks(pid_t pid) {
   return utime + stime;
 }
 
-// ---- a small JSON reader for `shoal status --json` ------------------------------
+// ---- reading `shoal status --json` ---------------------------------------------------
 
+// A forgiving view of a JSON value: a key that is missing or a value of another type reads as a
+// value no check expects (-12345, "<not a string>", no elements), so a check fails, never throws.
 struct Json {
-  std::variant<std::nullptr_t, bool, double, std::string, std::vector<Json>,
-               std::map<std::string, Json>>
-      v;
-  const Json& operator[](const std::string& key) const {
-    static const Json missing;
-    const auto* m = std::get_if<std::map<std::string, Json>>(&v);
-    if (m == nullptr) return missing;
-    auto it = m->find(key);
-    return it == m->end() ? missing : it->second;
+  nlohmann::json v;
+  Json operator[](const std::string& key) const {
+    if (!v.is_object()) return Json{};
+    auto it = v.find(key);
+    return it == v.end() ? Json{} : Json{*it};
   }
   std::vector<Json> array() const {
-    const auto* a = std::get_if<std::vector<Json>>(&v);
-    return a ? *a : std::vector<Json>{};
-  }
-  std::string str() const {
-    const auto* s = std::get_if<std::string>(&v);
-    return s ? *s : "<not a string>";
-  }
-  double num() const {
-    const auto* d = std::get_if<double>(&v);
-    return d ? *d : -12345;
-  }
-};
-
-class JsonReader {
- public:
-  explicit JsonReader(const std::string& text) : s_(text) {}
-  Json read() {
-    Json j = value();
-    space();
-    if (i_ != s_.size()) fail();
-    return j;
-  }
-
- private:
-  [[noreturn]] void fail() { throw std::runtime_error("bad JSON at " + std::to_string(i_)); }
-  void space() {
-    while (i_ < s_.size() && std::isspace(static_cast<unsigned char>(s_[i_])))
-      ++i_;
-  }
-  bool eat(char c) {
-    space();
-    if (i_ < s_.size() && s_[i_] == c) return ++i_, true;
-    return false;
-  }
-  std::string string() {
-    if (!eat('"')) fail();
-    std::string out;
-    while (i_ < s_.size() && s_[i_] != '"') {
-      if (s_[i_] == '\\' && i_ + 1 < s_.size()) ++i_;
-      out += s_[i_++];
+    std::vector<Json> out;
+    if (v.is_array()) {
+      for (const nlohmann::json& e : v)
+        out.push_back(Json{e});
     }
-    if (!eat('"')) fail();
     return out;
   }
-  Json value() {
-    space();
-    if (i_ >= s_.size()) fail();
-    if (eat('{')) {
-      std::map<std::string, Json> m;
-      if (!eat('}')) {
-        do {
-          space();
-          std::string key = string();
-          if (!eat(':')) fail();
-          m[key] = value();
-        } while (eat(','));
-        if (!eat('}')) fail();
-      }
-      return Json{std::move(m)};
-    }
-    if (eat('[')) {
-      std::vector<Json> a;
-      if (!eat(']')) {
-        do
-          a.push_back(value());
-        while (eat(','));
-        if (!eat(']')) fail();
-      }
-      return Json{std::move(a)};
-    }
-    if (s_[i_] == '"') return Json{string()};
-    for (const char* word : {"true", "false", "null"}) {
-      const std::string w = word;
-      if (s_.compare(i_, w.size(), w) == 0) {
-        i_ += w.size();
-        if (w == "null") return Json{nullptr};
-        return Json{w == "true"};
-      }
-    }
-    size_t used = 0;
-    const double d = std::stod(s_.substr(i_), &used);
-    i_ += used;
-    return Json{d};
-  }
-
-  const std::string& s_;
-  size_t i_ = 0;
+  std::string str() const { return v.is_string() ? v.get<std::string>() : "<not a string>"; }
+  double num() const { return v.is_number() ? v.get<double>() : -12345; }
 };
 
 // This session's actors, by name (unnamed ones under "#<index>"), as status --json shows them.
@@ -280,7 +201,7 @@ std::map<std::string, Json> status_actors() {
   const CommandResult r = run_command({shoal_bin(), "status", "--json"}, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   std::map<std::string, Json> out;
-  const Json doc = JsonReader(r.out).read();
+  const Json doc{nlohmann::json::parse(r.out)};
   for (const Json& s : doc["sessions"].array()) {
     if (s["name"].str() != session_name()) continue;
     for (const Json& a : s["actors"].array()) {
