@@ -20,4 +20,24 @@ const char* to_string(ActorState state) {
   return "unknown";
 }
 
+bool runs_no_process(const ActorEntry& e, const ProcessTable& procs) {
+  // acquire (both): pairs with ActorProcess::run()'s release stores of pid
+  // and then process, made once it attached the ring.
+  const auto p = ProcessSlotId(e.process.load(std::memory_order_acquire));
+  const pid_t pid = e.pid.load(std::memory_order_acquire);
+  if (procs.is_dead(p)) return true;  // never joined (kNoProcess), died, or left
+  return pid == 0 || procs.pid(p) != pid;
+}
+
+bool dead_entry_settled(ActorEntry& e, const ProcessTable& procs, uint32_t now_s) {
+  // acquire: pairs with the seq_cst stores of kDead, after which no new
+  // caller uses the entry's ring.
+  if (ActorState(e.state.load(std::memory_order_acquire)) != ActorState::kDead ||
+      !runs_no_process(e, procs)) {
+    return false;
+  }
+  if (e.dead_seen_s == 0) e.dead_seen_s = now_s;
+  return now_s - e.dead_seen_s >= kDeadEntryGraceS;
+}
+
 }  // namespace shoal::ipc

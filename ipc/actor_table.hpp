@@ -50,9 +50,10 @@ struct alignas(64) ActorEntry {
   int32_t cpu;           // core to pin to, -1: none
   uint16_t owner;        // process slot of the creator
   uint16_t spawner;      // process slot of the fork server that forks it
-  // Seconds (CLOCK_MONOTONIC, + 1) when a creator's scan first saw the entry
-  // kDead; 0 before. Read and written under the registry lock only: an entry
-  // (and its ring) is reused only a while after its death.
+  // Seconds (CLOCK_MONOTONIC, + 1) when a scan (a creator's, the
+  // supervisor's) first saw the entry kDead with no process running it; 0
+  // before. Read and written under the registry lock only: an entry's ring
+  // goes back to the heap only a while after its death (dead_entry_settled()).
   uint32_t dead_seen_s;
   uint64_t ring_off;  // segment offset of its RequestRing
 
@@ -111,6 +112,21 @@ static_assert(std::is_standard_layout_v<ActorEntry>);
 static_assert(std::atomic<uint64_t>::is_always_lock_free);
 static_assert(std::atomic<uint32_t>::is_always_lock_free);
 static_assert(std::atomic<int32_t>::is_always_lock_free);
+
+// Seconds an entry stays dead, no process running it, before its request
+// ring may go back to the heap: a caller that read the actor alive just
+// before it died has left the ring long since (a full ring's waiter rechecks
+// every 10 ms), and an incarnation killed while starting (it attaches the
+// ring before it publishes its process) has seen kDead and exited.
+inline constexpr uint32_t kDeadEntryGraceS = 2;
+
+// True if no process of the session runs the actor of `e` any more: it never
+// joined, or its process died or left, or its slot is another process's now.
+bool runs_no_process(const ActorEntry& e, const ProcessTable& procs);
+// True once `e` is dead for good and settled: kDead, runs_no_process(), and
+// kDeadEntryGraceS since a scan first saw that (dead_seen_s, stamped here).
+// `now_s`: CLOCK_MONOTONIC seconds + 1. With the registry lock held.
+bool dead_entry_settled(ActorEntry& e, const ProcessTable& procs, uint32_t now_s);
 
 // A view over the table in a mapped segment. Cheap to copy.
 class ActorTable {

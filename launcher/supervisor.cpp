@@ -211,11 +211,35 @@ void Supervisor::release_args_of_gone_actors() {
   }
 }
 
+void Supervisor::release_rings_of_gone_actors() {
+  bool any_dead = false;
+  for (uint32_t i = 0; i < store_.actor_count() && !any_dead; ++i) {
+    // relaxed: a hint; the scan below looks again under the registry lock.
+    any_dead =
+        ActorState(store_.actor(i).state.load(std::memory_order_relaxed)) == ActorState::kDead;
+  }
+  if (!any_dead) return;
+  const ipc::ProcessTable& procs = store_.processes();
+  const uint32_t now_s = uint32_t(ipc::now_ns() / 1'000'000'000) + 1;
+  // The registry lock: start_actor() frees a reused entry's ring and
+  // stamps dead_seen_s under it too.
+  store_.header().registry_lock.lock(store_.me(), procs);
+  for (uint32_t i = 0; i < store_.actor_count(); ++i) {
+    ipc::ActorEntry& e = store_.actor(i);
+    if (!ipc::dead_entry_settled(e, procs, now_s) || e.ring_off == 0) continue;
+    (void)store_.heap().free(e.ring_off, e.ring_bytes, store_.objects().offset_of(&e.ring_off),
+                             store_.me());
+    e.ring_off = 0;
+  }
+  store_.header().registry_lock.unlock();
+}
+
 void Supervisor::tick() {
   const uint64_t now = ipc::now_ns();
   if (now - last_scan_ns_ < 200'000'000) return;
   last_scan_ns_ = now;
   release_args_of_gone_actors();
+  release_rings_of_gone_actors();
   ipc::ProcessTable& procs = store_.processes();
   for (uint32_t i = 0; i < procs.size(); ++i) {
     const uint64_t owner = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_relaxed);

@@ -95,6 +95,9 @@ class Supervisor {
   // run the constructor again; released once the actor is gone for good.
   void hold_args(uint32_t actor, uint32_t gen);
   void release_args_of_gone_actors();
+  // Gives the request rings of actors dead for good (ipc::dead_entry_settled())
+  // back to the heap, so that killed actors leave no store memory behind.
+  void release_rings_of_gone_actors();
   void skip_ring_claims(ipc::ProcessSlotId dead);
 
   store::Store& store_;

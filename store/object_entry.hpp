@@ -155,16 +155,22 @@ struct alignas(64) ObjectEntry {
   std::atomic<uint64_t> ctrl;    // see Ctrl
   std::atomic<uint32_t> gen;     // bumped at every free; changed only under the lock
   std::atomic<uint32_t> waiter;  // process slot + 1 of a parked waiter, or kManyWaiters
-  uint64_t size;                 // payload bytes
-  uint64_t type_fp;              // fingerprint of the C++ type put
-  uint32_t writer;               // WriterId
-  uint16_t creator;              // process slot + 1 of the creating process
-  uint8_t codec;                 // Codec
+  // Payload bytes. Atomic: a spiller's scan reads it without the entry's lock
+  // (a hint it re-checks under the lock) while the entry may be freed and
+  // reused. Every access is relaxed: the ctrl word's release and acquire
+  // order it with the rest of the entry.
+  std::atomic<uint64_t> size;
+  uint64_t type_fp;  // fingerprint of the C++ type put
+  uint32_t writer;   // WriterId
+  uint16_t creator;  // process slot + 1 of the creating process
+  uint8_t codec;     // Codec
   uint8_t reserved0;
   uint16_t claimer;  // process slot + 1 of whoever put it in kWriting
   // Process slot + 1 of the one process moving the payload between the store
   // and the spill file (a spiller or a restorer), 0 for none: claimed by CAS
   // from 0, cleared by its owner, or by the supervisor when the owner died.
+  // kMoverLetGo on top: the object's last reference went while it moved, and
+  // its free was left to the mover (ObjectTable::release_mover()).
   std::atomic<uint16_t> mover;
   // Reads in progress (get's decoding, a View's life): a read object is never
   // spilled. A process that dies while reading leaves its count behind, which
@@ -196,6 +202,8 @@ static_assert(offsetof(ObjectEntry, readers) == 44);
 static_assert(offsetof(ObjectEntry, spill_word) == 248);
 static_assert(std::atomic<uint16_t>::is_always_lock_free);
 inline constexpr uint64_t kSpillBit = 1ull << 63;
+inline constexpr uint16_t kMoverLetGo = 0x8000;
+static_assert(ipc::kMaxProcesses < kMoverLetGo, "a mover's slot + 1 leaves kMoverLetGo clear");
 static_assert(std::is_standard_layout_v<ObjectEntry>);
 // ctrl, gen, waiter, mover, readers and child_cursor are shared between processes.
 static_assert(std::atomic<uint64_t>::is_always_lock_free);

@@ -17,10 +17,15 @@
 //   restore  claim mover; kSpilled -> kRestoring; allocate (spilling others
 //            if needed), read the copy in, kRestoring -> kResident; punch the
 //            copy.
+//   free     an object whose last reference goes while a mover holds it is
+//            let go to the mover (kMoverLetGo on `mover`, the entry left
+//            kFreeing): its I/O may still use the block and the copy. The
+//            mover's release finds the mark and finishes the free; without a
+//            mover the free does it all. Either way exactly one side frees.
 // A copy in the file is named by spill_word with kSpillBit from before its
 // bytes are written until they are punched out, so whoever finds a move of a
 // dead process half done (recover_moves(), the supervisor) knows what to
-// punch. Nothing here holds a lock across I/O: the entry lock is held only
+// scrub (SpillFile::scrub()). Nothing here holds a lock across I/O: the entry lock is held only
 // for the claim and the final step (a few stores and a journaled heap free),
 // and a process killed anywhere leaves the object readable, from the heap or
 // from its copy.
@@ -128,7 +133,8 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
       continue;
     }
     if (e.readers.load(std::memory_order_relaxed) != 0 ||
-        e.mover.load(std::memory_order_relaxed) != 0 || e.size < kMinSpillBytes) {
+        e.mover.load(std::memory_order_relaxed) != 0 ||
+        e.size.load(std::memory_order_relaxed) < kMinSpillBytes) {
       continue;
     }
     found.push_back(Candidate{e.spill_word.load(std::memory_order_relaxed), s,
@@ -161,8 +167,7 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
         },
         std::memory_order_seq_cst);
     if (!locked) {
-      // release: pairs with the next mover's acquire CAS.
-      e.mover.store(0, std::memory_order_release);
+      release_mover(k.slot, me, me, false);
       return false;
     }
     // seq_cst: the other half of the Dekker pairing above.
@@ -170,18 +175,20 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
       // release: undoes the claim (the word as it was); pairs with the next
       // locker's acquire.
       e.ctrl.store(*locked, std::memory_order_release);
-      e.mover.store(0, std::memory_order_release);
+      release_mover(k.slot, me, me, false);
       return false;
     }
     k.data_off = e.data_off;
-    k.size = e.size;
+    k.size = e.size.load(std::memory_order_relaxed);
     // release: unlocks in kSpilling; pairs with the next locker's acquire.
     e.ctrl.store(Ctrl::with_residency(*locked, Residency::kSpilling), std::memory_order_release);
     return true;
   };
 
   // Ends the spill of a claimed candidate: `keep` (its copy is written) frees
-  // its heap block if nobody took it back meanwhile; else the copy goes.
+  // its heap block if nobody took it back meanwhile; else the copy goes. An
+  // object freed meanwhile was let go to us: release_mover() frees its block
+  // and its copy.
   auto finish = [&](const Candidate& k, bool keep) -> uint64_t {
     ObjectEntry& e = entries_[k.slot];
     const uint64_t padded = SpillFile::padded(k.size);
@@ -194,7 +201,7 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
     });
     uint64_t freed = 0;
     if (!locked) {
-      spill_->punch(k.file_off, padded);  // freed meanwhile (its free punched it too)
+      // Freed meanwhile: the free was left to us (release_mover() below).
     } else if (keep && Ctrl::residency(*locked) == Residency::kSpilling) {
       drop_payload(e, me);  // journaled: the supervisor finds data_off 0 once it landed
       freed = HeapAllocator::block_bytes(k.size);
@@ -206,8 +213,7 @@ Result<uint64_t, StoreError> ObjectTable::spill(uint64_t bytes, ipc::ProcessSlot
       e.ctrl.store(Ctrl::with_residency(*locked, Residency::kResident), std::memory_order_release);
       spill_->punch(k.file_off, padded);
     }
-    // release: pairs with the next mover's acquire CAS.
-    e.mover.store(0, std::memory_order_release);
+    release_mover(k.slot, me, me, false);
     return freed;
   };
 
@@ -265,18 +271,26 @@ ObjectTable::SpillCounts ObjectTable::spilled() const {
     if (Ctrl::state(c) == ObjectState::kSealed &&
         (r == Residency::kSpilled || r == Residency::kRestoring)) {
       ++n.objects;
-      n.bytes += e.size;
+      n.bytes += e.size.load(std::memory_order_relaxed);
     }
   }
   return n;
 }
 
-void ObjectTable::drop_spilled_copy(ObjectEntry& e) {
-  // relaxed: the entry is locked for its free; a mover's store of the word
-  // is ordered before it by the lock (or by the supervisor's repair).
+void ObjectTable::drop_spilled_copy(ObjectEntry& e, bool scrub) {
+  // relaxed: the entry is locked (by its free, or by a repair); a mover's
+  // store of the word is ordered before it by the lock, or by the mover's
+  // claim (release_mover()'s acquire CAS, recover_moves()'s acquire load).
   const uint64_t w = e.spill_word.load(std::memory_order_relaxed);
-  if ((w & kSpillBit) != 0 && spill_ != nullptr)
-    spill_->punch(copy_offset(w), SpillFile::padded(e.size));
+  if ((w & kSpillBit) != 0 && spill_ != nullptr) {
+    const uint64_t off = copy_offset(w);
+    const uint64_t len = SpillFile::padded(e.size.load(std::memory_order_relaxed));
+    if (scrub) {
+      spill_->scrub(off, len);
+    } else {
+      spill_->punch(off, len);
+    }
+  }
   e.spill_word.store(0, std::memory_order_relaxed);
 }
 
@@ -289,7 +303,7 @@ Result<PayloadView, StoreError> ObjectTable::begin_read(RefRecord* rec, ipc::Pro
   // Never spilled (kMinSpillBytes): read it as it is, uncounted. The size is
   // fixed from the seal (sealed() is an acquire of it) until the free, which
   // our pin holds off.
-  if (sealed(slot) && e.size < kMinSpillBytes) return read(slot);
+  if (sealed(slot) && e.size.load(std::memory_order_relaxed) < kMinSpillBytes) return read(slot);
   uint64_t deadline = 0;
   for (;;) {
     // seq_cst (both): pairs with the spiller's seq_cst claim CAS and its
@@ -348,10 +362,9 @@ Result<bool, StoreError> ObjectTable::restore(uint32_t slot, ipc::ProcessSlotId 
     }
     return Ctrl::with_residency(c, Residency::kRestoring);
   });
-  // release: pairs with the next mover's acquire CAS.
-  auto release_mover = [&] { e.mover.store(0, std::memory_order_release); };
+  auto release_mover = [&] { this->release_mover(slot, me, me, false); };
   if (!claimed) {
-    release_mover();  // restored by someone else first
+    release_mover();  // restored by someone else first, or freed
     return true;
   }
   auto back = [&](StoreError error) -> Result<bool, StoreError> {
@@ -364,7 +377,7 @@ Result<bool, StoreError> ObjectTable::restore(uint32_t slot, ipc::ProcessSlotId 
   // relaxed: written before the spiller's release unlock that our claim's
   // acquire CAS read.
   const uint64_t word = e.spill_word.load(std::memory_order_relaxed);
-  const uint64_t size = e.size;
+  const uint64_t size = e.size.load(std::memory_order_relaxed);
   if ((word & kSpillBit) == 0) return back(StoreError::kCorrupt);
   auto off = allocate_spilling(size, offset_of(&e.data_off), me);
   if (!off) return back(off.error());
@@ -385,6 +398,56 @@ Result<bool, StoreError> ObjectTable::restore(uint32_t slot, ipc::ProcessSlotId 
   return true;
 }
 
+// ------------------------------------------------------- a free during a move
+
+bool ObjectTable::let_go_to_mover(ObjectEntry& e) {
+  // acquire: pairs with release_mover()'s release CAS, so what the last move
+  // wrote (data_off, spill_word) is what this free frees.
+  uint16_t m = e.mover.load(std::memory_order_acquire);
+  while (m != 0 && (m & kMoverLetGo) == 0) {
+    // acq_rel: release publishes the kFreeing word to the mover, whose CAS in
+    // release_mover() fails on kMoverLetGo (acquire); acquire as above.
+    if (e.mover.compare_exchange_weak(m, uint16_t(m | kMoverLetGo), std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+      return true;
+    }
+  }
+  // m == 0: no move; kMoverLetGo already set: a free killed before its
+  // unlock had let go (the mover still finishes it).
+  return m != 0;
+}
+
+void ObjectTable::release_mover(uint32_t slot, ipc::ProcessSlotId mover, ipc::ProcessSlotId me,
+                                bool mover_died) {
+  ObjectEntry& e = entries_[slot];
+  uint16_t held = uint16_t(mover + 1);
+  // acq_rel: release publishes the move's last stores to the next mover's
+  // acquire claim CAS and to let_go_to_mover()'s acquire; on failure, acquire
+  // pairs with let_go_to_mover()'s release CAS.
+  if (e.mover.compare_exchange_strong(held, 0, std::memory_order_acq_rel,
+                                      std::memory_order_acquire)) {
+    return;
+  }
+  if (held != (uint16_t(mover + 1) | kMoverLetGo)) return;  // not this mover's claim
+  // The object was freed while it moved: the free is ours to finish. The
+  // entry stays kFreeing and unlocked until we lock it; nobody else does.
+  const uint32_t tag = LockTag::process(me);
+  auto locked = cas_unlocked(e, [&](uint64_t c) -> Result<uint64_t, StoreError> {
+    if (Ctrl::state(c) != ObjectState::kFreeing) return fail(StoreError::kCorrupt);
+    return Ctrl::with_lock(c, tag);
+  });
+  if (!locked) return;  // corrupt: leaks the entry rather than freeing a live one
+  free_after_move(slot, me, mover_died);
+}
+
+void ObjectTable::free_after_move(uint32_t slot, ipc::ProcessSlotId me, bool mover_died) {
+  ObjectEntry& e = entries_[slot];
+  // relaxed: ordered before the entry is free by free_locked()'s release store.
+  e.mover.store(0, std::memory_order_relaxed);
+  if (mover_died) drop_spilled_copy(e, true);
+  free_locked(slot, me, nullptr);
+}
+
 // ------------------------------------------------------------------ recovery
 
 void ObjectTable::recover_moves(ipc::ProcessSlotId dead, ipc::ProcessSlotId me) {
@@ -395,9 +458,18 @@ void ObjectTable::recover_moves(ipc::ProcessSlotId dead, ipc::ProcessSlotId me) 
   for (uint32_t s = 0; s < hw; ++s) {
     ObjectEntry& e = entries_[s];
     // acquire: pairs with the dead mover's claim CAS and its release stores.
-    if (e.mover.load(std::memory_order_acquire) != who) continue;
+    const uint16_t m = e.mover.load(std::memory_order_acquire);
+    if (uint16_t(m & ~kMoverLetGo) != who) continue;
     // acquire: pairs with the dead mover's CAS that set its tag.
     uint64_t c = e.ctrl.load(std::memory_order_acquire);
+    if (Ctrl::lock(c) == dead_tag && Ctrl::state(c) == ObjectState::kFreeing) {
+      // Killed inside the free it took over from a free that let go (or in a
+      // free of its own while it moved the object): finish it here, since
+      // the generic repair would let go to the dead mover again.
+      retag(e, c, mine);
+      free_after_move(s, me, true);
+      continue;
+    }
     if (Ctrl::lock(c) == dead_tag && Ctrl::state(c) == ObjectState::kSealed) {
       // Killed inside a claim or a spill's last step: the heap's journal has
       // been replayed, so a block that was being freed is freed (data_off 0).
@@ -407,7 +479,8 @@ void ObjectTable::recover_moves(ipc::ProcessSlotId dead, ipc::ProcessSlotId me) 
       e.ctrl.store(Ctrl::unlocked(Ctrl::with_residency(c, r)), std::memory_order_release);
     }
     auto locked = cas_unlocked(e, [&](uint64_t w) -> Result<uint64_t, StoreError> {
-      // Freed (and maybe reused) meanwhile: nothing of the move is left.
+      // Freed meanwhile: the free was let go to the dead mover, and
+      // release_mover() below finishes it.
       if (Ctrl::state(w) != ObjectState::kSealed) return fail(StoreError::kNotFound);
       return Ctrl::with_lock(w, mine);
     });
@@ -422,14 +495,15 @@ void ObjectTable::recover_moves(ipc::ProcessSlotId dead, ipc::ProcessSlotId me) 
       }
       const uint64_t word = e.spill_word.load(std::memory_order_relaxed);
       if (r == Residency::kResident && (word & kSpillBit) != 0) {
-        if (spill_ != nullptr) spill_->punch(copy_offset(word), SpillFile::padded(e.size));
+        // The dead spiller's copy, perhaps half written: scrubbed, so that
+        // none of its blocks stays allocated.
+        drop_spilled_copy(e, true);
         e.spill_word.store(next_age(), std::memory_order_relaxed);
       }
       // release: unlocks; pairs with the next locker's acquire.
       e.ctrl.store(Ctrl::unlocked(Ctrl::with_residency(*locked, r)), std::memory_order_release);
     }
-    // release: pairs with the next mover's acquire CAS.
-    e.mover.store(0, std::memory_order_release);
+    release_mover(s, dead, me, true);
   }
 }
 

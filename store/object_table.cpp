@@ -309,6 +309,15 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
     const uint32_t slot = work.back();
     work.pop_back();
     ObjectEntry& e = entries_[slot];
+    if (let_go_to_mover(e)) {
+      // The mover frees it once its move is over (release_mover()).
+      if (slot == first && rec) set_record_state(rec, RecordState::kFree);
+      // release: unlocks, still kFreeing; pairs with the acquire of the
+      // mover's lock in release_mover().
+      e.ctrl.store(Ctrl::unlocked(e.ctrl.load(std::memory_order_relaxed)),
+                   std::memory_order_release);
+      continue;
+    }
     drop_payload(e, me);
     drop_spilled_copy(e);
     // Nobody reads an object that nobody holds: a count left here is a dead
@@ -320,7 +329,7 @@ void ObjectTable::free_locked(uint32_t first, ipc::ProcessSlotId me, RefRecord* 
                         me);
       e.children_off = 0;
     }
-    e.size = 0;
+    e.size.store(0, std::memory_order_relaxed);
     e.type_fp = 0;
     e.codec = 0;
     e.child_count = 0;
@@ -394,7 +403,7 @@ bool ObjectTable::claim_for_failure(uint32_t slot, uint32_t gen, ipc::ProcessSlo
   e.claimer = uint16_t(me + 1);
   // Whatever a dead writer left half written goes; the failure replaces it.
   drop_payload(e, me);
-  e.size = 0;
+  e.size.store(0, std::memory_order_relaxed);
   e.writer = WriterId::process(me);
   // release: unlocks in kWriting; pairs with the next locker's acquire.
   e.ctrl.store(Ctrl::with_state(c, ObjectState::kWriting), std::memory_order_release);
@@ -407,10 +416,10 @@ Result<std::byte*, StoreError> ObjectTable::reserve_payload(uint32_t slot, uint6
   if (bytes <= kInlineBytes && inline_ok) return e.inline_data;
   // The size is what frees the block: record it before the block can be
   // linked in, so that a writer dying before describe() leaks nothing.
-  e.size = bytes;
+  e.size.store(bytes, std::memory_order_relaxed);
   auto off = allocate_spilling(bytes, offset_of(&e.data_off), me);
   if (!off) {
-    e.size = 0;
+    e.size.store(0, std::memory_order_relaxed);
     return fail(off.error());
   }
   return base_ + *off;
@@ -420,7 +429,7 @@ void ObjectTable::describe(uint32_t slot, Codec codec, uint64_t type_fp, uint64_
   ObjectEntry& e = entries_[slot];
   e.codec = uint8_t(codec);
   e.type_fp = type_fp;
-  e.size = bytes;
+  e.size.store(bytes, std::memory_order_relaxed);
 }
 
 bool ObjectTable::seal(uint32_t slot, ipc::ProcessSlotId me) {
@@ -534,7 +543,7 @@ Result<PayloadView, StoreError> ObjectTable::read(uint32_t slot) const {
   }
   v.codec = Codec(e.codec);
   v.type_fp = e.type_fp;
-  v.size = e.size;
+  v.size = e.size.load(std::memory_order_relaxed);
   if (e.data_off == 0) {
     if (v.size > kInlineBytes) return fail(StoreError::kCorrupt);
     v.data = e.inline_data;

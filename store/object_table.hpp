@@ -155,7 +155,9 @@ class ObjectTable {
   // the supervisor ends the reads of a dead process (recover_record()).
   Result<PayloadView, StoreError> begin_read(RefRecord* rec, ipc::ProcessSlotId me);
   void end_read(RefRecord* rec) {
-    if (entries_[rec->slot].size < kMinSpillBytes) return;  // uncounted (begin_read())
+    if (entries_[rec->slot].size.load(std::memory_order_relaxed) < kMinSpillBytes) {
+      return;  // uncounted (begin_read())
+    }
     // relaxed: only this process changes its record; the supervisor reads it
     // after our death.
     rec->reads.fetch_sub(1, std::memory_order_relaxed);
@@ -165,7 +167,9 @@ class ObjectTable {
   }
   // Another read of an object already being read through `rec` (a View's copy).
   void add_reader(RefRecord* rec) {
-    if (entries_[rec->slot].size < kMinSpillBytes) return;  // uncounted (begin_read())
+    if (entries_[rec->slot].size.load(std::memory_order_relaxed) < kMinSpillBytes) {
+      return;  // uncounted (begin_read())
+    }
     // relaxed (both): the object is already kept in the store by our other read.
     entries_[rec->slot].readers.fetch_add(1, std::memory_order_relaxed);
     rec->reads.fetch_add(1, std::memory_order_relaxed);
@@ -249,7 +253,8 @@ class ObjectTable {
   void drop_payload(ObjectEntry& e, ipc::ProcessSlotId me) {
     if (e.data_off != 0) {
       // A bad offset (corrupt entry) leaks the block rather than freeing garbage.
-      (void)heap_->free(e.data_off, e.size, offset_of(&e.data_off), me);
+      (void)heap_->free(e.data_off, e.size.load(std::memory_order_relaxed), offset_of(&e.data_off),
+                        me);
       e.data_off = 0;
     }
   }
@@ -257,8 +262,20 @@ class ObjectTable {
   // heap_->allocate(), spilling other objects to make room when it is full.
   Result<uint64_t, StoreError> allocate_spilling(uint64_t bytes, uint64_t link_off,
                                                  ipc::ProcessSlotId me);
-  // Punches the entry's copy out of the spill file, if it has one.
-  void drop_spilled_copy(ObjectEntry& e);
+  // Punches the entry's copy out of the spill file, if it has one; `scrub`:
+  // a dead mover may have been writing it, so it is scrubbed (SpillFile::scrub()).
+  void drop_spilled_copy(ObjectEntry& e, bool scrub = false);
+  // True if a mover (spiller or restorer) holds the entry, which the caller
+  // has locked in kFreeing: the mover is told to finish the free
+  // (kMoverLetGo), since its I/O may still use the heap block and the copy.
+  bool let_go_to_mover(ObjectEntry& e);
+  // Ends `mover`'s claim on the entry. If its object was freed meanwhile (a
+  // free let go of it), finishes that free as `me`; `mover_died`: the mover
+  // was killed, and its copy in the spill file is scrubbed, not just punched.
+  void release_mover(uint32_t slot, ipc::ProcessSlotId mover, ipc::ProcessSlotId me,
+                     bool mover_died);
+  // The end of a free a free let go to a mover, the entry locked by `me`.
+  void free_after_move(uint32_t slot, ipc::ProcessSlotId me, bool mover_died);
   // Brings a spilled object back; false when another process is moving it.
   Result<bool, StoreError> restore(uint32_t slot, ipc::ProcessSlotId me);
   uint64_t next_age() const;  // the seal clock, moved on

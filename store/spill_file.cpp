@@ -99,4 +99,21 @@ void SpillFile::punch(uint64_t off, uint64_t len) {
   (void)::fallocate(f, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off_t(off), off_t(len));
 }
 
+void SpillFile::scrub(uint64_t off, uint64_t len) {
+  const int f = fd();
+  if (f < 0 || len == 0) return;
+  alignas(4096) static const std::byte zeros[kSpillAlign] = {};
+  std::vector<iovec> iov(size_t((len + kSpillAlign - 1) / kSpillAlign));
+  uint64_t left = len;
+  for (iovec& v : iov) {
+    v.iov_base = const_cast<std::byte*>(zeros);
+    v.iov_len = size_t(left < kSpillAlign ? left : kSpillAlign);
+    left -= v.iov_len;
+  }
+  // Best effort: a full disk leaves the range unwritten, and the punch frees
+  // what it can.
+  (void)write(iov.data(), iov.size(), off);
+  punch(off, len);
+}
+
 }  // namespace shoal::store

@@ -56,6 +56,11 @@ class SpillFile {
   // Frees the file's blocks of [off, off + len) (best effort: a file system
   // without hole punching keeps them until the file is removed).
   void punch(uint64_t off, uint64_t len);
+  // Takes back a range a dead process may have been writing: zeroes it, then
+  // punches it. A pwritev() of lazily faulted shared pages cut short by a
+  // kill -9 can leave ext4 holding blocks of the range that a punch alone
+  // does not free; written over first, the whole range is punched out.
+  void scrub(uint64_t off, uint64_t len);
 
  private:
   int fd();  // opens (creating) the file at first use; -1 with errno on failure

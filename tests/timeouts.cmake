@@ -20,8 +20,11 @@ shoal_test_timeout(store_fault_test 600)
 
 # Under ThreadSanitizer: 120 actors killed -9 mid-stream (45 s under TSan on an
 # idle 2-core machine, 130 s on a loaded one, ~5 s plain); the objects tests
-# (40 s idle, 120 s loaded).
+# (40 s idle, 120 s loaded); the spill tests (over a GiB through the spill file
+# under TSan's shadow of every byte written, and 60 actors killed -9: ~100 s at
+# load 11 on 2 cores, near the default).
 if(SHOAL_SANITIZE MATCHES "thread")
   shoal_test_timeout(supervision_fault_test 600)
   shoal_test_timeout(objects_test 600)
+  shoal_test_timeout(spill_test 600)
 endif()

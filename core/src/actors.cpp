@@ -42,9 +42,6 @@ void copy_text(char* dst, size_t cap, std::string_view src) {
   dst[n] = '\0';
 }
 
-// Seconds an entry stays dead before a new actor may take it (and its ring
-// memory): see start_actor().
-constexpr uint32_t kEntryReuseGraceS = 2;
 // The largest request ring an actor may ask for (ActorOptions::ring_capacity).
 constexpr uint32_t kMaxRingCells = 1u << 20;
 // How long a creator waits for room in its fork server's mailbox.
@@ -158,24 +155,19 @@ ActorId start_actor(const NewActor& spec) {
     }
     if (found < 0 && st == ipc::ActorState::kFree) found = i;
   }
-  // Reuse the entry of an actor gone for good a while ago, first: its ring
-  // goes back to the heap (a caller that read the actor alive just before it
-  // died has left the ring long since: a full ring's waiter rechecks every
-  // 10 ms). Dead entries are not left holding their rings until every free
-  // entry is used up.
+  // Reuse the entry of an actor gone for good a while ago, first (its ring,
+  // if the supervisor has not freed it yet, goes back to the heap: see
+  // ipc::dead_entry_settled()). Dead entries are not left holding their
+  // rings until every free entry is used up.
   const uint32_t now_s = uint32_t(ipc::now_ns() / 1'000'000'000) + 1;
   int64_t reusable = -1, any_dead = -1;
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     ipc::ActorEntry& e = s.actor(i);
-    // acquire: pairs with the supervisor's seq_cst store of kDead, after
-    // which no new caller uses the entry's ring.
-    if (ipc::ActorState(e.state.load(std::memory_order_acquire)) != ipc::ActorState::kDead ||
-        !procs.is_dead(ipc::ProcessSlotId(e.process.load(std::memory_order_relaxed)))) {
-      continue;
-    }
-    if (e.dead_seen_s == 0) e.dead_seen_s = now_s;
+    const bool settled = ipc::dead_entry_settled(e, procs, now_s);
+    // Stamped above once the entry is dead and runs no process; cleared at reuse.
+    if (e.dead_seen_s == 0) continue;
     if (any_dead < 0) any_dead = i;
-    if (reusable < 0 && now_s - e.dead_seen_s >= kEntryReuseGraceS) reusable = i;
+    if (reusable < 0 && settled) reusable = i;
   }
   if (reusable >= 0) {
     found = reusable;

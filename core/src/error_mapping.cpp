@@ -83,7 +83,8 @@ void throw_store_error(store::StoreError error, const char* what, uint64_t reque
                ", and every object in it is pinned by a View, being read or being written, so "
                "nothing can be spilled to make room";
       } else if (error == StoreError::kSpillDiskFull) {
-        msg += "needs " + format_bytes(requested) + ", and the spill directory " + spill_dir +
+        msg += "needs " + format_bytes(requested) +
+               ", and the spill disk is full: the spill directory " + spill_dir +
                " has no room left for the objects that would be spilled (set SHOAL_SPILL_DIR or "
                "Config::spill_dir to a directory with more space)";
       } else {

@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -132,13 +133,38 @@ class Spill : public ::testing::Test {
   }
   void TearDown() override {
     if (dir_.empty()) return;
+    first_.reset();
     shoal::shutdown();
     EXPECT_TRUE(dir_files(dir_).empty()) << "the spill file outlived its session";
     remove_dir(dir_);
   }
   void start() { shoal::init(shoal::Config{.store_bytes = kStoreBytes, .spill_dir = dir_}); }
+  // start() with every spill and restore pausing `pause_us` microseconds
+  // inside (SHOAL_TEST_SPILL_PAUSE_US), this process's reference records and
+  // a first actor set up: what every later actor shares is in place, so the
+  // store's figures measured next are the baseline.
+  void start_paused(const char* pause_us) {
+    ::setenv("SHOAL_TEST_SPILL_PAUSE_US", pause_us, 1);
+    start();
+    ::unsetenv("SHOAL_TEST_SPILL_PAUSE_US");
+    (void)shoal::put(1);
+    first_.emplace(shoal::actor<Mover>().remote());
+    ASSERT_GT(shoal::get(first_->task(&Mover::pid).remote(), 30s), 0);
+  }
+  // Once every ref is gone (and killed actors' rings are back, past their
+  // grace): the store and the spill file exactly where they started.
+  void expect_baseline(uint64_t used, uint64_t objects) {
+    EXPECT_TRUE(eventually([&] { return store_live_objects() == objects; }, 30s))
+        << store_live_objects() << " objects alive, " << objects << " at the start";
+    EXPECT_TRUE(eventually([&] { return store_used_bytes() == used; }, 30s))
+        << store_used_bytes() << " heap bytes in use, " << used << " at the start";
+    EXPECT_EQ(store_spilled_objects(), 0u);
+    EXPECT_TRUE(eventually([&] { return dir_disk_bytes(dir_) == 0; }, 30s))
+        << dir_disk_bytes(dir_) << " bytes of the spill file still allocated";
+  }
 
   std::string dir_;
+  std::optional<shoal::ActorHandle<Mover>> first_;
 };
 
 TEST_F(Spill, TenTimesTheStoreReadsBackExactlyHereAndInAnActor) {
@@ -265,14 +291,7 @@ TEST_F(Spill, AnObjectLargerThanTheStoreIsStoreFullSayingSo) {
 
 TEST_F(Spill, ProcessesKilledWhileSpillingOrRestoringLoseNothing) {
   // Every spill and restore pauses 2 ms inside, where a kill lands often.
-  ::setenv("SHOAL_TEST_SPILL_PAUSE_US", "2000", 1);
-  start();
-  ::unsetenv("SHOAL_TEST_SPILL_PAUSE_US");
-  (void)shoal::put(1);
-  // The first actor's start sets up what every later one shares: measure
-  // from after it.
-  auto first = shoal::actor<Mover>().remote();
-  ASSERT_GT(shoal::get(first.task(&Mover::pid).remote(), 30s), 0);
+  ASSERT_NO_FATAL_FAILURE(start_paused("2000"));
   const uint64_t used = store_used_bytes();
   const uint64_t objects = store_live_objects();
   constexpr size_t kObj = 4 * kMiB;
@@ -312,23 +331,48 @@ TEST_F(Spill, ProcessesKilledWhileSpillingOrRestoringLoseNothing) {
   for (uint64_t i = 0; i < refs.size(); ++i)
     ASSERT_TRUE(blob_is(shoal::get(refs[i], 60s), i, kObj)) << "object " << i;
   refs.clear();
-  // Killing actors mid-call can leave one empty object behind whether or not
-  // anything is spilled (the same loop with a working set that fits shows
-  // it too), and the heap's bytes are not checked here: after these kills
-  // a few MiB stay allocated (see the heap check of
-  // StoreAndDiskBackToBaselineOnceRefsAreGone for a run without kills).
-  EXPECT_TRUE(eventually([&] { return store_live_objects() <= objects + 1; }, 30s));
-  std::printf("heap in use: %llu bytes at the start, %llu at the end\n",
-              static_cast<unsigned long long>(used),
-              static_cast<unsigned long long>(store_used_bytes()));
-  EXPECT_EQ(store_spilled_objects(), 0u);
-  // Not asserted yet: under a loaded machine a few of the 60 kills leave
-  // copies in the spill file that nothing names any more (4-10 MB seen), which
-  // the session's end removes with the file. The run without kills
-  // (StoreAndDiskBackToBaselineOnceRefsAreGone) asserts a disk back at 0.
-  (void)eventually([&] { return dir_disk_bytes(dir_) == 0; }, 10s);
-  std::printf("spill file blocks still allocated after the kills: %llu bytes\n",
-              static_cast<unsigned long long>(dir_disk_bytes(dir_)));
+  expect_baseline(used, objects);
+}
+
+TEST_F(Spill, ObjectsFreedWhileTheyMoveAreFreedOnceAndLeaveNothing) {
+  // Every spill pauses 300 ms between its write and its last step: the
+  // refs dropped as soon as a copy is on disk go inside a spill.
+  ASSERT_NO_FATAL_FAILURE(start_paused("300000"));
+  const uint64_t used = store_used_bytes();
+  const uint64_t objects = store_live_objects();
+  constexpr size_t kObj = 4 * kMiB;
+  for (int round = 0; round < 6; ++round) {
+    // Odd rounds: an actor spills too (its puts need room), and is killed -9
+    // right after the refs went, inside its own spill's pause.
+    std::optional<shoal::ActorHandle<Mover>> mover;
+    std::optional<shoal::ObjectRef<int>> churned;
+    int pid = 0;
+    if (round % 2 == 1) {
+      mover = shoal::actor<Mover>().remote();
+      pid = shoal::get(mover->task(&Mover::pid).remote(), 30s);
+      churned = mover->task(&Mover::churn).remote(6, uint64_t(kObj));
+    }
+    std::vector<shoal::ObjectRef<Blob>> refs;
+    while (dir_disk_bytes(dir_) == 0 && refs.size() < 64)
+      refs.push_back(shoal::put(make_blob(refs.size(), kObj)));
+    ASSERT_GT(dir_disk_bytes(dir_), 0u) << "round " << round << ": nothing spilled";
+    refs.clear();
+    if (mover) {
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+      try {
+        EXPECT_EQ(shoal::get(*churned, 30s), 6);
+      } catch (const shoal::ActorDiedError&) {
+      }
+      churned.reset();
+      mover.reset();
+    }
+    EXPECT_TRUE(eventually([&] { return store_live_objects() == objects; }, 30s))
+        << "round " << round << ": " << store_live_objects() << " objects, " << objects
+        << " before";
+    EXPECT_TRUE(eventually([&] { return dir_disk_bytes(dir_) == 0; }, 30s))
+        << "round " << round << ": " << dir_disk_bytes(dir_) << " bytes still on disk";
+  }
+  expect_baseline(used, objects);
 }
 
 // ------------------------------------------- a crashed session, a full disk
@@ -444,6 +488,7 @@ TEST(SpillInside, FullDisk) {
     } catch (const shoal::ObjectStoreFullError& e) {
       full = true;
       const std::string what = e.what();
+      EXPECT_NE(what.find("the spill disk is full"), std::string::npos) << what;
       EXPECT_NE(what.find("spill directory " + dir + " has no room"), std::string::npos) << what;
     }
   }
@@ -454,6 +499,11 @@ TEST(SpillInside, FullDisk) {
   // exactly once the others are gone.
   const size_t spilled = store_spilled_objects();
   ASSERT_GE(spilled, 2u);
+  // Whole copies only: a copy the disk could not take stays in memory, and
+  // what it had written of it is punched out again.
+  EXPECT_TRUE(eventually([&] { return dir_disk_bytes(dir) == spilled * 4 * kMiB; }, 30s))
+      << dir_disk_bytes(dir) << " bytes on disk for " << spilled << " spilled objects of 4 MiB";
+  EXPECT_EQ(store_spilled_objects(), spilled);
   refs.resize(spilled);
   for (uint64_t i = 0; i < refs.size(); ++i)
     ASSERT_TRUE(blob_is(shoal::get(refs[i], 60s), i, 4 * kMiB)) << "object " << i;

@@ -380,3 +380,35 @@ TEST_F(Supervision, ActorThatCrashesInsideAMethodIsRestartedAndServesLaterCalls)
   EXPECT_EQ(shoal::get(v.task(&Victim::incarnation).remote(), 30s), 3);
   EXPECT_EQ(shoal::get(v.task(&Victim::echo).remote(9), 30s), 9);
 }
+
+TEST_F(Supervision, KilledActorsGiveTheirStoreMemoryBackOnceTheirGraceIsOver) {
+  // The first actor sets up what every later one shares: measure from after it.
+  {
+    auto first = shoal::actor<Victim>().remote(std::string());
+    ASSERT_EQ(shoal::get(first.task(&Victim::echo).remote(1), 30s), 1);
+    shoal::kill(first);
+  }
+  ASSERT_TRUE(eventually([] { return live_actors() == 0; }, 20s));
+  std::this_thread::sleep_for(3s);  // past the grace of the first one's entry
+  const uint64_t used = store_used_bytes();
+  const uint64_t objects = store_live_objects();
+  // Each new actor takes the process slot the previous one's death freed, so
+  // the dead entries name slots that live processes hold again.
+  for (int round = 0; round < 24; ++round) {
+    auto v = shoal::actor<Victim>().remote(std::string());
+    ASSERT_EQ(shoal::get(v.task(&Victim::echo).remote(round), 30s), round);
+    const pid_t pid = v.pid();
+    ASSERT_GT(pid, 0);
+    if (round % 2 == 0) {
+      shoal::kill(v);
+    } else {
+      ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    }
+    EXPECT_EQ(outcome_of(v.task(&Victim::echo).remote(1), 10s), Outcome::kDied);
+    ASSERT_TRUE(eventually([&] { return !process_alive(pid); }, 20s)) << "round " << round;
+  }
+  ASSERT_TRUE(eventually([] { return live_actors() == 0; }, 20s));
+  EXPECT_TRUE(eventually([&] { return store_used_bytes() == used; }, 20s))
+      << store_used_bytes() << " heap bytes in use, " << used << " before the actors";
+  EXPECT_EQ(store_live_objects(), objects);
+}
