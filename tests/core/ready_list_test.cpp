@@ -23,8 +23,6 @@
 
 using namespace std::chrono_literals;
 
-namespace {
-
 shoal::Task<void> await_one(shoal::ObjectRef<int> ref, std::vector<int>* order) {
   order->push_back(co_await ref);
 }
@@ -43,6 +41,8 @@ class Resumer {
   }
 };
 SHOAL_ACTOR(Resumer, &Resumer::resume_order);
+
+namespace {
 
 uint32_t slot_of(const shoal::ObjectRef<int>& ref) {
   return shoal::detail::RefAccess::record(ref)->slot;
@@ -66,7 +66,7 @@ bool loop_registered(const shoal::ObjectRef<int>& ref) {
 
 class ReadyList : public ::testing::Test {
  protected:
-  void SetUp() override { shoal::init(shoal::testing::test_config()); }
+  void SetUp() override { shoal::init(shoal::Config{.prefault = false}); }
   void TearDown() override { shoal::shutdown(); }
 };
 
