@@ -147,14 +147,20 @@ inline constexpr size_t kInlineBytes = 160;
 // writes to its entry, a line every reader of it shares.
 inline constexpr uint64_t kMinSpillBytes = 4096;
 inline constexpr uint32_t kInlineChildren = 2;
+// The waiter field: kNoWaiter, kManyWaiters (several processes: the sealer
+// wakes every parked process and has every loop check all its waits), or one
+// process's slot + 1, with kLoopWaiter set when that process's event loop
+// waits (the sealer queues the object on that process's ReadyQueue).
 inline constexpr uint32_t kNoWaiter = 0;
 inline constexpr uint32_t kManyWaiters = 0xffffffffu;
+inline constexpr uint32_t kLoopWaiter = 1u << 30;
+static_assert(ipc::kMaxProcesses < kLoopWaiter, "a slot + 1 leaves the loop bit clear");
 
 struct alignas(64) ObjectEntry {
   // Line 0: what a waiter polls, and what a reader needs for small objects.
   std::atomic<uint64_t> ctrl;    // see Ctrl
   std::atomic<uint32_t> gen;     // bumped at every free; changed only under the lock
-  std::atomic<uint32_t> waiter;  // process slot + 1 of a parked waiter, or kManyWaiters
+  std::atomic<uint32_t> waiter;  // who waits for the seal (see kLoopWaiter)
   // Payload bytes. Atomic: a spiller's scan reads it without the entry's lock
   // (a hint it re-checks under the lock) while the entry may be freed and
   // reused. Every access is relaxed: the ctrl word's release and acquire

@@ -499,19 +499,49 @@ bool ObjectTable::request_cancel(uint32_t slot, uint32_t gen) {
 // ------------------------------------------------------------------- waiters
 
 void ObjectTable::notify_waiters(ObjectEntry& e) {
-  // seq_cst: pairs with register_waiter()'s seq_cst CAS and store (Dekker with
-  // seal()'s CAS): we see the waiter, or the waiter sees the seal.
+  // seq_cst: pairs with register_waiter()'s and register_loop_waiter()'s
+  // seq_cst CAS and store (Dekker with seal()'s CAS): we see the waiter, or
+  // the waiter sees the seal.
   const uint32_t w = e.waiter.load(std::memory_order_seq_cst);
   if (w == kNoWaiter) return;
   if (w != kManyWaiters) {
-    if (processes_->valid(ipc::ProcessSlotId(w - 1)))
-      processes_->slot(ipc::ProcessSlotId(w - 1)).wake.notify();
+    const auto p = ipc::ProcessSlotId((w & ~kLoopWaiter) - 1);
+    if (!processes_->valid(p)) return;
+    if ((w & kLoopWaiter) != 0) {
+      if (ReadyQueue* q = ready_queue(p)) q->push(uint32_t(&e - entries_));
+    }
+    processes_->slot(p).wake.notify();
     return;
   }
+  // Several processes wait: each loop checks all its waits, parked ones wake.
   for (uint32_t i = 0; i < processes_->size(); ++i) {
-    ipc::ProcessSlot& s = processes_->slot(ipc::ProcessSlotId(i));
+    const auto p = ipc::ProcessSlotId(i);
+    // relaxed: which slots are worth a write; a slot claimed meanwhile
+    // registers its waits after its claim, so it sees the seal itself.
+    if (ipc::owner_state(processes_->slot(p).owner.load(std::memory_order_relaxed)) !=
+        ipc::ProcessState::kAlive) {
+      continue;
+    }
+    if (ReadyQueue* q = ready_queue(p)) q->raise_overflow();
+    ipc::ProcessSlot& s = processes_->slot(p);
     if (s.wake.raw() & ipc::WakeWord::kWaiters) s.wake.notify();
   }
+}
+
+bool ObjectTable::register_loop_waiter(uint32_t slot, ipc::ProcessSlotId me) {
+  ObjectEntry& e = entries_[slot];
+  const uint32_t mine = (uint32_t(me) + 1) | kLoopWaiter;
+  uint32_t w = e.waiter.load(std::memory_order_relaxed);
+  if (w == mine) return true;
+  if (w == kManyWaiters) return false;
+  // seq_cst (both): pairs with notify_waiters()'s seq_cst load after the seal
+  // CAS (Dekker): the sealer sees us, or we see the seal.
+  if (w == kNoWaiter && e.waiter.compare_exchange_strong(w, mine, std::memory_order_seq_cst)) {
+    return true;
+  }
+  if (w == mine) return true;
+  e.waiter.store(kManyWaiters, std::memory_order_seq_cst);
+  return false;
 }
 
 void ObjectTable::register_waiter(uint32_t slot, ipc::ProcessSlotId me) {

@@ -35,6 +35,7 @@
 #include "ipc/result.hpp"
 #include "store/heap_allocator.hpp"
 #include "store/object_entry.hpp"
+#include "store/ready_queue.hpp"
 #include "store/spill_file.hpp"
 #include "store/store_backing.hpp"
 #include "store/store_error.hpp"
@@ -196,6 +197,16 @@ class ObjectTable {
 
   // Asks the object's sealer to notify `me`'s wake word. Call before parking.
   void register_waiter(uint32_t slot, ipc::ProcessSlotId me);
+  // Asks the object's sealer to queue it on `me`'s ReadyQueue and notify `me`.
+  // False if another waiter is registered too: then `me` is only woken, and
+  // its loop told to check all its waits (ReadyQueue::raise_overflow()).
+  // Check the object's state afterwards: a seal before this pushes nothing.
+  bool register_loop_waiter(uint32_t slot, ipc::ProcessSlotId me);
+  // The ReadyQueues, one per process slot (none: loops are only woken).
+  void set_ready_queues(ReadyQueue* queues) { ready_ = queues; }
+  ReadyQueue* ready_queue(ipc::ProcessSlotId p) const {
+    return ready_ != nullptr && processes_->valid(p) ? &ready_[p] : nullptr;
+  }
   // The packed (slot, gen) children of a sealed object.
   Result<std::vector<uint64_t>, StoreError> children(uint32_t slot) const;
 
@@ -306,6 +317,7 @@ class ObjectTable {
   const ipc::ProcessTable* processes_ = nullptr;
   SegmentHeader* header_ = nullptr;
   const StoreBacking* backing_ = nullptr;
+  ReadyQueue* ready_ = nullptr;  // one per process slot
   SpillFile* spill_ = nullptr;
 };
 

@@ -48,6 +48,7 @@ SegmentLayout SegmentLayout::compute(uint64_t bytes, uint64_t session_tag) {
   uint64_t off = kHeaderBytes;
   l.processes_off = off;
   off += uint64_t(l.processes_count) * sizeof(ipc::ProcessSlot);
+  off += uint64_t(l.processes_count) * sizeof(ReadyQueue);  // ready_queues_off()
   l.actors_off = off;
   off += uint64_t(l.actors_count) * sizeof(ipc::ActorEntry);
   l.types_off = off;
@@ -89,7 +90,7 @@ bool SegmentLayout::sane(uint64_t mapped) const {
   return region_ok(processes_off, uint64_t(processes_count) * sizeof(ipc::ProcessSlot),
                    kHeaderBytes) &&
          region_ok(actors_off, uint64_t(actors_count) * sizeof(ipc::ActorEntry),
-                   processes_off + uint64_t(processes_count) * sizeof(ipc::ProcessSlot)) &&
+                   ready_queues_off() + uint64_t(processes_count) * sizeof(ReadyQueue)) &&
          region_ok(types_off, uint64_t(types_count) * sizeof(TypeRecord),
                    actors_off + uint64_t(actors_count) * sizeof(ipc::ActorEntry)) &&
          region_ok(objects_off, uint64_t(objects_count) * sizeof(ObjectEntry),

@@ -9,7 +9,7 @@
 // /proc/<pid>/fd entry, found in the session's marker (store/session_marker.hpp).
 // Every page is backed (store/store_backing.hpp) before it is touched.
 //
-//   [SegmentHeader 4 KiB][process table][actor table][type registry]
+//   [SegmentHeader 4 KiB][process table][ready queues][actor table][type registry]
 //   [object table][heap bitmap][heap summary][heap ...................]
 //
 // Everything inside is reached by offset from the mapping's base; nothing in
@@ -24,10 +24,12 @@
 #include <string>
 #include <type_traits>
 
+#include "ipc/process_table.hpp"
 #include "ipc/result.hpp"
 #include "ipc/robust_lock.hpp"
 #include "ipc/wake_word.hpp"
 #include "store/heap_allocator.hpp"
+#include "store/ready_queue.hpp"
 #include "store/session_marker.hpp"
 #include "store/store_backing.hpp"
 #include "store/store_error.hpp"
@@ -35,7 +37,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 7;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 8;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 // The store file is briefly <store dir>/<session name> + this, before it is
@@ -62,6 +64,10 @@ struct SegmentLayout {
   uint32_t types_count;
   uint32_t objects_count;
 
+  // The process slots' ReadyQueues (one per slot) follow the process table.
+  uint64_t ready_queues_off() const {
+    return processes_off + uint64_t(processes_count) * sizeof(ipc::ProcessSlot);
+  }
   // The layout of a segment of `bytes` bytes (already clamped to the limits).
   static SegmentLayout compute(uint64_t bytes, uint64_t session_tag);
   // True if every region is inside `mapped_bytes` and ordered as above.

@@ -29,6 +29,7 @@ void Store::wire() {
   objects_ = ObjectTable(base, l.total_bytes, segment_.at<ObjectEntry>(l.objects_off),
                          l.objects_count, &heap_, &processes_, &segment_.header());
   objects_.set_backing(&segment_.objects_backing());
+  objects_.set_ready_queues(segment_.at<ReadyQueue>(l.ready_queues_off()));
   // The path is the creator's; a damaged one (no terminator) means no spilling.
   const char* path = segment_.header().spill_path;
   const size_t n = ::strnlen(path, sizeof(segment_.header().spill_path));

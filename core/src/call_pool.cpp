@@ -34,7 +34,8 @@ CallPool::CallPool(int threads, std::function<void(CallInput&)> execute, int inp
 CallPool::~CallPool() {
   // release: pairs with the acquire load in work() before it parks.
   stopping_.store(true, std::memory_order_release);
-  wake_.notify();
+  { std::lock_guard<std::mutex> lock(park_mu_); }
+  parked_.notify_all();
   for (std::thread& t : threads_)
     t.join();
 }
@@ -65,7 +66,14 @@ void CallPool::submit(CallInput* in) {
   // seq_cst: as the load after the fence above (a spinner that started
   // meanwhile takes the call).
   if (spinners_.load(std::memory_order_seq_cst) != 0) return;
-  wake_.notify();  // starts with a seq_cst fence; pairs with prepare() in work()
+  // seq_cst: after the fence above; pairs with the seq_cst increment in
+  // work() before its last look at the queue (Dekker): it sees our call, or
+  // we see it parking.
+  if (sleepers_.load(std::memory_order_seq_cst) == 0) return;
+  // One call, one thread: the others stay parked. Taking the mutex orders
+  // the wake after a sleeper's last look (it looks under the mutex).
+  { std::lock_guard<std::mutex> lock(park_mu_); }
+  parked_.notify_one();
 }
 
 bool CallPool::spin_for_call(CallInput** in) {
@@ -102,15 +110,23 @@ void CallPool::work() {
       spin = true;
       continue;
     }
-    const uint32_t token = wake_.prepare();  // seq_cst RMW; pairs with notify() in submit()
-    if (calls_.try_dequeue(in)) {
+    std::unique_lock<std::mutex> lock(park_mu_);
+    // seq_cst: pairs with the seq_cst load of sleepers_ in submit().
+    sleepers_.fetch_add(1, std::memory_order_seq_cst);
+    bool got = calls_.try_dequeue(in);
+    // acquire: pairs with the release store in the destructor.
+    const bool stop = !got && stopping_.load(std::memory_order_acquire);
+    if (!got && !stop) {
+      spin = parked_.wait_for(lock, std::chrono::milliseconds(100)) == std::cv_status::no_timeout;
+    }
+    // relaxed: only ever read as a hint before the fence and seq_cst load in submit().
+    sleepers_.fetch_sub(1, std::memory_order_relaxed);
+    lock.unlock();
+    if (stop) return;
+    if (got) {
       run(in);
       spin = true;
-      continue;
     }
-    // acquire: pairs with the release store in the destructor.
-    if (stopping_.load(std::memory_order_acquire)) return;
-    spin = wake_.park(token, std::chrono::milliseconds(100));
   }
 }
 

@@ -6,9 +6,10 @@
 // The hand-off: submit() puts a call in a lock-free queue. At most one idle
 // thread at a time spins on that queue for a short window after its last
 // call, so a stream of calls is taken up without waking anybody; the others
-// park on the pool's wake word. submit() wakes the parked threads only when
-// no thread is spinning and the busy ones have not come back for the call
-// within a few microseconds (every thread is running a long call).
+// park on a condition variable. submit() wakes one parked thread, and only
+// when no thread is spinning and the busy ones have not come back for the call
+// within a few microseconds (every thread is running a long call): one call
+// wakes one thread, never the whole pool.
 //
 // Thread-safety: acquire() and submit() from any thread; the CallInputs live
 // as long as the pool. Lifetimes: the destructor stops and joins the threads
@@ -18,15 +19,15 @@
 #include <concurrentqueue/concurrentqueue.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
 #include <shoal/detail/call.hpp>
-
-#include "ipc/wake_word.hpp"
 
 namespace shoal::detail {
 
@@ -56,7 +57,9 @@ class CallPool {
   std::vector<std::unique_ptr<CallInput>> inputs_;
   std::atomic<uint32_t> spinners_{0};  // threads spinning on calls_ right now
   std::atomic<bool> stopping_{false};
-  ipc::WakeWord wake_;  // where idle threads park
+  std::atomic<uint32_t> sleepers_{0};  // threads parked (or about to) on parked_
+  std::mutex park_mu_;                 // held by a thread from its last look until it waits
+  std::condition_variable parked_;     // where idle threads park
   std::vector<std::thread> threads_;
 };
 

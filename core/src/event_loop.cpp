@@ -1,13 +1,22 @@
 // The event loop (detail/event_loop.hpp): ready coroutines in FIFO order, the
 // actor's intake, ref waits, timers (an intrusive heap), posts from other threads, and parking on
 // the process's wake word when there is nothing to do.
+//
+// Ref waits: the loop that owns its process's ReadyQueue (store/ready_queue.hpp) registers each
+// wait with the object's sealer, which queues the object there; each round the loop resumes only
+// the waits of the objects queued, and checks all of them when the queue overflowed and at least
+// every kFallbackScanNs. Waits it cannot have queued (another loop of the process owns the queue,
+// another process waits for the same object, or the wait can also end without a seal) are
+// checked every round.
 #include <shoal/detail/event_loop.hpp>
 
 #include <sched.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <mutex>
+#include <unordered_map>
 #include <vector>
 
 #include <shoal/errors.hpp>
@@ -22,6 +31,9 @@ namespace shoal::detail {
 
 namespace {
 thread_local EventLoop* t_loop = nullptr;
+// The process whose loop owns its ReadyQueue (0: none). A pid, not a flag: a
+// forked child inherits the parent's value but is another process.
+std::atomic<pid_t> g_ready_owner{0};
 }  // namespace
 
 uint64_t steady_now_ns() noexcept {
@@ -78,7 +90,14 @@ struct EventLoop::Impl {
   size_t head = 0;
   size_t count = 0;
 
-  IntrusiveList<RefWaitNode, &RefWaitNode::loop_hook> refs;  // in the order they began
+  using RefList = IntrusiveList<RefWaitNode, &RefWaitNode::loop_hook>;
+  RefList refs;    // checked every round, in the order they began
+  RefList queued;  // resumed from the ready list, in the order they began
+  std::unordered_multimap<uint32_t, RefWaitNode*> by_slot;  // the queued waits by object slot
+  std::vector<uint32_t> sealed_early;  // objects of queued waits sealed before they registered
+  std::vector<uint32_t> sealed_work;
+  store::ReadyQueue* ready_list = nullptr;  // this process's, if this loop owns it
+  uint64_t next_full_ns = 0;                // when the queued waits are all checked next
 
   TimerHeap timers;
   uint64_t timer_seq = 0;
@@ -118,17 +137,75 @@ struct EventLoop::Impl {
            (store->objects().sealed(n->rec->slot) || (n->also_ready && n->also_ready(n)));
   }
 
-  bool poll_refs() {
+  void unlist(RefWaitNode* n) noexcept {
+    if (!n->queued) {
+      refs.remove(n);
+      return;
+    }
+    queued.remove(n);
+    auto [it, end] = by_slot.equal_range(n->rec->slot);
+    for (; it != end; ++it) {
+      if (it->second == n) {
+        by_slot.erase(it);
+        break;
+      }
+    }
+  }
+
+  void resume(RefWaitNode* n) {
+    unlist(n);
+    if (n->on_sealed) n->on_sealed(n);
+    n->fire();
+  }
+
+  bool poll_list(RefList& list) {
     bool any = false;
-    for (RefWaitNode* n = refs.front(); n != nullptr;) {
-      RefWaitNode* next = refs.next(n);
+    for (RefWaitNode* n = list.front(); n != nullptr;) {
+      RefWaitNode* next = list.next(n);
       if (sealed(n)) {
-        refs.remove(n);
-        if (n->on_sealed) n->on_sealed(n);
-        n->fire();
+        resume(n);
         any = true;
       }
       n = next;
+    }
+    return any;
+  }
+
+  // Resumes the queued waits for object `slot` if it is sealed (a stale or
+  // early entry of the ready list is not).
+  bool resume_slot(uint32_t slot) {
+    if (!store->objects().sealed(slot)) return false;
+    bool any = false;
+    for (auto it = by_slot.find(slot); it != by_slot.end(); it = by_slot.find(slot)) {
+      resume(it->second);
+      any = true;
+    }
+    return any;
+  }
+
+  // The ready list's round: the objects queued since the last one, and every
+  // queued wait after an overflow or once kFallbackScanNs has passed.
+  bool poll_ready() {
+    if (queued.empty()) {
+      // Nothing waits: drop what is queued (stale), so the loop can park.
+      ready_list->drain([](uint32_t) {});
+      sealed_early.clear();
+      return false;
+    }
+    bool any = false;
+    const uint64_t now = ipc::now_ns();
+    const bool due = now >= next_full_ns;
+    const bool all =
+        ready_list->drain([&](uint32_t slot) { any = resume_slot(slot) || any; }, due) || due;
+    if (!sealed_early.empty()) {
+      sealed_work.swap(sealed_early);
+      for (uint32_t slot : sealed_work)
+        any = resume_slot(slot) || any;
+      sealed_work.clear();
+    }
+    if (all) {
+      any = poll_list(queued) || any;
+      next_full_ns = now + store::kFallbackScanNs;
     }
     return any;
   }
@@ -172,11 +249,24 @@ EventLoop* EventLoop::current() noexcept {
 
 EventLoop::EventLoop() : impl_(std::make_unique<Impl>()) {
   if (Runtime* rt = runtime_or_null()) impl_->store = rt->store;
+  if (impl_->store != nullptr) {
+    const pid_t self = ::getpid();
+    // acq_rel: pairs with the release store in ~EventLoop() of the loop that
+    // owned the queue before (its waits are gone with it).
+    pid_t seen = g_ready_owner.load(std::memory_order_acquire);
+    if (seen != self && g_ready_owner.compare_exchange_strong(seen, self, std::memory_order_acq_rel,
+                                                              std::memory_order_acquire)) {
+      impl_->ready_list = impl_->store->objects().ready_queue(impl_->store->me());
+      if (impl_->ready_list == nullptr) g_ready_owner.store(0, std::memory_order_release);
+    }
+  }
   previous_ = t_loop;
   t_loop = this;
 }
 
 EventLoop::~EventLoop() {
+  // release: pairs with the acquire CAS in EventLoop().
+  if (impl_->ready_list != nullptr) g_ready_owner.store(0, std::memory_order_release);
   t_loop = previous_;
 }
 
@@ -185,13 +275,28 @@ void EventLoop::schedule(std::coroutine_handle<> h, CallContext* ctx) {
 }
 
 void EventLoop::add_ref_wait(RefWaitNode* node) {
+  Impl& m = *impl_;
   node->loop = this;
   node->registered = false;
-  impl_->refs.push_back(node);
+  node->queued = false;
+  const uint32_t slot = node->rec->slot;
+  if (m.ready_list != nullptr && node->also_ready == nullptr &&
+      m.store->objects().register_loop_waiter(slot, m.store->me())) {
+    node->registered = true;
+    node->queued = true;
+    if (m.queued.empty()) m.next_full_ns = ipc::now_ns() + store::kFallbackScanNs;
+    m.queued.push_back(node);
+    m.by_slot.emplace(slot, node);
+    // A seal before the registration queued nothing (register_loop_waiter()'s
+    // seq_cst CAS orders this read after it).
+    if (m.store->objects().sealed(slot)) m.sealed_early.push_back(slot);
+    return;
+  }
+  m.refs.push_back(node);
 }
 
 void EventLoop::remove_ref_wait(RefWaitNode* node) noexcept {
-  if (node->listed()) impl_->refs.remove(node);
+  if (node->listed()) impl_->unlist(node);
 }
 
 void EventLoop::add_timer(TimerNode* node) {
@@ -232,7 +337,8 @@ void EventLoop::run_until(const std::function<bool()>& done) {
   while (!done()) {
     bool worked = m.drain_inbox();
     if (intake_ != nullptr && intake_->poll()) worked = true;
-    if (!m.refs.empty() && m.poll_refs()) worked = true;
+    if (!m.refs.empty() && m.poll_list(m.refs)) worked = true;
+    if (m.ready_list != nullptr && m.poll_ready()) worked = true;
     if (!m.timers.empty() && m.fire_timers(ipc::now_ns())) worked = true;
     if (m.count != 0) {
       // Run what is ready now; what these schedule runs in the next round,
@@ -269,9 +375,22 @@ void EventLoop::run_until(const std::function<bool()>& done) {
     // or post() sees our waiter bit and wakes us).
     bool due =
         m.inbox_flag.load(std::memory_order_seq_cst) || (intake_ != nullptr && intake_->has_work());
+    // seq_cst (has_work()): as the load above; pairs with the fence of the
+    // notify() that follows a push.
+    if (m.ready_list != nullptr && (m.ready_list->has_work() || !m.sealed_early.empty()))
+      due = true;
     for (auto it = m.refs.begin(); it != m.refs.end() && !due; ++it)
       due = m.sealed(*it);
     uint64_t park_ns = 100'000'000;
+    if (!m.queued.empty()) {
+      // The next check of every queued wait (a sealer killed before its push).
+      const uint64_t t = ipc::now_ns();
+      if (m.next_full_ns <= t) {
+        due = true;
+      } else if (m.next_full_ns - t < park_ns) {
+        park_ns = m.next_full_ns - t;
+      }
+    }
     if (!m.timers.empty()) {
       const uint64_t first = m.timers.top()->deadline_ns;
       const uint64_t t = ipc::now_ns();

@@ -128,7 +128,7 @@ write("codec", "handles_bad", bytes([15]) + b"\x91\x93\x00\x01\x02")
 # Mode byte (segment_fuzz.cpp): 1 forge magic, version and checksum; 2 extend the
 # file to total_bytes; 4 join and leave.
 KPAGE, KGRANULE = 4096, 64
-SIZES = dict(process=256, actor=832, type=256, object=256)
+SIZES = dict(process=256, ready_queue=1088, actor=832, type=256, object=256)
 MAX_PROCESSES, MAX_ACTORS, TYPE_RECORDS = 1024, 4096, 1024
 
 
@@ -139,6 +139,7 @@ def align(v, a):
 def layout(total, processes, actors, types, objects, heap):
     off = 4096
     p_off = off; off += processes * SIZES["process"]
+    off += processes * SIZES["ready_queue"]  # a ReadyQueue per process slot
     a_off = off; off += actors * SIZES["actor"]
     t_off = off; off += types * SIZES["type"]
     o_off = off; off += objects * SIZES["object"]
@@ -158,8 +159,8 @@ def layout(total, processes, actors, types, objects, heap):
 
 def default_layout(total):
     entries = min(max(total // 8192, 16384), 1 << 20)
-    off = align(4096 + MAX_PROCESSES * 256 + MAX_ACTORS * SIZES["actor"] + TYPE_RECORDS * 256 +
-                entries * 256, KPAGE)
+    off = align(4096 + MAX_PROCESSES * (SIZES["process"] + SIZES["ready_queue"]) +
+                MAX_ACTORS * SIZES["actor"] + TYPE_RECORDS * 256 + entries * 256, KPAGE)
     rest = total - off - 4 * KPAGE
     heap = (rest // 513) * 512 // KPAGE * KPAGE
     return layout(total, MAX_PROCESSES, MAX_ACTORS, TYPE_RECORDS, entries, heap)
@@ -195,6 +196,8 @@ def with_actor(image, actors_off, state, ring_off, ring_bytes):
 # One actor, its ring inside the file; then one whose ring offset plus size
 # wraps around to a small number (what `shoal status` must not follow).
 small_image = header(small).ljust(8192, b"\0")
-write("segment", "actor_ring_inside", bytes([3]) + with_actor(small_image, 4608, 3, 8192, 4096))
-write("segment", "actor_ring_wraps", bytes([3]) + with_actor(small_image, 4608, 3, 2**64 - 4096,
-                                                            8192))
+SMALL_ACTORS_OFF = 4096 + 2 * (SIZES["process"] + SIZES["ready_queue"])
+write("segment", "actor_ring_inside",
+      bytes([3]) + with_actor(small_image, SMALL_ACTORS_OFF, 3, 8192, 4096))
+write("segment", "actor_ring_wraps",
+      bytes([3]) + with_actor(small_image, SMALL_ACTORS_OFF, 3, 2**64 - 4096, 8192))

@@ -8,7 +8,10 @@
 // suspended at and resume it there with TaskCancelledError.
 //
 // The loop sleeps on its process's wake word: ring pushes, seals of objects it
-// awaits, cancel() and post() from other threads all notify that word.
+// awaits, cancel() and post() from other threads all notify that word. One loop
+// per process (the first one made) owns the process's ready list: a seal of an
+// object it awaits puts the object there, and the loop resumes only those waits
+// (plus every wait at least every 50 ms); other loops check their waits each round.
 //
 // Lifetimes: an EventLoop belongs to the thread that made it (its current loop until it is
 // destroyed) and must outlive every coroutine suspended on it; only post() may be called from
@@ -35,6 +38,7 @@ struct RefWaitNode : WaitNode {
   const RefRecord* rec = nullptr;
   ListHook<RefWaitNode> loop_hook;  // in the loop's list of ref waits
   bool registered = false;          // asked the object's sealer to notify this process
+  bool queued = false;  // the sealer queues the object on the loop's ready list (else polled)
   // Runs when the object is sealed, before the coroutine is scheduled.
   void (*on_sealed)(RefWaitNode*) noexcept = nullptr;
   // When set, the wait also ends once this returns true (checked wherever the seal is: each
