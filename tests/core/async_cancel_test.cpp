@@ -21,6 +21,7 @@
 #include "tests/support/outcome.hpp"
 #include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/support/worker_session.hpp"
 
 using namespace std::chrono_literals;
 using namespace shoal::testing;
@@ -132,11 +133,7 @@ SHOAL_REMOTE(wait_for_ever, quick_task);
 
 namespace {
 
-class AsyncCancel : public ::testing::Test {
- protected:
-  void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
-  void TearDown() override { shoal::shutdown(); }
-};
+class AsyncCancel : public shoal::testing::WorkerSession {};
 
 // Waits until the actor has started the call with this id.
 bool started(const shoal::ActorHandle<Cancellable>& a, int id) {

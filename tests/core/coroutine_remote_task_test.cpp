@@ -20,6 +20,7 @@
 
 #include "tests/support/test_actors.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/support/worker_session.hpp"
 
 using namespace std::chrono_literals;
 
@@ -99,11 +100,7 @@ SHOAL_REMOTE(nap, meet, doubled, incremented, nothing_much, fails_after_a_nap, g
 
 namespace {
 
-class CoroutineRemoteTask : public ::testing::Test {
- protected:
-  void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
-  void TearDown() override { shoal::shutdown(); }
-};
+class CoroutineRemoteTask : public shoal::testing::WorkerSession {};
 
 }  // namespace
 

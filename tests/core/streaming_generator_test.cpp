@@ -23,6 +23,7 @@
 
 #include "tests/support/stream_values.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/support/worker_session.hpp"
 
 using namespace std::chrono_literals;
 using namespace shoal::testing;
@@ -178,11 +179,7 @@ SHOAL_TEST_PEER(take_one_and_die) {
 
 namespace {
 
-class StreamingGenerator : public ::testing::Test {
- protected:
-  void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
-  void TearDown() override { shoal::shutdown(); }
-};
+class StreamingGenerator : public shoal::testing::WorkerSession {};
 
 }  // namespace
 

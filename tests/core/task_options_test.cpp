@@ -15,6 +15,7 @@
 
 #include "tests/support/stream_values.hpp"
 #include "tests/support/test_support.hpp"
+#include "tests/support/worker_session.hpp"
 
 using namespace std::chrono_literals;
 using namespace shoal::testing;
@@ -45,11 +46,7 @@ SHOAL_REMOTE(counted, twice);
 
 namespace {
 
-class TaskOptionsTest : public ::testing::Test {
- protected:
-  void SetUp() override { shoal::init(shoal::Config{.prefault = false, .num_workers = 1}); }
-  void TearDown() override { shoal::shutdown(); }
-};
+class TaskOptionsTest : public shoal::testing::WorkerSession {};
 
 int tally_of(const shoal::ActorHandle<Tally>& t) {
   return shoal::get(t.task(&Tally::count).remote(), 30s);
