@@ -93,8 +93,8 @@ inline void write_event(const EventBody& body) noexcept {
   const uint64_t pos = r->next++;
   TimelineEvent& e = r->events[pos & r->mask];
   // The slot a few events ahead, fetched for writing now so that its line is
-  // in this core's cache by the time it is written: an event is a whole line
-  // written once, and a store that misses would stall the call path on it.
+  // in this core's cache by the time it is written: each event is a whole
+  // line written once, so without this every event's stores miss the cache.
   __builtin_prefetch(&r->events[(pos + kPrefetchEvents) & r->mask], 1, 3);
   e.seq.store(writing_seq(pos), std::memory_order_relaxed);
   // release fence: the odd seq above is ordered before every body word
