@@ -193,9 +193,10 @@ class AsyncIntake final : public LoopIntake {
   static void finished(void* arg, std::exception_ptr error) {
     auto* c = static_cast<AsyncCall*>(arg);
     AsyncIntake* self = c->owner;
-    if (error) self->a_.fail_with(c->result(), error, c->method);
+    // The event goes before the error is sealed; a result or a stream's end ended it already.
     if (c->ctx.trace != nullptr) [[unlikely]]
-      end_trace(self->a_, c->trace, error);
+      end_trace(c->trace, error);
+    if (error) self->a_.fail_with(c->result(), error, c->method);
     self->running_calls_.remove(c);
     --self->running_;
     const uint32_t group_running = --self->groups_[c->group].running;

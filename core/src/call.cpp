@@ -159,6 +159,8 @@ void complete_call(const CallTarget& target, const PutArgs& payload) {
     (void)s.objects().add_child(target.slot, 1, (uint64_t(value->slot) << 32) | value->gen);
     s.unpin(value);
   }
+  if (timeline::recording()) [[unlikely]]
+    end_trace_of_result(target.slot, target.gen);  // seen in the timeline once seen sealed
   s.objects().seal(target.slot, s.me());
 }
 

@@ -56,6 +56,18 @@ uint16_t group_name(const ActorProcess& a, uint32_t group) {
   return group < g_groups.size() ? g_groups[group] : 0;
 }
 
+// The traced call a pool thread of a threaded actor is running.
+thread_local CallTrace* t_thread_trace = nullptr;
+
+// The traced call running here: the pool thread's, or the root call of the running coroutine.
+CallTrace* running_trace() noexcept {
+  if (t_thread_trace != nullptr) return t_thread_trace;
+  CallContext* root = current_context();
+  while (root != nullptr && root->parent != nullptr)
+    root = root->parent;
+  return root != nullptr ? root->trace : nullptr;
+}
+
 std::string demangle(const char* name) {
   int status = 0;
   char* d = abi::__cxa_demangle(name, nullptr, nullptr, &status);
@@ -82,6 +94,8 @@ void copy_stamp(const std::byte* payload, CallInput& in) noexcept {
 
 void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace,
                  uint32_t group) noexcept {
+  trace.actor = &actor;
+  trace.recorded = false;
   trace.header = in.header;
   if (in.header.flags & kCallStamped) {
     std::memcpy(&trace.stamp, in.inline_args + kStampInArgs, sizeof(CallStamp));
@@ -94,8 +108,10 @@ void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trac
   trace.start = timeline::ticks();
 }
 
-void end_trace(const ActorProcess& actor, const CallTrace& trace,
-               const std::exception_ptr& error) noexcept {
+void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept {
+  if (trace.recorded) return;
+  trace.recorded = true;
+  const ActorProcess& actor = *trace.actor;
   timeline::CallEvent c;
   c.end = timeline::ticks();
   c.start = trace.start;
@@ -129,6 +145,21 @@ void end_trace(const ActorProcess& actor, const CallTrace& trace,
     }
   }
   timeline::record_call(c);
+}
+
+void set_thread_trace(CallTrace* trace) noexcept {
+  t_thread_trace = trace;
+}
+
+void end_trace_of_result(uint32_t slot, uint32_t gen) noexcept {
+  CallTrace* t = running_trace();
+  if (t != nullptr && t->header.result_slot == slot && t->header.result_gen == gen) {
+    end_trace(*t, nullptr);
+  }
+}
+
+void end_trace_of_stream() noexcept {
+  if (CallTrace* t = running_trace()) end_trace(*t, nullptr);
 }
 
 void resume_traced(std::coroutine_handle<> h, CallContext* ctx) {

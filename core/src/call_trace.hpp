@@ -7,6 +7,11 @@
 // room); the callee writes one event per call when it ends, with both ends'
 // times and threads, so the export can draw the flow from submit to start.
 // Async calls also record each interval they spent suspended.
+//
+// A call's event is written before its result (or error, or the end of its
+// stream) is sealed: a caller that has seen the result finds the call in the
+// timeline, even when it shuts the session down at once (which kills the
+// actors without waiting for them).
 #pragma once
 
 #include <coroutine>
@@ -40,20 +45,30 @@ void copy_stamp(const std::byte* payload, CallInput& in) noexcept;
 
 // One call in progress on the callee, as the timeline sees it.
 struct CallTrace {
+  const ActorProcess* actor;
   CallHeader header;
   CallStamp stamp;
   uint64_t start;
   uint64_t suspended_at;  // async calls: when it last suspended; 0 while it runs
   uint16_t method;        // interned name
   uint16_t group;         // interned name of its concurrency group; 0 for an actor with one group
+  bool recorded;          // its event is written: end_trace() does nothing more
 };
 
 // At the start of a call of concurrency group `group` (while recording).
 void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace,
                  uint32_t group) noexcept;
-// At its end: writes the call's event; `error` is what it threw, if anything.
-void end_trace(const ActorProcess& actor, const CallTrace& trace,
-               const std::exception_ptr& error) noexcept;
+// At its end, before its outcome is sealed: writes the call's event, once; `error` is what it
+// threw, if anything.
+void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept;
+
+// The threaded pool: the traced call running on this thread (nullptr once it has ended).
+void set_thread_trace(CallTrace* trace) noexcept;
+// While recording, just before the result object `target` is sealed (complete_call()): ends the
+// trace of the call running on this thread, or in the running coroutine, if that is its result.
+void end_trace_of_result(uint32_t slot, uint32_t gen) noexcept;
+// The same before the last link of a stream is sealed: ends the running call's trace.
+void end_trace_of_stream() noexcept;
 
 // The event loop's resume of `h` (of call `ctx`) while recording: closes and
 // records the interval the call was suspended, and notes when it suspends

@@ -7,6 +7,7 @@
 #include <shoal/errors.hpp>
 #include <shoal/generator.hpp>
 
+#include "core/src/call_trace.hpp"
 #include "core/src/runtime.hpp"
 #include "core/src/session_gate.hpp"
 #include "core/src/stream_link.hpp"
@@ -173,6 +174,8 @@ void StreamWriter::finish() {
   l.bound = bound_;
   l.index = index_;
   write_link(s, RefAccess::record(pending_)->slot, l);
+  if (timeline::recording()) [[unlikely]]
+    end_trace_of_stream();  // seen in the timeline once the stream is seen ended
   s.objects().seal(RefAccess::record(pending_)->slot, s.me());
   retire_acks();
 }

@@ -119,17 +119,22 @@ class ThreadedPool {
     if (grouped) e.group_running[group].fetch_add(1, std::memory_order_relaxed);
     CallTrace trace;
     const bool traced = timeline::recording();
-    if (traced) [[unlikely]]
+    if (traced) [[unlikely]] {
       begin_trace(a_, in, trace, grouped ? group : 0);
-    std::exception_ptr error;
+      set_thread_trace(&trace);  // complete_call() ends it before sealing the result
+    }
     try {
       a_.cls()->methods[in.header.method].blocking(a_.self(), in, t);
     } catch (...) {
-      error = std::current_exception();
+      const std::exception_ptr error = std::current_exception();
+      if (traced) [[unlikely]]
+        end_trace(trace, error);  // before the error is sealed
       a_.fail_with(t, error, method);
     }
-    if (traced) [[unlikely]]
-      end_trace(a_, trace, error);
+    if (traced) [[unlikely]] {
+      end_trace(trace, nullptr);  // if nothing above did
+      set_thread_trace(nullptr);
+    }
     if (grouped) e.group_running[group].fetch_sub(1, std::memory_order_relaxed);
     e.in_progress.fetch_sub(1, std::memory_order_relaxed);
     e.calls_served.fetch_add(1, std::memory_order_relaxed);

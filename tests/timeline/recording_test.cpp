@@ -3,7 +3,8 @@
 // ended (a dead session's events). For one async actor with
 // max_concurrency 2 and 8 calls: exactly 8 call events on the actor's track,
 // never more than 2 at once, each with a flow from its caller's submit and
-// suspensions inside it; an actor killed -9 keeps the events it wrote and
+// suspensions inside it; a call whose result was seen is recorded though
+// its actor is killed right after; an actor killed -9 keeps the events it wrote and
 // has a death instant; a million calls wrap the actor's ring, and the export
 // holds the newest events and says how many were dropped.
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <shoal/shoal.hpp>
@@ -82,6 +84,31 @@ class GroupedThreaded {
 };
 SHOAL_ACTOR(GroupedThreaded, &GroupedThreaded::write, &GroupedThreaded::other);
 SHOAL_CONCURRENCY_GROUP(GroupedThreaded, "io", 2, &GroupedThreaded::write);
+
+// An argument that takes `linger_ms` to destroy in any process but its caller's: the callee,
+// which drops its decoded arguments after sealing the result, is still busy with the call then.
+struct Lingering {
+  int value = 0;
+  int32_t caller_pid = 0;
+  int linger_ms = 0;
+  MSGPACK_DEFINE(value, caller_pid, linger_ms);
+  ~Lingering() {
+    if (caller_pid != 0 && ::getpid() != caller_pid)
+      std::this_thread::sleep_for(std::chrono::milliseconds(linger_ms));
+  }
+};
+
+class LingeringEcho {
+ public:
+  int echo(Lingering l) { return l.value; }
+};
+SHOAL_ACTOR(LingeringEcho, &LingeringEcho::echo);
+
+class LingeringAsyncEcho {
+ public:
+  shoal::Task<int> echo(Lingering l) { co_return l.value; }
+};
+SHOAL_ACTOR(LingeringAsyncEcho, &LingeringAsyncEcho::echo);
 
 namespace {
 
@@ -202,6 +229,27 @@ TEST_F(TimelineRecording, EachCallOfAnActorWithGroupsNamesItsGroup) {
   EXPECT_EQ(calls_of(threaded_pid), (std::vector<std::string>{"write io", "other default"}));
   // An actor with the default group alone records no group, as before groups existed.
   EXPECT_EQ(calls_of(counter_pid), (std::vector<std::string>{"add -"}));
+}
+
+// shutdown() kills the actors at once: a call whose result the caller has seen is in the
+// timeline all the same, though its actor was still busy with it when it was killed.
+TEST_F(TimelineRecording, ACallWhoseResultWasSeenIsRecordedEvenIfItsActorDiesRightAfter) {
+  auto threaded = shoal::actor<LingeringEcho>().remote();
+  auto async = shoal::actor<LingeringAsyncEcho>().remote();
+  const pid_t threaded_pid = threaded.pid(), async_pid = async.pid();
+  const Lingering slow{.value = 7, .caller_pid = ::getpid(), .linger_ms = 300};
+  ASSERT_EQ(shoal::get(threaded.task(&LingeringEcho::echo).remote(slow), 30s), 7);
+  ASSERT_EQ(shoal::get(async.task(&LingeringAsyncEcho::echo).remote(slow), 30s), 7);
+
+  const Json trace = export_after_shutdown();
+  for (const auto& [pid, kind] : {std::pair{threaded_pid, "threaded"}, {async_pid, "async"}}) {
+    const std::vector<Json> calls = events_where(trace, [&](const Json& e) {
+      return e["ph"] == "X" && e["cat"] == "call" && e["pid"] == pid;
+    });
+    ASSERT_EQ(calls.size(), 1u) << "the " << kind << " actor's call in\n" << trace.dump(1);
+    EXPECT_EQ(calls[0]["name"], "echo");
+    EXPECT_EQ(calls[0]["args"]["outcome"], "ok");
+  }
 }
 
 TEST_F(TimelineRecording, AnActorKilledMinus9KeepsTheEventsItRecordedAndHasADeathInstant) {
