@@ -1,6 +1,8 @@
 #include "launcher/session.hpp"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -84,6 +86,17 @@ void announce(store::Store& store) {
 // parent-death signal): the loop then looks at what is left to serve.
 void on_parent_death(int) {}
 
+// What ends a job from outside and the session daemon outlives: Ctrl-C, SIGTERM (timeout,
+// systemd, batch schedulers), SIGQUIT.
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGQUIT);
+  return set;
+}
+
 // The fork server of one rank of `shoal launch`. It ends with its rank, unless
 // the rank leaves actors behind that are to outlive it (outlives_owner()):
 // then it forwards their lines, reaps and restarts them until none is left,
@@ -158,6 +171,10 @@ void run_daemon(store::Store& store, ipc::ProcessSlotId driver_slot, pid_t drive
   ::signal(SIGTERM, SIG_IGN);
   ::signal(SIGQUIT, SIG_IGN);
   ::signal(SIGPIPE, SIG_IGN);
+  // Blocked by create_session() across the fork; one already pending is discarded by the
+  // SIG_IGN above.
+  const sigset_t stop = stop_signals();
+  ::pthread_sigmask(SIG_UNBLOCK, &stop, nullptr);
   store.forget_slot();
   if (!store.join(ipc::ProcessKind::kSupervisor, driver_slot, "supervisor")) {
     store::Segment::remove(store.segment().name());
@@ -248,12 +265,19 @@ Result<Session, std::string> create_session(const StorePlan& plan, bool prefault
   }
   std::fflush(nullptr);  // nothing buffered may be written twice
   const pid_t driver = ::getpid();
+  // Blocked across the fork: a stop signal sent to the group before the daemon ignores it stays
+  // pending in the daemon and is discarded then (run_daemon), instead of killing it before it
+  // can clean up. The driver gets such a signal as soon as its mask is back.
+  sigset_t caller_mask;
+  const sigset_t stop = stop_signals();
+  ::pthread_sigmask(SIG_BLOCK, &stop, &caller_mask);
   const pid_t pid = ::fork();
+  if (pid == 0) run_daemon(s, *me, driver, std::move(*sup_box), std::move(*fork_box));
+  ::pthread_sigmask(SIG_SETMASK, &caller_mask, nullptr);
   if (pid < 0) {
     store::Segment::remove(s.segment().name());
     return fail(std::string("cannot fork the session daemon: ") + std::strerror(errno));
   }
-  if (pid == 0) run_daemon(s, *me, driver, std::move(*sup_box), std::move(*fork_box));
   sup_box->close();
   fork_box->close();
   Session session;
