@@ -303,8 +303,15 @@ void crowd(Reporter& rep) {
 }
 
 // 1_1_actor_calls_async in a session that records its timeline, with
-// recording paused and resumed in both processes between rounds: the same
-// driver, actor and session measured both ways, alternately.
+// recording paused and resumed in both processes between runs: the same
+// driver, actor and session measured both ways. The machine's speed drifts
+// over seconds, so the figure is the median of the ratios of kPairs pairs
+// of short runs taken back to back (each pair's order alternating, so that
+// a drift within a pair favours neither side), not the ratio of two medians
+// taken seconds apart.
+inline constexpr int kPairs = 16;
+inline constexpr double kPairRunSeconds = 0.15;
+
 void timeline_overhead(Reporter& rep) {
   if (num_nodes() > 1) {
     note("timeline_overhead: not measured in a multi-node run");
@@ -322,23 +329,38 @@ void timeline_overhead(Reporter& rep) {
       timeline::set_paused(!on);
       get(a.task(&Target::set_recording).remote(on));
     };
-    std::vector<double> off, on;
-    for (int round = 0; round < 3; ++round) {
-      set(false);
-      off.push_back(async_rate([&](int) { return a.task(&Target::small_value).remote(); }));
-      set(true);
-      on.push_back(async_rate([&](int) { return a.task(&Target::small_value).remote(); }));
+    auto batch = in_flight_batch([&](int) { return a.task(&Target::small_value).remote(); });
+    auto run = [&](bool recording) {
+      set(recording);
+      batch();  // warm-up: the first calls after a switch
+      return rate_of_run(batch, kInFlight, kPairRunSeconds);
+    };
+    (void)run(true);  // the rings are claimed and faulted in outside the timed runs
+    std::vector<double> off, on, ratio;
+    for (int pair = 0; pair < kPairs; ++pair) {
+      double r_off, r_on;
+      if (pair % 2 == 0) {
+        r_off = run(false);
+        r_on = run(true);
+      } else {
+        r_on = run(true);
+        r_off = run(false);
+      }
+      off.push_back(r_off);
+      on.push_back(r_on);
+      ratio.push_back(r_on / r_off);
     }
     set(false);
     retire(a);
-    const double off_rate = median(off), on_rate = median(on);
-    rep.report("timeline_overhead_off", off_rate, Unit::kPerSecond);
-    rep.report("timeline_overhead_on", on_rate, Unit::kPerSecond);
-    rep.report("timeline_overhead", on_rate / off_rate, Unit::kRatio);
+    rep.report("timeline_overhead_off", median(off), Unit::kPerSecond);
+    rep.report("timeline_overhead_on", median(on), Unit::kPerSecond);
+    rep.report("timeline_overhead", median(ratio), Unit::kRatio);
+    std::sort(ratio.begin(), ratio.end());
     note(
-        "timeline_overhead: 1_1_actor_calls_async %.0f/s recording, %.0f/s not (3 alternate "
-        "rounds each, medians): %.3fx",
-        on_rate, off_rate, on_rate / off_rate);
+        "timeline_overhead: 1_1_actor_calls_async %.0f/s recording, %.0f/s not (medians of %d "
+        "pairs of %.2f s runs); on/off per pair: median %.3fx, quartiles %.3fx..%.3fx",
+        median(on), median(off), kPairs, kPairRunSeconds, median(ratio), ratio[kPairs / 4],
+        ratio[(3 * kPairs) / 4]);
   } else {
     note("timeline_overhead: the session did not record (SHOAL_TIMELINE=0?)");
   }

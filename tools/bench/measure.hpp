@@ -40,22 +40,28 @@ inline double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-// Operations per second: `batch()` performs `ops_per_batch` operations and is
-// repeated until `seconds` have passed; the median of kRepetitions such runs.
+// Operations per second of one run: `batch()` performs `ops_per_batch`
+// operations and is repeated until `seconds` have passed.
+template <class F>
+double rate_of_run(F&& batch, double ops_per_batch, double seconds) {
+  const uint64_t t0 = now_ns();
+  const uint64_t budget = uint64_t(seconds * 1e9);
+  uint64_t batches = 0, elapsed = 0;
+  do {
+    batch();
+    ++batches;
+    elapsed = now_ns() - t0;
+  } while (elapsed < budget);
+  return double(batches) * ops_per_batch * 1e9 / double(elapsed);
+}
+
+// The median of kRepetitions such runs, after a warm-up run of half as long.
 template <class F>
 double median_rate(F&& batch, double ops_per_batch, double seconds = kRepetitionSeconds) {
+  (void)rate_of_run(batch, ops_per_batch, seconds / 2);
   std::vector<double> rates;
-  for (int rep = -1; rep < kRepetitions; ++rep) {  // rep -1: warm-up
-    const uint64_t t0 = now_ns();
-    const uint64_t budget = uint64_t((rep < 0 ? seconds / 2 : seconds) * 1e9);
-    uint64_t batches = 0, elapsed = 0;
-    do {
-      batch();
-      ++batches;
-      elapsed = now_ns() - t0;
-    } while (elapsed < budget);
-    if (rep >= 0) rates.push_back(double(batches) * ops_per_batch * 1e9 / double(elapsed));
-  }
+  for (int rep = 0; rep < kRepetitions; ++rep)
+    rates.push_back(rate_of_run(batch, ops_per_batch, seconds));
   return median(rates);
 }
 
@@ -97,21 +103,24 @@ inline int n_actors() {
   return cores > 1 ? int(cores) : 2;
 }
 
-// Calls per second with kInFlight submitted (submit(i) makes call i and returns its ObjectRef),
-// then every result fetched.
+// One batch of an *_async figure: kInFlight calls submitted (submit(i) makes call i and returns
+// its ObjectRef), then every result fetched.
+template <class Submit>
+auto in_flight_batch(Submit submit) {
+  return [submit, refs = std::vector<decltype(submit(0))>()]() mutable {
+    refs.clear();
+    refs.reserve(kInFlight);
+    for (int i = 0; i < kInFlight; ++i)
+      refs.push_back(submit(i));
+    for (const auto& r : refs)
+      keep(get(r));
+  };
+}
+
+// Calls per second of in_flight_batch(submit).
 template <class Submit>
 double async_rate(Submit submit) {
-  std::vector<decltype(submit(0))> refs;
-  refs.reserve(kInFlight);
-  return median_rate(
-      [&] {
-        refs.clear();
-        for (int i = 0; i < kInFlight; ++i)
-          refs.push_back(submit(i));
-        for (const auto& r : refs)
-          keep(get(r));
-      },
-      kInFlight);
+  return median_rate(in_flight_batch(submit), kInFlight);
 }
 
 // Calls per second of get(a.task(method).remote()), one call at a time.
