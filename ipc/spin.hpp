@@ -95,16 +95,21 @@ class Backoff {
 // The adaptive spin of an idle loop. Call worked() whenever the loop found
 // work, and step() whenever it found none; step() spins and returns true
 // while the window lasts, false when the loop should park. The window is
-// kIdleGapFactor times a moving average of how long work kept the loop
-// waiting; back-to-back work shrinks it without a clock read.
+// kIdleGapFactor times a moving average of the gaps the loop waited through
+// (each counted up to kIdleSpinMaxNs: a longer one says only "park").
+// Back-to-back work leaves it alone: a caller that pipelines batches of calls
+// keeps the loop busy through each batch and idle for a while between two,
+// and it is the gap between two batches that the window must span, or the
+// loop parks once per batch and the next batch waits for it to wake (a futex
+// round trip, ~47 us here).
 class IdleSpin {
  public:
   void worked() noexcept {
     if (idle_since_ns_ != 0) {
-      ema_gap_ns_ = (ema_gap_ns_ * 7 + (now_ns() - idle_since_ns_)) / 8;
+      const uint64_t gap = now_ns() - idle_since_ns_;
+      const uint64_t counted = gap < SpinPolicy::kIdleSpinMaxNs ? gap : SpinPolicy::kIdleSpinMaxNs;
+      ema_gap_ns_ = (ema_gap_ns_ * 7 + counted) / 8;
       idle_since_ns_ = 0;
-    } else {
-      ema_gap_ns_ -= ema_gap_ns_ / 8;
     }
     spins_ = 0;
   }

@@ -1,0 +1,71 @@
+// IdleSpin: the adaptive spin window of an idle loop (an actor waiting for
+// calls, an event loop). The window follows the gaps the loop waited through,
+// and back-to-back work leaves it alone.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+
+#include "ipc/spin.hpp"
+
+namespace shoal::ipc {
+namespace {
+
+using namespace std::chrono_literals;
+
+// One idle period of at least `gap`: the loop finds no work, waits, then finds some.
+void idle_for(IdleSpin& s, std::chrono::nanoseconds gap) {
+  (void)s.step();
+  std::this_thread::sleep_for(gap);
+  s.worked();
+}
+
+TEST(IdleSpin, AFreshLoopAssumesGapsOfTheMinimumWindow) {
+  IdleSpin s;
+  EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMinNs * SpinPolicy::kIdleGapFactor);
+}
+
+TEST(IdleSpin, AGapLongerThanTheMaximumCountsAsTheMaximum) {
+  IdleSpin s;
+  idle_for(s, 20ms);
+  // The average moves an eighth of the way from the minimum to kIdleSpinMaxNs, not to 20 ms.
+  const uint64_t average = (SpinPolicy::kIdleSpinMinNs * 7 + SpinPolicy::kIdleSpinMaxNs) / 8;
+  EXPECT_EQ(s.window_ns(), average * SpinPolicy::kIdleGapFactor);
+}
+
+TEST(IdleSpin, BackToBackWorkKeepsTheWindowOfTheGapsBetweenBatches) {
+  // A caller that pipelines batches: busy through each batch, idle between two. The window
+  // must still span the gap when the next batch's idle period comes.
+  IdleSpin s;
+  for (int batch = 0; batch < 8; ++batch)
+    idle_for(s, 20ms);
+  const uint64_t window = s.window_ns();
+  EXPECT_GT(window, SpinPolicy::kIdleSpinMinNs);
+  for (int call = 0; call < 1000; ++call)
+    s.worked();  // a batch of calls, each found at once
+  EXPECT_EQ(s.window_ns(), window);
+}
+
+TEST(IdleSpin, TheWindowStaysWithinItsBounds) {
+  IdleSpin s;
+  for (int i = 0; i < 40; ++i)
+    idle_for(s, 20ms);
+  EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMaxNs);
+  for (int i = 0; i < 200; ++i) {
+    (void)s.step();
+    s.worked();  // gaps of nanoseconds
+  }
+  EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMinNs);
+}
+
+TEST(IdleSpin, StepSpinsUntilTheWindowHasPassed) {
+  IdleSpin s;
+  const auto t0 = std::chrono::steady_clock::now();
+  while (s.step()) {
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - t0,
+            std::chrono::nanoseconds(SpinPolicy::kIdleSpinMinNs));
+}
+
+}  // namespace
+}  // namespace shoal::ipc
