@@ -173,7 +173,7 @@ void ActorProcess::idle_wait() {
   wake.park(token, std::chrono::milliseconds(100));
 }
 
-bool ActorProcess::next_call(CallInput& in) {
+bool ActorProcess::next_call(CallInput& in, bool* waited) {
   for (;;) {
     ipc::RingCell* cell = nullptr;
     switch (ring_.try_peek(&cell)) {
@@ -186,6 +186,7 @@ bool ActorProcess::next_call(CallInput& in) {
       case ipc::RequestRing::Peek::kSkipped:
         continue;
       case ipc::RequestRing::Peek::kInProgress:
+        if (waited != nullptr) *waited = true;
         ipc::cpu_relax();
         continue;
       case ipc::RequestRing::Peek::kEmpty:
@@ -195,6 +196,7 @@ bool ActorProcess::next_call(CallInput& in) {
             ring_empty_after_unreferenced()) {
           exit_unreferenced();
         }
+        if (waited != nullptr) *waited = true;
         idle_wait();
         continue;
     }

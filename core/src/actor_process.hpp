@@ -41,8 +41,9 @@ class ActorProcess {
   // Copies the call in `cell` into `in`; false (after reporting it, and
   // answering the call if it names a pending result) for a malformed cell.
   bool copy_call(ipc::RingCell* cell, CallInput& in);
-  // Waits for the next call and copies it; false only for a dropped cell.
-  bool next_call(CallInput& in);
+  // Waits for the next call and copies it; false only for a dropped cell. `*waited` (if given)
+  // is set when the call was not in the ring, published, at the first look.
+  bool next_call(CallInput& in, bool* waited = nullptr);
   // Claims the call's result; false if the call is to be dropped (or was
   // answered here: cancelled, unknown method).
   bool begin(const CallInput& in, const char** method_name);

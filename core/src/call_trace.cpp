@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -18,16 +19,37 @@ namespace shoal::detail {
 namespace {
 
 inline constexpr uint16_t kStampFlagsOffset = offsetof(CallHeader, flags);
-inline constexpr size_t kStampInArgs = kStampOffset - sizeof(CallHeader);
-static_assert(kStampInArgs + sizeof(CallStamp) == kInlineArgBytes);
+
+size_t inline_bytes(const CallHeader& h) {
+  return (h.flags & kArgsInObject) ? 0 : h.args_len;
+}
+
+// Where copy_stamp() keeps the stamp in CallInput::inline_args: where it was in the payload.
+size_t stamp_in_args(const CallHeader& h) {
+  return stamp_offset(inline_bytes(h)) - sizeof(CallHeader);
+}
+
+// Runs `make` once in this process. Once it has run, a call is one acquire load (std::call_once
+// sets up thread-local state on every call, also once done: too much for every traced call).
+std::mutex g_once_mu;
+template <class Make>
+void once(std::atomic<bool>& done, Make&& make) {
+  // acquire: pairs with the release store below: what make() wrote is visible.
+  if (done.load(std::memory_order_acquire)) [[likely]]
+    return;
+  std::lock_guard<std::mutex> lock(g_once_mu);
+  if (done.load(std::memory_order_relaxed)) return;  // relaxed: the mutex orders it
+  make();
+  done.store(true, std::memory_order_release);  // pairs with the acquire load above
+}
 
 // The interned names of this process's methods (an actor process serves
 // one class) or task functions, made at its first recorded call.
-std::once_flag g_names_once;
+std::atomic<bool> g_names_made{false};
 std::vector<uint16_t> g_names;
 
 uint16_t method_name(const ActorProcess& a, uint32_t method) {
-  std::call_once(g_names_once, [&] {
+  once(g_names_made, [&] {
     if (a.worker()) {
       for (uint32_t i = 0;; ++i) {
         const FunctionInfo* f = find_function(i);
@@ -44,11 +66,11 @@ uint16_t method_name(const ActorProcess& a, uint32_t method) {
 
 // The interned names of the actor's concurrency groups, made at its first recorded call; 0 (no
 // name) for an actor with the default group alone.
-std::once_flag g_groups_once;
+std::atomic<bool> g_groups_made{false};
 std::vector<uint16_t> g_groups;
 
 uint16_t group_name(const ActorProcess& a, uint32_t group) {
-  std::call_once(g_groups_once, [&] {
+  once(g_groups_made, [&] {
     if (a.group_count() < 2) return;
     for (uint32_t g = 0; g < a.group_count(); ++g)
       g_groups.push_back(timeline::intern(a.group_name(g)));
@@ -58,6 +80,8 @@ uint16_t group_name(const ActorProcess& a, uint32_t group) {
 
 // The traced call a pool thread of a threaded actor is running.
 thread_local CallTrace* t_thread_trace = nullptr;
+// When the last call this thread traced ended (ticks).
+thread_local uint64_t t_last_end = 0;
 
 // The traced call running here: the pool thread's, or the root call of the running coroutine.
 CallTrace* running_trace() noexcept {
@@ -79,9 +103,9 @@ std::string demangle(const char* name) {
 }  // namespace
 
 void stamp_call(std::byte* payload, size_t inline_bytes) noexcept {
-  if (sizeof(CallHeader) + inline_bytes > kStampOffset) return;  // no room: no flow arrow
+  if (!stamp_fits(inline_bytes)) return;  // no room: no flow arrow
   const CallStamp st{timeline::ticks(), timeline::process_id(), timeline::thread_id()};
-  std::memcpy(payload + kStampOffset, &st, sizeof(st));
+  std::memcpy(payload + stamp_offset(inline_bytes), &st, sizeof(st));
   uint16_t flags;
   std::memcpy(&flags, payload + kStampFlagsOffset, sizeof(flags));
   flags |= kCallStamped;
@@ -89,23 +113,32 @@ void stamp_call(std::byte* payload, size_t inline_bytes) noexcept {
 }
 
 void copy_stamp(const std::byte* payload, CallInput& in) noexcept {
-  std::memcpy(in.inline_args + kStampInArgs, payload + kStampOffset, sizeof(CallStamp));
+  const size_t args = inline_bytes(in.header);
+  if (!stamp_fits(args)) {
+    in.header.flags &= uint16_t(~kCallStamped);
+    return;
+  }
+  std::memcpy(in.inline_args + stamp_in_args(in.header), payload + stamp_offset(args),
+              sizeof(CallStamp));
 }
 
-void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace,
-                 uint32_t group) noexcept {
+void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trace, uint32_t group,
+                 bool follows) noexcept {
   trace.actor = &actor;
   trace.recorded = false;
   trace.header = in.header;
   if (in.header.flags & kCallStamped) {
-    std::memcpy(&trace.stamp, in.inline_args + kStampInArgs, sizeof(CallStamp));
+    std::memcpy(&trace.stamp, in.inline_args + stamp_in_args(in.header), sizeof(CallStamp));
   } else {
     trace.stamp = CallStamp{};
   }
   trace.suspended_at = 0;
   trace.method = method_name(actor, in.header.method);
   trace.group = group_name(actor, group);
-  trace.start = timeline::ticks();
+  const uint64_t previous_end = t_last_end;
+  trace.start = follows && trace.stamp.submit != 0 && trace.stamp.submit <= previous_end
+                    ? previous_end
+                    : timeline::ticks();
 }
 
 void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept {
@@ -114,6 +147,7 @@ void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept {
   const ActorProcess& actor = *trace.actor;
   timeline::CallEvent c;
   c.end = timeline::ticks();
+  t_last_end = c.end;
   c.start = trace.start;
   c.submit = trace.stamp.submit;
   c.caller_pid = trace.stamp.pid;

@@ -210,9 +210,15 @@ void add_read(const RefRecord* rec, uint32_t ref_epoch) noexcept {
 ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanoseconds> timeout) {
   Runtime& rt = runtime();
   check_blocking_allowed("shoal::get");
-  const uint64_t traced_since = timeline::recording() ? timeline::ticks() : 0;
+  // A get of a sealed object is a zero-copy read that takes no time: the clock (~20 ns a read)
+  // is read for it only if its object is large enough to be recorded. A get that waits is timed
+  // from its start.
+  const bool traced = timeline::recording();
+  uint64_t traced_since = 0;
   store::Store& s = *rt.store;
   if (!s.objects().sealed(rec->slot)) {
+    if (traced) [[unlikely]]
+      traced_since = timeline::ticks();
     uint64_t deadline = 0;
     if (timeout) {
       const int64_t t = timeout->count() > 0 ? timeout->count() : 0;
@@ -234,8 +240,10 @@ ObjectBytes wait_and_read(const RefRecord* rec, std::optional<std::chrono::nanos
     }
   }
   ObjectBytes b = read_sealed(rec);
-  if (traced_since != 0 && b.size >= timeline::kObjectEventMinBytes) [[unlikely]]
-    record_get((uint64_t(rec->slot) << 32) | rec->gen, b.type_fp, b.size, traced_since);
+  if (traced && b.size >= timeline::kObjectEventMinBytes) [[unlikely]] {
+    record_get((uint64_t(rec->slot) << 32) | rec->gen, b.type_fp, b.size,
+               traced_since != 0 ? traced_since : timeline::ticks());
+  }
   return b;
 }
 

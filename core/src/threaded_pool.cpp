@@ -36,8 +36,16 @@ class ThreadedPool {
     if (a_.group_count() > 1) run_groups(threads);
     if (threads == 1) {
       CallInput in;
+      bool traced = false;  // the previous call's event is written
       for (;;) {
-        if (a_.next_call(in)) execute(in);
+        bool waited = false;
+        if (!a_.next_call(in, &waited)) {
+          traced = false;
+          continue;
+        }
+        // A call that was waiting in the ring when the previous traced one ended starts, on the
+        // timeline, where that one ended (see begin_trace()).
+        traced = execute(in, kOwnGroup, traced && !waited);
       }
     }
     // Inputs travel between the ring's thread and the pool through the
@@ -106,21 +114,22 @@ class ThreadedPool {
   }
 
   // Runs one call of `group` on the calling thread and settles its result. With several groups
-  // (run_groups()) it also keeps the group's counters.
-  void execute(CallInput& in, uint32_t group = kOwnGroup) {
+  // (run_groups()) it also keeps the group's counters. `follows`: this thread took the call
+  // straight after the previous call it traced (begin_trace()). True if the call was traced.
+  bool execute(CallInput& in, uint32_t group = kOwnGroup, bool follows = false) {
     ipc::ActorEntry& e = a_.entry();
     const bool grouped = group != kOwnGroup;
     // relaxed (all the group counters): a snapshot for `shoal status`.
     if (grouped) e.group_queued[group].fetch_sub(1, std::memory_order_relaxed);
     const char* method = "?";
-    if (!a_.begin(in, &method)) return;
+    if (!a_.begin(in, &method)) return false;
     const CallTarget t{in.header.result_slot, in.header.result_gen};
     e.in_progress.fetch_add(1, std::memory_order_relaxed);
     if (grouped) e.group_running[group].fetch_add(1, std::memory_order_relaxed);
     CallTrace trace;
     const bool traced = timeline::recording();
     if (traced) [[unlikely]] {
-      begin_trace(a_, in, trace, grouped ? group : 0);
+      begin_trace(a_, in, trace, grouped ? group : 0, follows);
       set_thread_trace(&trace);  // complete_call() ends it before sealing the result
     }
     try {
@@ -138,6 +147,7 @@ class ThreadedPool {
     if (grouped) e.group_running[group].fetch_sub(1, std::memory_order_relaxed);
     e.in_progress.fetch_sub(1, std::memory_order_relaxed);
     e.calls_served.fetch_add(1, std::memory_order_relaxed);
+    return traced;
   }
 
   ActorProcess& a_;
