@@ -317,6 +317,43 @@ TEST_F(TimelineRecording, AMillionCallsWrapTheRingAndTheExportSaysHowManyWereDro
     ASSERT_LE(actor_thread->events[i - 1].t2, actor_thread->events[i].t2);
 }
 
+TEST_F(TimelineRecording, PipelinedCallsOfAThreadedActorRunOneAfterAnotherEachAfterItsSubmit) {
+  // A threaded actor with one thread runs its calls in submission order, one at a time: on its
+  // track each call starts after it was submitted and no earlier than the previous one ended
+  // (a call that was waiting when the previous one ended starts right there), and ends after
+  // it starts.
+  auto a = shoal::actor<Counter>().remote();
+  const pid_t actor_pid = a.pid();
+  constexpr int64_t kCalls = 5000;
+  std::vector<shoal::ObjectRef<int64_t>> refs;
+  for (int64_t i = 0; i < kCalls; ++i)
+    refs.push_back(a.task(&Counter::add).remote(1));
+  for (int64_t i = 0; i < kCalls; ++i)
+    ASSERT_EQ(shoal::get(refs[size_t(i)], 60s), i + 1);
+  refs.clear();
+
+  (void)export_after_shutdown();
+  std::vector<shoal::timeline::EventBody> calls;
+  for (const auto& t : snapshot_.threads) {
+    if (t.pid != actor_pid) continue;
+    for (const auto& e : t.events) {
+      if (e.kind == shoal::timeline::EventKind::kCall) calls.push_back(e);
+    }
+  }
+  ASSERT_EQ(calls.size(), size_t(kCalls));
+  size_t followed = 0;
+  for (size_t i = 0; i < calls.size(); ++i) {
+    const auto& c = calls[i];
+    ASSERT_NE(c.t0, 0u) << "call " << i << " has no submit stamp";
+    ASSERT_LE(c.t0, c.t1) << "call " << i << " starts before it was submitted";
+    ASSERT_LE(c.t1, c.t2) << "call " << i << " ends before it starts";
+    if (i == 0) continue;
+    ASSERT_LE(calls[i - 1].t2, c.t1) << "call " << i << " starts before call " << i - 1 << " ends";
+    if (calls[i - 1].t2 == c.t1) ++followed;
+  }
+  std::printf("%zu of %zu calls started where the previous one ended\n", followed, calls.size());
+}
+
 TEST(TimelineSwitch, WithoutConfigOrEnvironmentNothingIsRecorded) {
   if (std::getenv("SHOAL_TIMELINE") != nullptr) GTEST_SKIP() << "SHOAL_TIMELINE is set";
   shoal::init(shoal::Config{.prefault = false});
