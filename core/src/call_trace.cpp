@@ -2,10 +2,8 @@
 
 #include <cxxabi.h>
 
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <typeinfo>
 #include <vector>
 
@@ -29,53 +27,51 @@ size_t stamp_in_args(const CallHeader& h) {
   return stamp_offset(inline_bytes(h)) - sizeof(CallHeader);
 }
 
-// Runs `make` once in this process. Once it has run, a call is one acquire load (std::call_once
-// sets up thread-local state on every call, also once done: too much for every traced call).
-std::mutex g_once_mu;
-template <class Make>
-void once(std::atomic<bool>& done, Make&& make) {
-  // acquire: pairs with the release store below: what make() wrote is visible.
-  if (done.load(std::memory_order_acquire)) [[likely]]
-    return;
-  std::lock_guard<std::mutex> lock(g_once_mu);
-  if (done.load(std::memory_order_relaxed)) return;  // relaxed: the mutex orders it
-  make();
-  done.store(true, std::memory_order_release);  // pairs with the acquire load above
-}
-
-// The interned names of this process's methods (an actor process serves
-// one class) or task functions, made at its first recorded call.
-std::atomic<bool> g_names_made{false};
-std::vector<uint16_t> g_names;
-
-uint16_t method_name(const ActorProcess& a, uint32_t method) {
-  once(g_names_made, [&] {
-    if (a.worker()) {
-      for (uint32_t i = 0;; ++i) {
-        const FunctionInfo* f = find_function(i);
-        if (f == nullptr) break;
-        g_names.push_back(timeline::intern(f->name));
-      }
-    } else if (a.cls() != nullptr) {
-      for (const MethodInfo& m : a.cls()->methods)
-        g_names.push_back(timeline::intern(m.name));
+// The interned names of this process's methods (an actor process serves one class) or task
+// functions.
+std::vector<uint16_t> intern_method_names(const ActorProcess& a) {
+  std::vector<uint16_t> names;
+  if (a.worker()) {
+    for (uint32_t i = 0;; ++i) {
+      const FunctionInfo* f = find_function(i);
+      if (f == nullptr) break;
+      names.push_back(timeline::intern(f->name));
     }
-  });
-  return method < g_names.size() ? g_names[method] : 0;
+  } else if (a.cls() != nullptr) {
+    for (const MethodInfo& m : a.cls()->methods)
+      names.push_back(timeline::intern(m.name));
+  }
+  return names;
 }
 
-// The interned names of the actor's concurrency groups, made at its first recorded call; 0 (no
-// name) for an actor with the default group alone.
-std::atomic<bool> g_groups_made{false};
-std::vector<uint16_t> g_groups;
+// The interned names of the actor's concurrency groups; none (name 0) for an actor with the
+// default group alone.
+std::vector<uint16_t> intern_group_names(const ActorProcess& a) {
+  std::vector<uint16_t> names;
+  if (a.group_count() < 2) return names;
+  for (uint32_t g = 0; g < a.group_count(); ++g)
+    names.push_back(timeline::intern(a.group_name(g)));
+  return names;
+}
+
+// Both tables are made at the process's first recorded call. A function-local static costs one
+// acquire load of its guard once made (std::call_once would set up thread-local state on every
+// traced call).
+uint16_t method_name(const ActorProcess& a, uint32_t method) {
+  static const std::vector<uint16_t> names = intern_method_names(a);
+  return method < names.size() ? names[method] : 0;
+}
 
 uint16_t group_name(const ActorProcess& a, uint32_t group) {
-  once(g_groups_made, [&] {
-    if (a.group_count() < 2) return;
-    for (uint32_t g = 0; g < a.group_count(); ++g)
-      g_groups.push_back(timeline::intern(a.group_name(g)));
-  });
-  return group < g_groups.size() ? g_groups[group] : 0;
+  static const std::vector<uint16_t> names = intern_group_names(a);
+  return group < names.size() ? names[group] : 0;
+}
+
+// The outermost call of the coroutine call chain `ctx` belongs to (nullptr for none).
+CallContext* root_of(CallContext* ctx) noexcept {
+  while (ctx != nullptr && ctx->parent != nullptr)
+    ctx = ctx->parent;
+  return ctx;
 }
 
 // The traced call a pool thread of a threaded actor is running.
@@ -86,9 +82,7 @@ thread_local uint64_t t_last_end = 0;
 // The traced call running here: the pool thread's, or the root call of the running coroutine.
 CallTrace* running_trace() noexcept {
   if (t_thread_trace != nullptr) return t_thread_trace;
-  CallContext* root = current_context();
-  while (root != nullptr && root->parent != nullptr)
-    root = root->parent;
+  CallContext* root = root_of(current_context());
   return root != nullptr ? root->trace : nullptr;
 }
 
@@ -197,9 +191,7 @@ void end_trace_of_stream() noexcept {
 }
 
 void resume_traced(std::coroutine_handle<> h, CallContext* ctx) {
-  CallContext* root = ctx;
-  while (root != nullptr && root->parent != nullptr)
-    root = root->parent;
+  CallContext* root = root_of(ctx);
   CallTrace* t = root != nullptr ? root->trace : nullptr;
   if (t == nullptr) {
     h.resume();
