@@ -105,27 +105,35 @@ class Backoff {
 class IdleSpin {
  public:
   void worked() noexcept {
-    if (idle_since_ns_ != 0) {
-      const uint64_t gap = now_ns() - idle_since_ns_;
-      const uint64_t counted = gap < SpinPolicy::kIdleSpinMaxNs ? gap : SpinPolicy::kIdleSpinMaxNs;
-      ema_gap_ns_ = (ema_gap_ns_ * 7 + counted) / 8;
-      idle_since_ns_ = 0;
-    }
+    if (spins_ == 0) return;  // back-to-back work: no gap
+    // A gap the loop found its work within kClockEvery steps of (under a microsecond) counts
+    // as nothing, and costs no read of the clock: a loop that keeps up with a caller would
+    // otherwise read it twice per call.
+    uint64_t gap = 0;
+    if (idle_since_ns_ != 0) gap = now_ns() - idle_since_ns_;
+    const uint64_t counted = gap < SpinPolicy::kIdleSpinMaxNs ? gap : SpinPolicy::kIdleSpinMaxNs;
+    ema_gap_ns_ = (ema_gap_ns_ * 7 + counted) / 8;
+    idle_since_ns_ = 0;
     spins_ = 0;
   }
 
   bool step() noexcept {
-    if (idle_since_ns_ == 0) idle_since_ns_ = now_ns();
     ++spins_;
     if (spins_ % SpinPolicy::kClockEvery != 0) {
       cpu_relax();
       return true;
     }
-    const uint64_t idle = now_ns() - idle_since_ns_;
+    const uint64_t now = now_ns();
+    if (idle_since_ns_ == 0) idle_since_ns_ = now;
+    const uint64_t idle = now - idle_since_ns_;
     if (idle >= window_ns()) return false;
     Backoff::pause_or_yield(idle, spins_);
     return true;
   }
+
+  // True once the loop, finding no work since the last worked(), has read the clock (from its
+  // kClockEvery-th step on): the gap is being timed.
+  bool timing() const noexcept { return idle_since_ns_ != 0; }
 
   uint64_t window_ns() const noexcept {
     const uint64_t w = ema_gap_ns_ * SpinPolicy::kIdleGapFactor;

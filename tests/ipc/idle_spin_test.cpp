@@ -13,9 +13,11 @@ namespace {
 
 using namespace std::chrono_literals;
 
-// One idle period of at least `gap`: the loop finds no work, waits, then finds some.
+// One idle period of at least `gap`: the loop finds no work, spins long enough to start timing
+// the gap, waits, then finds some.
 void idle_for(IdleSpin& s, std::chrono::nanoseconds gap) {
-  (void)s.step();
+  for (uint64_t i = 0; i < SpinPolicy::kClockEvery; ++i)
+    (void)s.step();
   std::this_thread::sleep_for(gap);
   s.worked();
 }
@@ -54,6 +56,22 @@ TEST(IdleSpin, TheWindowStaysWithinItsBounds) {
   for (int i = 0; i < 200; ++i) {
     (void)s.step();
     s.worked();  // gaps of nanoseconds
+  }
+  EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMinNs);
+}
+
+TEST(IdleSpin, AGapFoundWithinTheFirstStepsCountsAsNothing) {
+  // The loop reads the clock from its kClockEvery-th step on: work found before that (under a
+  // microsecond) is a gap of zero, however long the loop was descheduled meanwhile.
+  IdleSpin s;
+  for (int i = 0; i < 40; ++i)
+    idle_for(s, 20ms);
+  ASSERT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMaxNs);
+  for (int i = 0; i < 200; ++i) {
+    for (uint64_t k = 0; k + 1 < SpinPolicy::kClockEvery; ++k)
+      (void)s.step();
+    std::this_thread::sleep_for(1ms);  // not seen: the clock was never read
+    s.worked();
   }
   EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMinNs);
 }
