@@ -178,6 +178,7 @@ bool ActorProcess::next_call(CallInput& in, bool* waited) {
     ipc::RingCell* cell = nullptr;
     switch (ring_.try_peek(&cell)) {
       case ipc::RequestRing::Peek::kReady: {
+        if (waited != nullptr) *waited = idle_.timing();
         const bool ok = copy_call(cell, in);
         ring_.release_head();
         idle_.worked();  // how long calls keep us waiting sets the spin window
@@ -186,8 +187,7 @@ bool ActorProcess::next_call(CallInput& in, bool* waited) {
       case ipc::RequestRing::Peek::kSkipped:
         continue;
       case ipc::RequestRing::Peek::kInProgress:
-        if (waited != nullptr) *waited = true;
-        ipc::cpu_relax();
+        ipc::cpu_relax();  // the caller is writing it
         continue;
       case ipc::RequestRing::Peek::kEmpty:
         // acquire: pairs with the release fetch_sub of the thread that
@@ -196,7 +196,6 @@ bool ActorProcess::next_call(CallInput& in, bool* waited) {
             ring_empty_after_unreferenced()) {
           exit_unreferenced();
         }
-        if (waited != nullptr) *waited = true;
         idle_wait();
         continue;
     }

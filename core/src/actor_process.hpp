@@ -42,7 +42,8 @@ class ActorProcess {
   // answering the call if it names a pending result) for a malformed cell.
   bool copy_call(ipc::RingCell* cell, CallInput& in);
   // Waits for the next call and copies it; false only for a dropped cell. `*waited` (if given)
-  // is set when the call was not in the ring, published, at the first look.
+  // is set when the thread idled long enough for its idle loop to read the clock (from
+  // SpinPolicy::kClockEvery steps, under a microsecond, on) before the call came.
   bool next_call(CallInput& in, bool* waited = nullptr);
   // Claims the call's result; false if the call is to be dropped (or was
   // answered here: cancelled, unknown method).

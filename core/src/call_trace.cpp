@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <typeinfo>
@@ -130,9 +131,9 @@ void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trac
   trace.method = method_name(actor, in.header.method);
   trace.group = group_name(actor, group);
   const uint64_t previous_end = t_last_end;
-  trace.start = follows && trace.stamp.submit != 0 && trace.stamp.submit <= previous_end
-                    ? previous_end
-                    : timeline::ticks();
+  const uint64_t submit = trace.stamp.submit;
+  trace.start = follows && submit != 0 && previous_end != 0 ? std::max(submit, previous_end)
+                                                            : timeline::ticks();
 }
 
 void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept {

@@ -43,8 +43,9 @@ class ThreadedPool {
           traced = false;
           continue;
         }
-        // A call that was waiting in the ring when the previous traced one ended starts, on the
-        // timeline, where that one ended (see begin_trace()).
+        // A call the thread went to from the end of the previous traced one without idling
+        // long starts, on the timeline, where that one ended or where it was submitted,
+        // whichever is later (see begin_trace()).
         traced = execute(in, kOwnGroup, traced && !waited);
       }
     }
