@@ -103,7 +103,7 @@ inline void write_event(const EventBody& body) noexcept {
   // load and drops its copy.
   std::atomic_thread_fence(std::memory_order_release);
   uint64_t words[kEventWords];
-  std::memcpy(words, &body, sizeof(words));
+  event_words(body, words);
   for (size_t i = 0; i < kEventWords; ++i) {
     std::atomic_ref<uint64_t>(e.words[i]).store(words[i], std::memory_order_relaxed);
   }

@@ -95,6 +95,32 @@ std::string demangle(const char* name) {
   return out;
 }
 
+// The pid of an unstamped call's caller, from its process slot (0 if the slot is not valid).
+[[gnu::noinline]] int32_t unstamped_caller_pid(const ActorProcess& actor,
+                                               const CallHeader& header) noexcept {
+  store::Store& s = actor.store();
+  const auto caller = ipc::ProcessSlotId(header.caller);
+  if (!s.processes().valid(caller)) return 0;
+  // relaxed: a name for the export only.
+  return int32_t(ipc::owner_pid(s.processes().slot(caller).owner.load(std::memory_order_relaxed)));
+}
+
+// The outcome a call that threw `error` ends with, and the interned type of the error.
+[[gnu::noinline]] void classify(const std::exception_ptr& error, timeline::Outcome& outcome,
+                                uint16_t& error_type) noexcept {
+  try {
+    std::rethrow_exception(error);
+  } catch (const TaskCancelledError&) {
+    outcome = timeline::Outcome::kCancelled;
+  } catch (const std::exception& e) {
+    outcome = timeline::Outcome::kError;
+    error_type = timeline::intern(demangle(typeid(e).name()));
+  } catch (...) {
+    outcome = timeline::Outcome::kError;
+    error_type = timeline::intern("unknown");
+  }
+}
+
 }  // namespace
 
 void stamp_call(std::byte* payload, size_t inline_bytes) noexcept {
@@ -139,41 +165,28 @@ void begin_trace(const ActorProcess& actor, const CallInput& in, CallTrace& trac
 void end_trace(CallTrace& trace, const std::exception_ptr& error) noexcept {
   if (trace.recorded) return;
   trace.recorded = true;
-  const ActorProcess& actor = *trace.actor;
-  timeline::CallEvent c;
-  c.end = timeline::ticks();
-  t_last_end = c.end;
-  c.start = trace.start;
-  c.submit = trace.stamp.submit;
-  c.caller_pid = trace.stamp.pid;
-  c.caller_tid = trace.stamp.tid;
-  if (c.caller_pid == 0) {
-    // An unstamped call: its caller's pid from its process slot, without a time.
-    store::Store& s = actor.store();
-    const auto caller = ipc::ProcessSlotId(trace.header.caller);
-    if (s.processes().valid(caller)) {
-      // relaxed: a name for the export only.
-      c.caller_pid =
-          int32_t(ipc::owner_pid(s.processes().slot(caller).owner.load(std::memory_order_relaxed)));
-    }
-  }
-  c.result = (uint64_t(trace.header.result_slot) << 32) | trace.header.result_gen;
-  c.method = trace.method;
-  c.group = trace.group;
-  if (error) {
-    try {
-      std::rethrow_exception(error);
-    } catch (const TaskCancelledError&) {
-      c.outcome = timeline::Outcome::kCancelled;
-    } catch (const std::exception& e) {
-      c.outcome = timeline::Outcome::kError;
-      c.error_type = timeline::intern(demangle(typeid(e).name()));
-    } catch (...) {
-      c.outcome = timeline::Outcome::kError;
-      c.error_type = timeline::intern("unknown");
-    }
-  }
-  timeline::record_call(c);
+  const uint64_t end = timeline::ticks();
+  t_last_end = end;
+  const int32_t caller_pid =
+      trace.stamp.pid != 0 ? trace.stamp.pid : unstamped_caller_pid(*trace.actor, trace.header);
+  timeline::Outcome outcome = timeline::Outcome::kOk;
+  uint16_t error_type = 0;
+  if (error) [[unlikely]]
+    classify(error, outcome, error_type);
+  // Built in one piece from values in registers: an event assembled field by field on the
+  // stack is read back by wider loads that cannot be forwarded from the narrower stores.
+  timeline::record_call(timeline::CallEvent{
+      .submit = trace.stamp.submit,
+      .start = trace.start,
+      .end = end,
+      .caller_pid = caller_pid,
+      .caller_tid = trace.stamp.tid,
+      .result = (uint64_t(trace.header.result_slot) << 32) | trace.header.result_gen,
+      .method = trace.method,
+      .group = trace.group,
+      .error_type = error_type,
+      .outcome = outcome,
+  });
 }
 
 void set_thread_trace(CallTrace* trace) noexcept {

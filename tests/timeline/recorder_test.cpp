@@ -544,3 +544,36 @@ TEST(TimelineClock, TicksAdvanceAndCalibrateAgainstTheMonotonicClock) {
   // The calibration waited for a usable interval.
   EXPECT_GE(timeline::monotonic_ns() - start.ns, timeline::kMinCalibrationNs);
 }
+
+// ---- the event words ------------------------------------------------------------------
+
+TEST(TimelineEventWords, AreTheBytesOfTheBodyFieldForField) {
+  // Every field distinct, the ids negative so their sign bits show: the words a writer stores are
+  // what the reader's memcpy back into an EventBody expects.
+  const EventBody b{timeline::EventKind::kSuspend,
+                    timeline::Outcome::kCancelled,
+                    0xa1b2,
+                    0xc3d4,
+                    0xe5f6,
+                    -7,
+                    -123456,
+                    0x0102030405060708ull,
+                    0x1112131415161718ull,
+                    0x2122232425262728ull,
+                    0x3132333435363738ull,
+                    0xf1f2f3f4f5f6f7f8ull};
+  uint64_t words[timeline::kEventWords];
+  timeline::event_words(b, words);
+  uint64_t expected[timeline::kEventWords];
+  std::memcpy(expected, &b, sizeof(expected));
+  for (size_t i = 0; i < timeline::kEventWords; ++i)
+    EXPECT_EQ(words[i], expected[i]) << "word " << i;
+  EventBody back;
+  std::memcpy(&back, words, sizeof(back));
+  EXPECT_EQ(back.kind, b.kind);
+  EXPECT_EQ(back.outcome, b.outcome);
+  EXPECT_EQ(back.error, b.error);
+  EXPECT_EQ(back.peer_pid, -7);
+  EXPECT_EQ(back.peer_tid, -123456);
+  EXPECT_EQ(back.value, b.value);
+}
