@@ -8,7 +8,7 @@
 // nothing, so a ref used after (or while) shutdown() runs is a no-op, never a
 // use-after-free. init() opens the gate once the runtime is installed.
 //
-// Passes are short (a few atomic operations, at most one unpin) and never
+// Passes are short (a few plain stores and loads, at most one unpin) and never
 // block on anything that waits for shutdown().
 #pragma once
 
@@ -32,8 +32,9 @@ class SessionGate {
     explicit operator bool() const noexcept { return open_; }
 
    private:
-    std::atomic<uint32_t>* word_;
-    bool open_;
+    std::atomic<uint32_t>* slot_ = nullptr;    // this thread's depth, or
+    std::atomic<uint32_t>* stripe_ = nullptr;  // the shared stripe it counts on
+    bool open_ = false;
   };
 
   // The runtime is installed: passes may touch the store from now on.

@@ -297,6 +297,46 @@ TEST(Session, RefsCopiedCheckedAndDroppedOnOtherThreadsWhileShutdownRunsAreSafe)
   }
 }
 
+// More threads than the gate has slots of its own (256): those beyond count their passes on the
+// shared stripes, and shutdown() waits for both kinds.
+TEST(Session, RefsOnMoreThreadsThanTheGateHasSlotsAreSafeWhileShutdownRuns) {
+  constexpr int kThreads = 300;
+  shoal::init(shoal::Config{.prefault = false});
+  std::vector<shoal::ObjectRef<int>> shared;
+  for (int i = 0; i < 16; ++i)
+    shared.push_back(shoal::put(i));
+  std::atomic<int> running{0};
+  std::atomic<bool> began{false}, ended{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      running.fetch_add(1);
+      for (int i = 0;; ++i) {
+        const bool before = !began.load(std::memory_order_acquire);
+        const bool after = ended.load(std::memory_order_acquire);
+        shoal::ObjectRef<int> copy = shared[size_t(t + i) % shared.size()];
+        const bool ready = copy.ready();
+        if (before && !began.load(std::memory_order_acquire) && !ready) wrong.fetch_add(1);
+        if (after) {
+          if (ready) wrong.fetch_add(1);
+          break;
+        }
+        if (i % 64 == 63) std::this_thread::yield();
+      }
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return running.load() == kThreads; }));
+  began.store(true, std::memory_order_release);
+  shoal::shutdown();
+  ended.store(true, std::memory_order_release);
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_FALSE(shoal::is_initialized());
+  shared.clear();  // inert
+}
+
 TEST(Session, IdOfAnEndedSessionThrowsObjectNotFound) {
   std::string id;
   {
