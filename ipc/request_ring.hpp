@@ -118,6 +118,15 @@ class RequestRing {
   Peek try_peek(RingCell** cell) noexcept;
   // Frees the cell try_peek() handed out and advances head.
   void release_head() noexcept;
+  // The cell at head if it is published, else nullptr, changing nothing: a
+  // consumer looks ahead at the call it will take next.
+  const RingCell* ready_at_head() const noexcept {
+    const uint64_t pos = header_->head.load(std::memory_order_relaxed);  // only we write head
+    const RingCell& cell = cells_[pos & (capacity_ - 1)];
+    // acquire: pairs with publish(), as in try_peek().
+    const uint64_t s = cell.seq.load(std::memory_order_acquire);
+    return seq_pos(s) == pos && seq_state(s) == CellState::kReady ? &cell : nullptr;
+  }
   uint64_t head() const noexcept { return header_->head.load(std::memory_order_relaxed); }
   uint64_t depth() const noexcept;
   // Calls f(cell) for every published cell after head (the consumer only:

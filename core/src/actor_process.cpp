@@ -164,6 +164,17 @@ bool ActorProcess::copy_call(ipc::RingCell* cell, CallInput& in) {
   return true;
 }
 
+void ActorProcess::prefetch_next_result() const noexcept {
+  const ipc::RingCell* next = ring_.ready_at_head();
+  if (next == nullptr) return;
+  uint32_t slot;
+  std::memcpy(&slot, next->payload + offsetof(CallHeader, result_slot), sizeof(slot));
+  if (!store_.objects().valid_slot(slot)) return;  // copy_call() will say what is wrong
+  const std::byte* e = reinterpret_cast<const std::byte*>(&store_.objects().entry(slot));
+  ipc::prefetch_for_write(e);  // control word, inline payload
+  ipc::prefetch_for_write(e + offsetof(store::ObjectEntry, data_off));  // children, spill word
+}
+
 void ActorProcess::idle_wait() {
   if (idle_.step()) return;
   ipc::WakeWord& wake = store_.my_wake();
@@ -181,6 +192,7 @@ bool ActorProcess::next_call(CallInput& in, bool* waited) {
         if (waited != nullptr) *waited = idle_.timing();
         const bool ok = copy_call(cell, in);
         ring_.release_head();
+        prefetch_next_result();
         idle_.worked();  // how long calls keep us waiting sets the spin window
         return ok;
       }
