@@ -76,14 +76,14 @@ class ActorProcess {
   // that hand calls to other threads (next_call() exits the actor only while
   // it is 0).
   std::atomic<uint32_t>& outstanding() { return outstanding_; }
+  // After release_head(): if the next call is in the ring already, starts moving its result
+  // entry's lines (which its caller wrote when it created the entry) to this core while the
+  // call just taken is started: its claim and seal then find them here.
+  void prefetch_next_result() const noexcept;
 
  private:
   [[noreturn]] void creation_failed(const std::string& why);
   void idle_wait();  // one step of waiting for a call: spin, or park
-  // If the next call is in the ring already, starts moving its result entry's lines (which its
-  // caller wrote when it created the entry) to this core while the call just taken runs: the
-  // claim and the seal then find them here.
-  void prefetch_next_result() const noexcept;
 
   store::Store& store_;
   ipc::ActorEntry& entry_;

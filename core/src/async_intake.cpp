@@ -104,6 +104,7 @@ class AsyncIntake final : public LoopIntake {
       if (p != ipc::RequestRing::Peek::kReady) break;
       const bool ok = a_.copy_call(cell, scratch_);
       a_.ring().release_head();
+      a_.prefetch_next_result();
       uint32_t group = 0;
       if (ok && a_.group_of(scratch_, &group)) route(scratch_, group);
       did = true;
