@@ -45,12 +45,6 @@ namespace {
 
 #if defined(__SANITIZE_THREAD__)
 constexpr bool kMayUseMembarrier = false;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-constexpr bool kMayUseMembarrier = false;
-#else
-constexpr bool kMayUseMembarrier = true;
-#endif
 #else
 constexpr bool kMayUseMembarrier = true;
 #endif

@@ -22,6 +22,13 @@ void idle_for(IdleSpin& s, std::chrono::nanoseconds gap) {
   s.worked();
 }
 
+// Long gaps until the window is the maximum.
+void widen_to_maximum(IdleSpin& s) {
+  for (int i = 0; i < 40; ++i)
+    idle_for(s, 20ms);
+  ASSERT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMaxNs);
+}
+
 TEST(IdleSpin, AFreshLoopAssumesGapsOfTheMinimumWindow) {
   IdleSpin s;
   EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMinNs * SpinPolicy::kIdleGapFactor);
@@ -50,9 +57,7 @@ TEST(IdleSpin, BackToBackWorkKeepsTheWindowOfTheGapsBetweenBatches) {
 
 TEST(IdleSpin, TheWindowStaysWithinItsBounds) {
   IdleSpin s;
-  for (int i = 0; i < 40; ++i)
-    idle_for(s, 20ms);
-  EXPECT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMaxNs);
+  widen_to_maximum(s);
   for (int i = 0; i < 200; ++i) {
     (void)s.step();
     s.worked();  // gaps of nanoseconds
@@ -64,9 +69,7 @@ TEST(IdleSpin, AGapFoundWithinTheFirstStepsCountsAsNothing) {
   // The loop reads the clock from its kClockEvery-th step on: work found before that (under a
   // microsecond) is a gap of zero, however long the loop was descheduled meanwhile.
   IdleSpin s;
-  for (int i = 0; i < 40; ++i)
-    idle_for(s, 20ms);
-  ASSERT_EQ(s.window_ns(), SpinPolicy::kIdleSpinMaxNs);
+  widen_to_maximum(s);
   for (int i = 0; i < 200; ++i) {
     for (uint64_t k = 0; k + 1 < SpinPolicy::kClockEvery; ++k)
       (void)s.step();
