@@ -15,6 +15,25 @@ namespace shoal::cluster {
 
 Gateway::Gateway(Options options) : options_(options) {
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (options_.wake != nullptr) wake_ = options_.wake;
+}
+
+void Gateway::add_service(GatewayService* service) {
+  SHOAL_CHECK(!thread_.joinable()) << "add_service() after start()";
+  services_.push_back(service);
+}
+
+void Gateway::detach_services() {
+  auto detach = [this] {
+    for (GatewayService* svc : services_)
+      svc->stopping("the session is ending");
+    services_.clear();
+  };
+  if (thread_.joinable()) {
+    call(detach);
+  } else {
+    detach();  // never started: nobody else runs them
+  }
 }
 
 Gateway::~Gateway() {
@@ -57,7 +76,7 @@ void Gateway::post(std::function<void()> fn) {
   }
   // release: pairs with the exchange in drain_posted(); then wake a sleeper.
   work_.store(true, std::memory_order_release);
-  wake_.notify();
+  wake_->notify();
 }
 
 void Gateway::call(const std::function<void()>& fn) {
@@ -80,7 +99,7 @@ void Gateway::report_failure(int status) {
     origin_ = true;
   }
   work_.store(true, std::memory_order_release);
-  wake_.notify();
+  wake_->notify();
 }
 
 void Gateway::finish_local(int status) {
@@ -92,7 +111,7 @@ void Gateway::finish_local(int status) {
     if (lost_ || abandoned_) publish(job_status_, status);
   }
   work_.store(true, std::memory_order_release);
-  wake_.notify();
+  wake_->notify();
 }
 
 void Gateway::abandon() {
@@ -102,7 +121,7 @@ void Gateway::abandon() {
     if (local_status_) publish(job_status_, *local_status_);
   }
   work_.store(true, std::memory_order_release);
-  wake_.notify();
+  wake_->notify();
 }
 
 void Gateway::lose(const std::string& why) {
@@ -117,7 +136,7 @@ void Gateway::lose(const std::string& why) {
     if (local_status_) publish(job_status_, *local_status_);
   }
   work_.store(true, std::memory_order_release);
-  wake_.notify();
+  wake_->notify();
 }
 
 bool Gateway::abandoned() {
@@ -138,6 +157,11 @@ bool Gateway::join(std::chrono::milliseconds timeout) {
 void Gateway::send(int peer, MessageType type, const void* body, uint32_t bytes) {
   if (bye_sent_) return;  // the peers stop listening after our kBye
   transport_->send(peer, type, body, bytes);
+}
+
+std::byte* Gateway::append(int peer, MessageType type, uint32_t bytes) {
+  if (bye_sent_) return nullptr;
+  return transport_->append(peer, type, bytes);
 }
 
 void Gateway::publish(std::atomic<int>& slot, int value) {
@@ -220,6 +244,12 @@ void Gateway::deliver(int from, const Message& m) {
       objects_->handle(from, m);
       return;
     default: {
+      for (GatewayService* svc : services_) {
+        if (svc->handles(m.type)) {
+          svc->deliver(from, m.type, m.body);
+          return;
+        }
+      }
       auto it = handlers_.find(uint16_t(m.type));
       if (it != handlers_.end()) it->second(from, m.body);
       return;
@@ -305,6 +335,10 @@ bool Gateway::advance_end() {
 }
 
 void Gateway::exit_thread(bool finalize) {
+  for (GatewayService* svc : services_) {
+    svc->stopping(finalize ? "the job ended"
+                           : "node " + std::to_string(node_) + " lost the other nodes of the job");
+  }
   if (finalize) {
     transport_->finalize();
     // release: pairs with the acquire in finalized(); read after join().
@@ -326,6 +360,8 @@ void Gateway::run() {
   for (;;) {
     bool worked = transport_->progress(deliver);
     worked |= drain_posted();
+    for (GatewayService* svc : services_)
+      worked |= svc->poll();
     if (transport_->failed()) {
       std::lock_guard<std::mutex> lock(mu_);
       if (!lost_ && !abandoned_) {
@@ -355,10 +391,19 @@ void Gateway::run() {
       continue;
     }
     if (backoff.idle(transport_->busy())) continue;
-    const uint32_t token = wake_.prepare();
+    const uint32_t token = wake_->prepare();
     // acquire: pairs with the release of post(); seen set, it is not slept through.
     if (work_.load(std::memory_order_acquire)) continue;
-    wake_.park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
+    // A ring push or a seal since the last turn notified before prepare():
+    // look once more after it, or that notice would be slept through.
+    bool more = false;
+    for (GatewayService* svc : services_)
+      more |= svc->poll();
+    if (more) {
+      backoff.worked();
+      continue;
+    }
+    wake_->park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
   }
   exit_thread(false);
 }

@@ -45,12 +45,30 @@ namespace shoal::cluster {
 class Transport;
 class ObjectTransfer;
 
+// A part of the gateway's work done by another object (remote_actors.hpp):
+// it takes the messages of its types, works at every turn of the loop, and
+// settles what it owes when the gateway stops. Gateway thread only.
+class GatewayService {
+ public:
+  virtual ~GatewayService() = default;
+  virtual bool handles(MessageType type) const = 0;
+  virtual void deliver(int from, MessageType type, std::span<const std::byte> body) = 0;
+  // One turn of work; true if there was any.
+  virtual bool poll() = 0;
+  // The gateway thread is ending (`why`); nothing more will arrive.
+  virtual void stopping(const std::string& why) = 0;
+};
+
 class Gateway {
  public:
   struct Options {
     store::Store* store = nullptr;  // this node's store
     int expected_node = -1;         // what the environment said; checked against MPI
     int expected_nodes = 0;         // 0: whatever MPI says
+    // Where the idle gateway thread sleeps: the wake word of its process
+    // slot, which ring pushes and seals it waits for notify (null: a private
+    // word, woken by post() and the job's end only).
+    ipc::WakeWord* wake = nullptr;
   };
   // A handler for messages of the embedding code (types >= kFirstExtension);
   // runs on the gateway thread.
@@ -63,6 +81,13 @@ class Gateway {
 
   // Before start().
   void set_handler(MessageType type, Handler handler);
+  // Before start(): a service working on the gateway thread (not owned; it
+  // outlives the gateway thread).
+  void add_service(GatewayService* service);
+  // Stops the services (their stopping()) and drops them, on the gateway
+  // thread; returns once done (at once if that thread has ended). Before the
+  // store they use goes away.
+  void detach_services();
   // Before start(): who takes the objects other nodes send (ObjectTransfer).
   using ObjectReceived =
       std::function<void(int from, uint64_t transfer, Result<store::RefRecord*, std::string>)>;
@@ -111,6 +136,9 @@ class Gateway {
   // Queues a message to `peer` (sent with the next batch). Dropped once this
   // node has said kBye.
   void send(int peer, MessageType type, const void* body, uint32_t bytes);
+  // Queues a message of `bytes` (<= kMaxBody) to `peer` and returns where its
+  // body goes; null once this node has said kBye.
+  std::byte* append(int peer, MessageType type, uint32_t bytes);
 
  private:
   static constexpr int kUnset = INT32_MIN;
@@ -138,7 +166,9 @@ class Gateway {
   int node_ = 0;
   int num_nodes_ = 1;
   int event_fd_ = -1;
-  ipc::WakeWord wake_;  // the gateway thread sleeps here when idle
+  ipc::WakeWord own_wake_;
+  ipc::WakeWord* wake_ = &own_wake_;  // the gateway thread sleeps here when idle
+  std::vector<GatewayService*> services_;
 
   // Posted work and the job's end as other threads see it (mu_).
   std::mutex mu_;

@@ -18,7 +18,13 @@ bool NodeLaunch::session_created(store::Store& store, std::string* error) {
   reaper_ = std::move(*reaper);
   node_ = job_.node;
   num_nodes_ = job_.num_nodes;
-  gateway_ = std::make_unique<Gateway>(Gateway::Options{&store, job_.node, job_.num_nodes});
+  // The gateway thread shares the launcher's process slot: it sleeps on its
+  // wake word, which pushes into the rings it serves and the seals of the
+  // results it waits for notify.
+  gateway_ = std::make_unique<Gateway>(
+      Gateway::Options{&store, job_.node, job_.num_nodes, &store.my_wake()});
+  remote_ = std::make_unique<RemoteActors>(*gateway_, store);
+  remote_->install();
   if (job_.num_nodes == 0) {
     // The environment does not say how many nodes there are (PMIx alone):
     // MPI must be up before the ranks can be told their global numbers.
@@ -89,6 +95,7 @@ bool NodeLaunch::finish(std::chrono::milliseconds timeout) {
   if (gateway_ && gateway_->abandoned()) return false;
   if (gateway_ && !gateway_->join(timeout)) return false;
   gateway_.reset();
+  remote_.reset();
   reaper_.reset();
   return true;
 }

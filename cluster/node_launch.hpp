@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "cluster/gateway.hpp"
+#include "cluster/remote_actors.hpp"
 #include "cluster/segment_reaper.hpp"
 #include "launcher/launch.hpp"
 #include "launcher/mpi_job.hpp"
@@ -37,6 +38,7 @@ class NodeLaunch final : public launcher::NodeLink {
   void launcher_signalled(int) override { gateway_->abandon(); }
   void local_done(int status) override { gateway_->finish_local(status); }
   std::optional<int> job_status() override;
+  void session_ending() override { gateway_->detach_services(); }
 
   // After the launch: waits up to `timeout` for the gateway to finish MPI.
   // False if it did not, or if the job was abandoned (MPI left as it is).
@@ -50,6 +52,7 @@ class NodeLaunch final : public launcher::NodeLink {
   int node_ = 0;
   int num_nodes_ = 1;
   std::unique_ptr<SegmentReaper> reaper_;
+  std::unique_ptr<RemoteActors> remote_;  // outlives the gateway's thread
   std::unique_ptr<Gateway> gateway_;
   // Our parent is mpirun's daemon on this machine (or srun's step daemon):
   // if it dies, nobody will tell us the job is over. A thread watches it.

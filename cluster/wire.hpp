@@ -30,6 +30,15 @@ enum class MessageType : uint16_t {
   kObjectOffer = 16,   // ObjectOfferBody [+ the payload, when it is small]
   kObjectAccept = 17,  // TransferBody: the receiver posted the payload's receive
   kObjectRefuse = 18,  // RefuseBody: the receiver cannot take it (its store is full)
+  // ---- actors across nodes (remote_actors.cpp) ----
+  kCreateActor = 32,   // CreateActorBody + the constructor's arguments: create it here
+  kActorCreated = 33,  // ActorCreatedBody [+ the error message]: the answer to kCreateActor
+  kActorPid = 34,      // ActorPidBody: the actor's process (re)started with this pid
+  kKillActor = 35,     // ActorRefBody: shoal::kill() of the receiver's actor
+  kReleaseActor = 36,  // ActorRefBody: the sender's node holds no handle to it any more
+  kCall = 37,          // CallBody + the arguments: call the receiver's actor
+  kResult = 38,        // ResultBody + the payload: the one outcome of a kCall
+  kCancel = 39,        // CancelBody: shoal::cancel() of a kCall the receiver runs
   // ---- messages of the code that embeds a gateway (the bench, tests) ----
   kFirstExtension = 0x8000,
 };
@@ -130,5 +139,82 @@ struct AbortBody {
   int32_t status;
 };
 static_assert(std::is_trivially_copyable_v<DoneBody> && std::is_trivially_copyable_v<AbortBody>);
+
+// Actors across nodes. An actor of another node is named by the entry that
+// stands for it in the caller's actor table (the proxy) on the caller's side,
+// and by its own entry (index, gen) on its node; a call by its caller-side
+// result entry (slot << 32 | gen), unique while the call is pending.
+inline constexpr uint32_t kWireGroups = 7;  // concurrency groups beyond the default one
+inline constexpr uint32_t kWireNameBytes = 64;
+inline constexpr uint32_t kWireGroupNameBytes = 24;
+struct CreateActorBody {
+  uint32_t proxy_index;
+  uint32_t proxy_gen;
+  uint64_t class_id;
+  uint64_t ctor_id;
+  uint64_t args_type_fp;  // the constructor-arguments object's fingerprint
+  uint32_t kind;          // launcher::ActorKind on the actor's node
+  int32_t max_concurrency;
+  int32_t max_restarts;
+  int32_t cpu;
+  uint32_t generator_backpressure;
+  uint32_t ring_cells;
+  uint32_t group_count;  // groups beyond the default one, <= kWireGroups
+  uint32_t args_bytes;   // the constructor's arguments follow the body
+  int32_t group_limit[kWireGroups];
+  uint32_t pad;
+  char class_name[kWireNameBytes];
+  char name[kWireNameBytes];
+  char group_name[kWireGroups][kWireGroupNameBytes];
+};
+static_assert(sizeof(CreateActorBody) == 392 && std::is_trivially_copyable_v<CreateActorBody>);
+struct ActorCreatedBody {
+  uint32_t proxy_index;
+  uint32_t proxy_gen;
+  uint32_t index;  // the actor's entry on its node (ok)
+  uint32_t gen;
+  uint32_t ok;             // 1: created; 0: the error message follows the body
+  uint32_t message_bytes;  // of that message
+};
+struct ActorPidBody {
+  uint32_t proxy_index;
+  uint32_t proxy_gen;
+  int32_t pid;
+  uint32_t pad;
+};
+struct ActorRefBody {
+  uint32_t index;
+  uint32_t gen;
+};
+inline constexpr uint16_t kResultInlineOk = 1;  // ResultBody::flags: 16-byte alignment will do
+struct CallBody {
+  uint64_t call_id;
+  uint32_t index;  // the receiver's actor
+  uint32_t gen;
+  uint32_t method;
+  uint32_t signature;
+  uint16_t flags;  // the call header's concurrency-group bits
+  uint16_t pad;
+  uint32_t stream_bound;
+  uint32_t args_bytes;  // the arguments follow the body
+  uint32_t pad2;
+};
+static_assert(sizeof(CallBody) == 40 && std::is_trivially_copyable_v<CallBody>);
+struct ResultBody {
+  uint64_t call_id;
+  uint64_t type_fp;
+  uint32_t codec;  // store::Codec (kError: an encoded store::ErrorPayload)
+  uint16_t flags;  // kResultInlineOk
+  uint16_t pad;
+  uint64_t bytes;  // the payload follows the body
+};
+static_assert(sizeof(ResultBody) == 32 && std::is_trivially_copyable_v<ResultBody>);
+struct CancelBody {
+  uint64_t call_id;
+};
+static_assert(std::is_trivially_copyable_v<ActorCreatedBody> &&
+              std::is_trivially_copyable_v<ActorPidBody> &&
+              std::is_trivially_copyable_v<ActorRefBody> &&
+              std::is_trivially_copyable_v<CancelBody>);
 
 }  // namespace shoal::cluster

@@ -75,13 +75,18 @@ struct alignas(64) ActorEntry {
   // 1 once the session's supervisor holds a detached actor's constructor arguments (kHoldArgs),
   // so that they outlive its creator; 0 before, and for other actors.
   std::atomic<uint32_t> args_held;
-  uint8_t pad2[8];
+  // An entry standing for an actor of another node (launcher::ActorKind::kRemote): that node.
+  // Written while kCreating, immutable afterwards.
+  uint32_t home_node;
+  uint32_t home_kind;  // kRemote entries: the actor's kind on its node
 
   // Line 2: counters written by the actor's own process.
   alignas(64) std::atomic<uint64_t> calls_served;
   std::atomic<uint64_t> calls_failed;
   std::atomic<uint32_t> in_progress;
-  uint32_t reserved1;
+  // kRemote entries: the pid of the actor's process on its node, 0 until that node reports it.
+  // Written by this node's gateway; never a pid of this machine to signal.
+  std::atomic<int32_t> remote_pid;
   uint8_t pad1[40];
 
   // Lines 3..: identity (immutable after kCreating) and the death notice.

@@ -12,6 +12,9 @@ enum class ActorKind : uint32_t {
   kThreaded = 0,  // calls run on a pool of max_concurrency threads
   kAsync = 1,     // calls run as coroutines on one event loop
   kWorker = 2,    // runs stateless tasks, as coroutines on one event loop
+  // Stands for an actor of another node of the job: no process; this node's
+  // gateway serves the entry's ring, forwarding its calls to that node.
+  kRemote = 3,
 };
 
 // Why an actor is dead; the message in death_message says more.

@@ -118,6 +118,7 @@ namespace {
 
 struct Rank {
   pid_t pid = 0;
+  bool server = false;  // the node's node server (kNodeServerEnv), not one of the job's ranks
   bool exited = false;
   int status = 0;
   LineForwarder out, err;          // the rank's own lines, prefixed here
@@ -142,10 +143,11 @@ struct ClosedAtExit {
 };
 
 // Asks every fork server of the session to kill its actors and end.
-void stop_fork_servers(store::Store& s) {
+void stop_fork_servers(store::Store& s, ipc::ProcessSlotId node_server) {
   ipc::ProcessTable& procs = s.processes();
   for (uint32_t i = 0; i < procs.size(); ++i) {
-    if (const auto rank = fork_server_creator(procs, ipc::ProcessSlotId(i))) {
+    if (const auto rank = fork_server_creator(procs, ipc::ProcessSlotId(i));
+        rank && *rank != node_server) {
       send_message(fork_server_mailbox(s.session_tag(), *rank),
                    Message{MessageType::kShutdown, 0, 0, 0});
     }
@@ -260,7 +262,10 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   const std::string world_env = std::to_string(nodes * opt.ranks);
   const std::string node_tag = nodes > 1 ? " node " + node_env : "";
 
-  std::vector<Rank> ranks(size_t(opt.ranks));
+  // A node of a job of several nodes also starts its node server, for the
+  // actors other nodes create here; it is the last entry and no rank.
+  const bool node_server = link != nullptr && nodes > 1;
+  std::vector<Rank> ranks(size_t(opt.ranks) + (node_server ? 1 : 0));
   std::vector<char*> argv;
   for (const std::string& a : opt.argv)
     argv.push_back(const_cast<char*>(a.c_str()));
@@ -271,7 +276,8 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   bool signalled = false, reported_done = false;
   uint64_t kill_deadline = 0;
   const pid_t launcher_pid = ::getpid();
-  for (int r = 0; r < opt.ranks; ++r) {
+  for (int r = 0; r < int(ranks.size()); ++r) {
+    const bool server = r == opt.ranks;
     int out[2] = {-1, -1}, err[2] = {-1, -1}, log_out[2] = {-1, -1}, log_err[2] = {-1, -1};
     if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0 ||
         ::pipe2(log_out, O_CLOEXEC) != 0 || ::pipe2(log_err, O_CLOEXEC) != 0) {
@@ -281,8 +287,9 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
       first_failure = 1;
       break;
     }
-    const int global_rank = node * opt.ranks + r;
-    const std::string rank_env = std::to_string(global_rank), local_env = std::to_string(r);
+    const int global_rank = node * opt.ranks + (server ? 0 : r);
+    const std::string rank_env = std::to_string(global_rank),
+                      local_env = std::to_string(server ? 0 : r);
     const int store_fd = s.segment().fd();
     const std::string store_fd_env = std::to_string(store_fd);
     const pid_t pid = ::fork();
@@ -318,7 +325,8 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
       }
       ::setenv(kLogFdEnv, "3", 1);
       ::setenv(kLogErrFdEnv, "4", 1);
-      if (!opt.cpus.empty()) {
+      if (server) ::setenv(kNodeServerEnv, "1", 1);
+      if (!opt.cpus.empty() && !server) {
         cpu_set_t set;
         CPU_ZERO(&set);
         CPU_SET(opt.cpus[size_t(r) % opt.cpus.size()], &set);
@@ -342,10 +350,11 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     }
     for (int* p : {out, err, log_out, log_err})
       ::fcntl(p[0], F_SETFL, O_NONBLOCK);
-    const std::string prefix =
-        "(rank " + rank_env + node_tag + " pid=" + std::to_string(pid) + ") ";
+    const std::string prefix = (server ? std::string("(node server") : "(rank " + rank_env) +
+                               node_tag + " pid=" + std::to_string(pid) + ") ";
     Rank& rank = ranks[size_t(r)];
     rank.pid = pid;
+    rank.server = server;
     rank.out = LineForwarder(out[0], STDOUT_FILENO, prefix);
     rank.err = LineForwarder(err[0], STDERR_FILENO, prefix);
     rank.log_out = LineForwarder(log_out[0], STDOUT_FILENO, "", dedup_ptr);
@@ -372,12 +381,15 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   for (;;) {
     bool running = false, open = false, logs_open = false;
     for (const Rank& rk : ranks) {
+      if (rk.server) continue;  // serves the other nodes until the job ends
       running |= rk.pid > 0 && !rk.exited;
       open |= rk.out.open() || rk.err.open();
       logs_open |= rk.log_out.open() || rk.log_err.open();
     }
     if (!running && !open && logs_open && !fork_servers_told) {
-      stop_fork_servers(s);
+      // acquire: pairs with the node server's release store of its slot.
+      const uint32_t spawner = s.header().node_spawner.load(std::memory_order_acquire);
+      stop_fork_servers(s, spawner == 0 ? ipc::kNoProcess : ipc::ProcessSlotId(spawner - 1));
       fork_servers_told = true;
       fork_servers_deadline = ipc::now_ns() + 2'000'000'000ull;
     }
@@ -464,6 +476,15 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     }
     sup.handle(fds);
     sup.tick();
+  }
+  if (link != nullptr) link->session_ending();
+  // The node server (and the actors it forked for other nodes) ends with the job.
+  for (Rank& rk : ranks) {
+    if (rk.server && rk.pid > 0 && !rk.exited) {
+      ::kill(rk.pid, SIGKILL);
+      ::waitpid(rk.pid, nullptr, 0);
+      rk.exited = true;
+    }
   }
   if (dedup) dedup->flush_all();
   prefaulter.reset();

@@ -45,6 +45,9 @@ class NodeLink {
   virtual void local_done(int status) = 0;
   // The job's exit status once every node is done: the same on every node.
   virtual std::optional<int> job_status() = 0;
+  // The session is about to end (its store unmapped): nothing of the link
+  // may touch the store after this returns.
+  virtual void session_ending() = 0;
 };
 
 }  // namespace shoal::launcher

@@ -310,7 +310,9 @@ Result<Session, std::string> join_launch_session(bool prefault) {
   Session session;
   if (const char* r = std::getenv(kRankEnv)) session.rank = std::atoi(r);
   if (const char* w = std::getenv(kWorldEnv)) session.world_size = std::atoi(w);
-  const std::string label = "rank " + std::to_string(session.rank);
+  const std::string label = std::getenv(kNodeServerEnv) != nullptr
+                                ? std::string("node server")
+                                : "rank " + std::to_string(session.rank);
   auto me = s.join(ipc::ProcessKind::kRank, ipc::kNoProcess, label.c_str());
   if (!me) return fail(std::string("cannot join the session: ") + store::to_string(me.error()));
   join_timeline(s, ipc::ProcessKind::kRank, label);

@@ -52,6 +52,11 @@ inline constexpr const char* kLogErrFdEnv = "SHOAL_LOG_ERR_FD";
 inline constexpr const char* kNodeEnv = "SHOAL_NODE";
 inline constexpr const char* kNumNodesEnv = "SHOAL_NUM_NODES";
 inline constexpr const char* kLocalRankEnv = "SHOAL_LOCAL_RANK";
+// Set for a node's node server: one more copy of the job's program that each
+// node's launcher starts beside the ranks. Its init() never returns: its fork
+// server forks the actors other nodes create on this node (they need the
+// program's actor classes), and it waits for the job's end.
+inline constexpr const char* kNodeServerEnv = "SHOAL_NODE_SERVER";
 
 // Creates a session with the store `plan` and forks its daemon; with
 // `timeline`, its processes record into the session's timeline file. Errors

@@ -37,7 +37,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 8;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 9;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 // The store file is briefly <store dir>/<session name> + this, before it is
@@ -119,8 +119,21 @@ struct alignas(64) SegmentHeader {
   ipc::WakeWord spill_wake;                     // the background spiller parks here
   std::atomic<uint32_t> spill_requested;        // 1 from a put past the threshold to the round
   char spill_path[256];                         // the spill file, "" for no spilling
+
+  // One node of a multi-node job (cluster/); zero on one machine.
+  // Process slot + 1 of the node's gateway, which serves the rings of the
+  // entries standing for other nodes' actors (launcher::ActorKind::kRemote).
+  // release: stored once the gateway serves; creators load it with acquire.
+  alignas(64) std::atomic<uint32_t> gateway_slot;
+  // Process slot + 1 whose fork server forks the actors other nodes create
+  // here (the node server: the program started in that role), 0 until it
+  // is up. release/acquire as gateway_slot.
+  std::atomic<uint32_t> node_spawner;
+  // Bumped (release) after a kRemote entry is created or killed; the
+  // gateway (acquire) rescans the actor table when it changes.
+  std::atomic<uint32_t> remote_epoch;
 };
-static_assert(sizeof(SegmentHeader) == 832);
+static_assert(sizeof(SegmentHeader) == 896);
 static_assert(offsetof(SegmentHeader, spill_end) == 512);
 static_assert(sizeof(SegmentHeader) <= 4096, "the header fits the segment's first page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);

@@ -11,12 +11,15 @@
 
 #include <shoal/actor.hpp>
 #include <shoal/remote.hpp>
+#include <shoal/session.hpp>
 
 #include "core/src/attached_rings.hpp"
 #include "core/src/runtime.hpp"
 #include "ipc/request_ring.hpp"
 #include "ipc/spin.hpp"
 #include "launcher/actor_lifecycle.hpp"
+#include "launcher/actor_requests.hpp"
+#include "launcher/actor_start.hpp"
 #include "launcher/mailbox.hpp"
 
 namespace shoal {
@@ -31,47 +34,11 @@ constexpr uint32_t kDefaultRingCells = 1024;
 constexpr uint64_t kCtorArgsFingerprint = fnv1a("shoal::detail::CtorArgs");
 constexpr uint64_t kWorkerClassId = fnv1a("shoal::worker");
 
-bool live_state(ipc::ActorState st) {
-  return st == ipc::ActorState::kCreating || st == ipc::ActorState::kStarting ||
-         st == ipc::ActorState::kAlive || st == ipc::ActorState::kRestarting;
-}
-
-void copy_text(char* dst, size_t cap, std::string_view src) {
-  const size_t n = src.size() < cap - 1 ? src.size() : cap - 1;
-  if (n != 0) std::memcpy(dst, src.data(), n);  // an empty view may hold no pointer at all
-  dst[n] = '\0';
-}
+using launcher::copy_text;
+using launcher::live_state;
 
 // The largest request ring an actor may ask for (ActorOptions::ring_capacity).
 constexpr uint32_t kMaxRingCells = 1u << 20;
-// How long a creator waits for room in its fork server's mailbox.
-constexpr int kSpawnPatienceMs = 10'000;
-
-// True if one more actor process would not find a process slot: the slots in
-// use plus the actors waiting for a process fill the table. With the
-// registry lock held (creators are counted one at a time).
-bool spawn_would_overflow(store::Store& s) {
-  const ipc::ProcessTable& procs = s.processes();
-  uint32_t used = 0;
-  for (uint32_t i = 0; i < procs.size(); ++i) {
-    // relaxed: a count; a slot claimed or freed meanwhile shifts it by one,
-    // and a child refused a slot all the same fails with the same message.
-    const uint64_t o = procs.slot(ipc::ProcessSlotId(i)).owner.load(std::memory_order_relaxed);
-    if (ipc::owner_state(o) != ipc::ProcessState::kFree) ++used;
-  }
-  for (uint32_t i = 0; i < s.actor_count(); ++i) {
-    const ipc::ActorEntry& e = s.actor(i);
-    // relaxed: as above.
-    const auto st = ipc::ActorState(e.state.load(std::memory_order_relaxed));
-    if ((st == ipc::ActorState::kStarting || st == ipc::ActorState::kRestarting ||
-         st == ipc::ActorState::kCreating) &&
-        e.process.load(std::memory_order_relaxed) == ipc::kNoProcess) {
-      ++used;
-    }
-  }
-  return used + 1 > procs.size();
-}
-
 struct NewActor {
   std::string_view class_name;
   uint64_t class_id = 0;
@@ -87,6 +54,9 @@ struct NewActor {
   launcher::ActorLifetime lifetime = launcher::ActorLifetime::kDetached;
   const RefRecord* token = nullptr;  // an owned actor's token (see ipc::ActorEntry::token)
   std::vector<GroupInfo> groups;     // beyond the default group (whose limit is max_concurrency)
+  uint32_t home_node = 0;            // kRemote: the node the actor lives on
+  launcher::ActorKind home_kind = launcher::ActorKind::kThreaded;  // kRemote: its kind there
+  uint32_t ring_consumer = 0;  // kRemote: the gateway's process slot
 };
 
 // The group table of an actor of class `cls` created with `o`: the declared groups in order
@@ -130,8 +100,6 @@ std::vector<GroupInfo> group_table(const ClassInfo* cls, const ActorOptions& o) 
 ActorId start_actor(const NewActor& spec) {
   Runtime& rt = runtime();
   store::Store& s = *rt.store;
-  const ipc::ProcessTable& procs = s.processes();
-  store::SegmentHeader& h = s.header();
   if (rt.session.helper_watch && rt.session.helper_watch->dead()) {
     throw Error(
         "shoal: cannot create an actor: the session's helper process (supervisor and "
@@ -139,138 +107,41 @@ ActorId start_actor(const NewActor& spec) {
         std::to_string(rt.session.helper_watch->helper()) +
         ") died; end the session with shoal::shutdown() and start a new one");
   }
-  // The registry lock makes a name check and an entry claim one step.
-  h.registry_lock.lock(s.me(), procs);
-  int64_t found = -1;
-  for (uint32_t i = 0; i < s.actor_count(); ++i) {
-    ipc::ActorEntry& e = s.actor(i);
-    // acquire: pairs with the state stores below and the supervisor's: the
-    // entry's name was written before them.
-    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    if (!spec.name.empty() && live_state(st) &&
-        std::strncmp(e.name, spec.name.c_str(), sizeof(e.name)) == 0) {
-      h.registry_lock.unlock();
-      throw UsageError("shoal: an actor named \"" + spec.name +
-                       "\" already exists in this session");
+  launcher::NewActor n;
+  n.class_name = spec.class_name;
+  n.class_id = spec.class_id;
+  n.ctor_id = spec.ctor_id;
+  n.kind = spec.kind;
+  n.max_concurrency = spec.max_concurrency;
+  n.max_restarts = spec.max_restarts;
+  n.cpu = spec.cpu;
+  n.generator_backpressure = spec.generator_backpressure;
+  n.name = spec.name;
+  n.ring_cells = spec.ring_cells;
+  n.ctor_args = spec.ctor_args ? store::pack_child(spec.ctor_args->slot, spec.ctor_args->gen) : 0;
+  n.lifetime = spec.lifetime;
+  n.token = spec.token ? store::pack_child(spec.token->slot, spec.token->gen) : 0;
+  for (const GroupInfo& g : spec.groups)
+    n.groups.push_back(launcher::GroupLimit{g.name, g.limit});
+  n.owner = s.me();
+  n.spawner = rt.spawner;
+  n.home_node = spec.home_node;
+  n.home_kind = spec.home_kind;
+  n.ring_consumer = spec.ring_consumer;
+  auto started = launcher::start_actor(s, n);
+  if (!started) {
+    const launcher::StartError& e = started.error();
+    switch (e.what) {
+      case launcher::StartFailure::kNameTaken:
+        throw UsageError(e.message);
+      case launcher::StartFailure::kActorTableFull:
+      case launcher::StartFailure::kProcessTableFull:
+        throw Error(e.message);
+      case launcher::StartFailure::kRingDoesNotFit:
+        throw_store_error(e.store_error, e.message.c_str(), e.bytes);
     }
-    if (found < 0 && st == ipc::ActorState::kFree) found = i;
   }
-  // Reuse the entry of an actor gone for good a while ago, first (its ring,
-  // if the supervisor has not freed it yet, goes back to the heap: see
-  // ipc::dead_entry_settled()). Dead entries are not left holding their
-  // rings until every free entry is used up.
-  const uint32_t now_s = uint32_t(ipc::now_ns() / 1'000'000'000) + 1;
-  int64_t reusable = -1, any_dead = -1;
-  for (uint32_t i = 0; i < s.actor_count(); ++i) {
-    ipc::ActorEntry& e = s.actor(i);
-    const bool settled = ipc::dead_entry_settled(e, procs, now_s);
-    // Stamped above once the entry is dead and runs no process; cleared at reuse.
-    if (e.dead_seen_s == 0) continue;
-    if (any_dead < 0) any_dead = i;
-    if (reusable < 0 && settled) reusable = i;
-  }
-  if (reusable >= 0) {
-    found = reusable;
-  } else if (found < 0) {
-    found = any_dead;
-  }
-  if (found >= 0) {
-    ipc::ActorEntry& e = s.actor(uint32_t(found));
-    if (ipc::ActorState(e.state.load(std::memory_order_relaxed)) == ipc::ActorState::kDead &&
-        e.ring_off != 0) {
-      (void)s.heap().free(e.ring_off, e.ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
-      e.ring_off = 0;
-    }
-    e.dead_seen_s = 0;
-  }
-  if (found < 0) {
-    h.registry_lock.unlock();
-    throw Error("shoal: the session's actor table is full (" + std::to_string(s.actor_count()) +
-                " actors alive or starting; the limit is ipc::kMaxActors in ipc/actor_table.hpp): "
-                "end actors no longer needed with shoal::kill");
-  }
-  // An actor needs a process slot; the table holds the session's processes
-  // and the actors still waiting for theirs.
-  if (spawn_would_overflow(s)) {
-    h.registry_lock.unlock();
-    throw Error("shoal: the session's process table is full (" + std::to_string(procs.size()) +
-                " processes, actors starting included; the limit is ipc::kMaxProcesses in "
-                "ipc/process_table.hpp): end actors no longer needed with shoal::kill");
-  }
-  const uint32_t index = uint32_t(found);
-  ipc::ActorEntry& e = s.actor(index);
-  const uint32_t gen = e.gen.load(std::memory_order_relaxed) + 1;
-  e.gen.store(gen, std::memory_order_relaxed);
-  copy_text(e.name, sizeof(e.name), spec.name);
-  // release: pairs with the acquire state loads of name checks and
-  // find_actor(): the name is written before it.
-  e.state.store(uint32_t(ipc::ActorState::kCreating), std::memory_order_release);
-  h.registry_lock.unlock();
-
-  copy_text(e.class_name, sizeof(e.class_name), spec.class_name);
-  e.death_message[0] = '\0';
-  e.kind = uint32_t(spec.kind);
-  e.max_concurrency = spec.max_concurrency;
-  e.max_restarts = spec.max_restarts;
-  e.cpu = spec.cpu;
-  e.generator_backpressure = spec.generator_backpressure;
-  e.owner = s.me();
-  e.spawner = rt.spawner;
-  e.class_id = spec.class_id;
-  e.ctor_id = spec.ctor_id;
-  e.ctor_args = spec.ctor_args ? (uint64_t(spec.ctor_args->slot) << 32) | spec.ctor_args->gen : 0;
-  e.lifetime = uint32_t(spec.lifetime);
-  e.token = spec.token ? (uint64_t(spec.token->slot) << 32) | spec.token->gen : 0;
-  e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
-  e.pid.store(0, std::memory_order_relaxed);
-  e.incarnation.store(0, std::memory_order_relaxed);
-  e.restarts.store(0, std::memory_order_relaxed);
-  e.cancel_epoch.store(0, std::memory_order_relaxed);
-  e.death_cause.store(uint32_t(launcher::DeathCause::kNone), std::memory_order_relaxed);
-  e.calls_served.store(0, std::memory_order_relaxed);
-  e.calls_failed.store(0, std::memory_order_relaxed);
-  e.in_progress.store(0, std::memory_order_relaxed);
-  e.exit_status.store(0, std::memory_order_relaxed);
-  e.args_held.store(0, std::memory_order_relaxed);
-  e.group_count = uint32_t(spec.groups.size() + 1);
-  for (uint32_t g = 0; g < ipc::kMaxGroups; ++g) {
-    e.group_limit[g] = g == 0                    ? spec.max_concurrency
-                       : g <= spec.groups.size() ? spec.groups[g - 1].limit
-                                                 : 0;
-    copy_text(e.group_name[g], sizeof(e.group_name[g]),
-              g == 0                    ? kDefaultGroupName
-              : g <= spec.groups.size() ? std::string_view(spec.groups[g - 1].name)
-                                        : std::string_view());
-    e.group_running[g].store(0, std::memory_order_relaxed);
-    e.group_queued[g].store(0, std::memory_order_relaxed);
-  }
-  const uint64_t ring_bytes = ipc::RequestRing::bytes_for(spec.ring_cells);
-  e.ring_bytes = ring_bytes;
-  auto ring_off = s.heap().allocate(ring_bytes, s.objects().offset_of(&e.ring_off), s.me());
-  if (!ring_off) {
-    e.ring_off = 0;
-    // release: pairs with the acquire state loads of the next creator's scan.
-    e.state.store(uint32_t(ipc::ActorState::kFree), std::memory_order_release);
-    throw_store_error(ring_off.error(), "creating an actor's request ring", ring_bytes);
-  }
-  ipc::RequestRing::format(s.base() + *ring_off, spec.ring_cells);
-  // seq_cst, like every store of an actor's state: the state is the flag of
-  // submit_call()'s Dekker with the supervisor (its fence and seq_cst load).
-  // It also publishes the fields above and the formatted ring to the actor
-  // (the acquire load in ActorProcess::run()) and to callers.
-  e.state.store(uint32_t(ipc::ActorState::kStarting), std::memory_order_seq_cst);
-  // Patient: the fork server may be forking a burst of other actors; giving
-  // up would leave this one dead.
-  if (!launcher::send_message(launcher::fork_server_mailbox(s.session_tag(), rt.spawner),
-                              launcher::Message{launcher::MessageType::kSpawn, index, 0, 0},
-                              kSpawnPatienceMs)) {
-    copy_text(e.death_message, sizeof(e.death_message),
-              "actor " + std::string(spec.class_name) + " could not be started: no fork server");
-    e.death_cause.store(uint32_t(launcher::DeathCause::kCreationFailed), std::memory_order_relaxed);
-    // seq_cst: pairs with the seq_cst state load in submit_call()'s dead().
-    e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
-  }
-  return ActorId{index, gen};
+  return ActorId{started->index, started->gen};
 }
 
 // True once actor `id` will never run its constructor again: killed, ended,
@@ -320,13 +191,48 @@ uint32_t round_up_pow2(uint32_t v) {
 
 }  // namespace
 
+namespace {
+
+// For an actor to be created on `node`: 0 if that is this node, else this
+// node's gateway's process slot + 1. Throws std::invalid_argument for a node
+// the job does not have, shoal::Error for what cannot cross nodes.
+uint32_t remote_gateway(int node, const ActorSpec& spec) {
+  if (node == shoal::node()) return 0;
+  const int n = shoal::num_nodes();
+  if (node < 0 || node >= n) {
+    throw std::invalid_argument("shoal: ActorOptions::node " + std::to_string(node) +
+                                " is not a node of this job (num_nodes() is " + std::to_string(n) +
+                                ")");
+  }
+  if (!spec.ctor_args->refs().empty()) {
+    throw Error("shoal: ActorOptions::node " + std::to_string(node) +
+                ": ObjectRefs among the constructor's arguments do not cross nodes yet; pass "
+                "the values, or create the actor on this node");
+  }
+  // acquire: pairs with the gateway's release store once it serves.
+  const uint32_t g = runtime().store->header().gateway_slot.load(std::memory_order_acquire);
+  if (g == 0) {
+    throw Error("shoal: ActorOptions::node " + std::to_string(node) +
+                ": this node's session has no gateway to the other nodes");
+  }
+  return g;
+}
+
+}  // namespace
+
 ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
   Runtime& rt = runtime();
   const ActorOptions& o = *spec.options;
   if (o.max_concurrency && *o.max_concurrency < 1) {
     throw std::invalid_argument("shoal: max_concurrency must be at least 1");
   }
-  if (o.cpu && (*o.cpu < 0 || *o.cpu >= CPU_SETSIZE || *o.cpu >= ::sysconf(_SC_NPROCESSORS_CONF))) {
+  const uint32_t gateway = o.node ? remote_gateway(*o.node, spec) : 0;
+  const bool remote = gateway != 0;
+  if (o.cpu && remote && (*o.cpu < 0 || *o.cpu >= CPU_SETSIZE)) {
+    throw std::invalid_argument("shoal: no core " + std::to_string(*o.cpu));
+  }
+  if (o.cpu && !remote &&
+      (*o.cpu < 0 || *o.cpu >= CPU_SETSIZE || *o.cpu >= ::sysconf(_SC_NPROCESSORS_CONF))) {
     throw std::invalid_argument("shoal: no core " + std::to_string(*o.cpu) + " on this machine");
   }
   if (o.ring_capacity > kMaxRingCells) {
@@ -385,7 +291,14 @@ ActorId create_actor(const ActorSpec& spec, ObjectRefBase* token) {
     n.token = RefAccess::record(own_token);
   }
   n.groups = std::move(groups);
+  if (remote) {
+    n.home_kind = n.kind;
+    n.kind = launcher::ActorKind::kRemote;
+    n.home_node = uint32_t(*o.node);
+    n.ring_consumer = gateway - 1;
+  }
   const ActorId id = start_actor(n);
+  if (remote) launcher::notify_gateway(*rt.store);
   *token = std::move(own_token);
   if (n.lifetime == launcher::ActorLifetime::kOwned) return id;  // the token holds the arguments
   hand_args_to_supervisor(*rt.store, id);
@@ -478,8 +391,11 @@ pid_t actor_pid(ActorId id) {
     // acquire: pairs with the seq_cst CAS to kAlive in ActorProcess::run()
     // and the supervisor's state stores.
     const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    // acquire: pairs with the release store of pid in ActorProcess::run().
-    const pid_t pid = e.pid.load(std::memory_order_acquire);
+    // acquire: pairs with the release store of pid in ActorProcess::run(),
+    // or of remote_pid by the gateway (an actor of another node).
+    const pid_t pid = e.kind == uint32_t(launcher::ActorKind::kRemote)
+                          ? e.remote_pid.load(std::memory_order_acquire)
+                          : e.pid.load(std::memory_order_acquire);
     if (st == ipc::ActorState::kAlive && pid > 0) return pid;
     if (st == ipc::ActorState::kDead || st == ipc::ActorState::kFree) return 0;
     std::this_thread::sleep_for(std::chrono::microseconds(200));
@@ -489,64 +405,14 @@ pid_t actor_pid(ActorId id) {
 
 void kill_actor(ActorId id) {
   Runtime& rt = runtime();
-  store::Store& s = *rt.store;
-  if (id.index >= s.actor_count()) return;
-  ipc::ActorEntry& e = s.actor(id.index);
-  if (e.gen.load(std::memory_order_relaxed) != id.gen) return;
-  uint32_t none = uint32_t(launcher::DeathCause::kNone);
-  // seq_cst: one of kill(), exit_actor() and the supervisor names the cause
-  // of death; pairs with the supervisor's acquire load of death_cause once it
-  // sees the process die.
-  if (!e.death_cause.compare_exchange_strong(none, uint32_t(launcher::DeathCause::kKilled),
-                                             std::memory_order_seq_cst,
-                                             std::memory_order_seq_cst)) {
-    return;
-  }
-  const std::string cls(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
-  copy_text(e.death_message, sizeof(e.death_message), "actor " + cls + " was killed (shoal::kill)");
-  // release: publishes the notice to the callers of this process, whose
-  // death_message() in call.cpp loads death_cause (acquire) before reading
-  // it; the death that shows them the actor dead reaches them through the
-  // kernel and the supervisor, outside this process's memory order. An RMW
-  // that leaves the cause as it is: it never undoes the supervisor's.
-  e.death_cause.fetch_or(0, std::memory_order_release);
-  // acquire: pairs with the release store of pid in ActorProcess::run().
-  const pid_t pid = e.pid.load(std::memory_order_acquire);
-  // The supervisor fails its calls when it sees the death. It may be seeing
-  // an earlier death of the actor right now and deciding on a restart: it
-  // reads the cause after storing kRestarting, we read the state after
-  // setting the cause (seq_cst both), so it keeps the actor dead or we see
-  // kRestarting below and end the actor ourselves.
-  if (pid > 0) ::kill(pid, SIGKILL);
-  {
-    // It will not run its constructor again: its arguments may go. (One still
-    // starting may read them yet; without them its creation fails, as the
-    // kill ends it anyway.)
-    std::lock_guard<std::mutex> lock(rt.created_mu);
-    std::erase_if(rt.ctor_args, [&](const Runtime::CtorArgs& c) {
-      return c.actor.index == id.index && c.actor.gen == id.gen;
-    });
-  }
-  // Not started (or between incarnations): no process death will tell the
-  // supervisor, so say it ourselves.
-  // seq_cst: the load of the Dekker above (pairs with the supervisor's
-  // seq_cst store of kRestarting); also sees start_actor()'s stores.
-  uint32_t st = e.state.load(std::memory_order_seq_cst);
-  while (st == uint32_t(ipc::ActorState::kStarting) ||
-         st == uint32_t(ipc::ActorState::kRestarting)) {
-    // seq_cst: races the actor's CAS to kAlive in ActorProcess::run() (one
-    // wins), and pairs with the seq_cst state load in submit_call()'s dead().
-    if (e.state.compare_exchange_weak(st, uint32_t(ipc::ActorState::kDead),
-                                      std::memory_order_seq_cst, std::memory_order_seq_cst)) {
-      launcher::send_message(launcher::supervisor_mailbox(s.session_tag()),
-                             launcher::Message{launcher::MessageType::kActorGone, id.index, 0, 0});
-      return;
-    }
-  }
-  // acquire: pairs with the release store of pid in ActorProcess::run(),
-  // which won the race to kAlive.
-  const pid_t later = e.pid.load(std::memory_order_acquire);
-  if (later > 0) ::kill(later, SIGKILL);
+  if (!launcher::kill_actor(*rt.store, id.index, id.gen)) return;
+  // It will not run its constructor again: its arguments may go. (One still
+  // starting may read them yet; without them its creation fails, as the
+  // kill ends it anyway.)
+  std::lock_guard<std::mutex> lock(rt.created_mu);
+  std::erase_if(rt.ctor_args, [&](const Runtime::CtorArgs& c) {
+    return c.actor.index == id.index && c.actor.gen == id.gen;
+  });
 }
 
 namespace {
@@ -604,23 +470,7 @@ const ActorId& pick_worker(Runtime& rt) {
 }  // namespace
 
 bool request_call_cancel(const RefRecord* rec) {
-  Runtime& rt = runtime();
-  store::Store& s = *rt.store;
-  if (!s.objects().request_cancel(rec->slot, rec->gen)) return false;  // finished already
-  const uint32_t writer = s.objects().entry(rec->slot).writer;
-  if (store::WriterId::kind(writer) != store::WriterId::kActorKind) return true;
-  const uint32_t a = store::WriterId::id(writer);
-  if (a >= s.actor_count()) return true;
-  ipc::ActorEntry& e = s.actor(a);
-  // seq_cst: after request_cancel() above; pairs with the acquire loads in
-  // AsyncIntake::poll() and has_work(), which then find the request, and
-  // with the actor's wake-word prepare() before it parks (notify() below).
-  e.cancel_epoch.fetch_add(1, std::memory_order_seq_cst);
-  // acquire: pairs with the release store of process in ActorProcess::run().
-  const uint32_t p = e.process.load(std::memory_order_acquire);
-  if (s.processes().valid(ipc::ProcessSlotId(p)))
-    s.processes().slot(ipc::ProcessSlotId(p)).wake.notify();
-  return true;
+  return launcher::request_cancel(*runtime().store, rec->slot, rec->gen);
 }
 
 RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound) {

@@ -94,6 +94,19 @@ void install_actor_runtime(store::Store& store, uint32_t index) {
   install(rt);
 }
 
+// The node server's life (launcher::kNodeServerEnv): it offers its fork
+// server for the actors other nodes create here, then waits, never returning
+// to the program, until the launcher ends it with the job.
+[[noreturn]] void serve_as_node_server() {
+  store::Store& s = *runtime().store;
+  // release: pairs with the gateway's acquire load before it starts an
+  // actor here; our fork server was bound and forked before.
+  s.header().node_spawner.store(uint32_t(s.me()) + 1, std::memory_order_release);
+  std::fflush(nullptr);
+  for (;;)
+    ::pause();
+}
+
 }  // namespace detail
 
 void init(const Config& config) {
@@ -128,6 +141,10 @@ void init(const Config& config) {
     std::atexit([] { shutdown(); });
     ::pthread_atfork(nullptr, nullptr, &detail::forget_session_in_forked_child);
   });
+  if (std::getenv(launcher::kNodeServerEnv) != nullptr &&
+      detail::runtime_or_null()->role == detail::Role::kRank) {
+    detail::serve_as_node_server();
+  }
 }
 
 void shutdown() {

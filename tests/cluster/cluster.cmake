@@ -5,7 +5,7 @@ if(SHOAL_TEST_AREAS AND NOT "cluster" IN_LIST SHOAL_TEST_AREAS)
   return()
 endif()
 # What the tests print when there is no MPI makes ctest count them as skipped.
-foreach(t node_launch_test node_failure_test transport_test wire_test)
+foreach(t node_launch_test node_failure_test transport_test wire_test remote_actor_test)
   if(TEST ${t})
     set_property(TEST ${t} PROPERTY SKIP_REGULAR_EXPRESSION "shoal was built without MPI")
   endif()
@@ -26,7 +26,7 @@ target_include_directories(cluster_probe PRIVATE ${PROJECT_SOURCE_DIR})
 
 # Under AddressSanitizer, OpenMPI's own leaks are suppressed (openmpi.supp);
 # elsewhere these variables are ignored.
-foreach(t node_launch_test node_failure_test transport_test)
+foreach(t node_launch_test node_failure_test transport_test remote_actor_test)
   if(TEST ${t})
     set_property(TEST ${t} APPEND PROPERTY ENVIRONMENT
                  "SHOAL_MPIRUN=${MPIEXEC_EXECUTABLE}"
@@ -43,3 +43,4 @@ endif()
 shoal_test_timeout(node_launch_test 300)
 shoal_test_timeout(node_failure_test 300)
 shoal_test_timeout(transport_test 300)
+shoal_test_timeout(remote_actor_test 400)

@@ -73,6 +73,11 @@ struct ActorOptions {
   // CallOptions). At most 8 groups per actor, the default one included; names of at most 23
   // bytes, not "default" (whose limit is max_concurrency).
   std::map<std::string, int> concurrency_groups;
+  // The node of a multi-node job the actor lives on (0..num_nodes()-1); none: the creator's own
+  // node(). Another node's actor is started by that node's node server and called through the
+  // nodes' gateways; its handle works as a local one (calls, order, errors, kill(), pid()). Not a
+  // node of the job: std::invalid_argument.
+  std::optional<int> node;
 };
 
 template <class A>
