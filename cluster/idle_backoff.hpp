@@ -9,6 +9,8 @@
 // move the gateway never sleeps. Not thread-safe: one per gateway thread.
 #pragma once
 
+#include <sched.h>
+
 #include <cstdint>
 
 #include "ipc/spin.hpp"
@@ -37,7 +39,14 @@ class IdleBackoff {
   // again; false: it should sleep for sleep_ns(). `busy`: transfers are in
   // flight, which MPI moves only while it is asked for progress.
   bool idle(bool busy) noexcept {
-    if (spin_.step()) return true;
+    if (spin_.step()) {
+      // Every turn of the gateway asks MPI for progress (microseconds over
+      // TCP): a yield per idle turn costs little beside it, and a process
+      // sharing the core (the actor whose result the gateway waits for, the
+      // caller its result is for) runs at once instead of after a time slice.
+      ::sched_yield();
+      return true;
+    }
     if (busy) {
       ipc::Backoff::pause_or_yield(ipc::SpinPolicy::kPauseNs, ++busy_steps_);
       return true;

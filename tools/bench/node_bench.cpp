@@ -6,8 +6,12 @@
 //   node_store_transfer_gigabytes a 64 MiB object copied from node 0's store
 //                                 into node 1's by the gateways (offer, accept,
 //                                 one MPI transfer between the two mappings)
+//   cross_node_actor_calls_sync   calls of an actor on node 1, one at a time
+//   cross_node_actor_calls_async  the same, 1,000 in flight
 // The MPI exchanges run on the gateway threads, between the same two
 // processes and over the same MPI transport that carries cross-node traffic.
+// The actor calls take the product's path: node 0's ring of the actor's
+// proxy, its gateway, MPI, node 1's gateway, the actor's ring, and back.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -25,6 +29,7 @@
 
 #include "cluster/gateway.hpp"
 #include "cluster/object_transfer.hpp"
+#include "cluster/remote_actors.hpp"
 #include "cluster/transport.hpp"
 #include "core/src/runtime.hpp"
 #include "launcher/mpi_job.hpp"
@@ -32,8 +37,22 @@
 #include "tools/bench/bench.hpp"
 #include "tools/bench/measure.hpp"
 
+namespace shoal_bench {
+
+// The actor of the cross-node call figures, on node 1.
+class NodeTarget {
+ public:
+  int small_value() { return 42; }
+};
+
+}  // namespace shoal_bench
+
+SHOAL_ACTOR(shoal_bench::NodeTarget, &shoal_bench::NodeTarget::small_value);
+
 namespace shoal::bench {
 namespace {
+
+using shoal_bench::NodeTarget;
 
 constexpr uint64_t kBigBytes = uint64_t(64) << 20;
 constexpr int kStopTag = 0;
@@ -76,8 +95,15 @@ class BenchNode final : public NodeRun {
   }
 
   bool join(std::string* error) override {
+    store::Store& s = *detail::runtime().store;
+    // The gateway thread shares this process's slot, as a node's launcher's
+    // does; this driver's fork server forks the actors node 0 creates here.
     gateway_ = std::make_unique<cluster::Gateway>(
-        cluster::Gateway::Options{detail::runtime().store, job_.node, job_.num_nodes});
+        cluster::Gateway::Options{&s, job_.node, job_.num_nodes, &s.my_wake()});
+    remote_ = std::make_unique<cluster::RemoteActors>(*gateway_, s);
+    remote_->install();
+    // release: pairs with the gateway's acquire load before it starts an actor here.
+    s.header().node_spawner.store(uint32_t(s.me()) + 1, std::memory_order_release);
     gateway_->set_handler(kEcho, [this](int from, std::span<const std::byte>) { echo(from); });
     gateway_->set_handler(kSink, [this](int from, std::span<const std::byte>) { sink(from); });
     gateway_->set_handler(kStored, [this](int, std::span<const std::byte> body) { stored(body); });
@@ -118,6 +144,7 @@ class BenchNode final : public NodeRun {
       // MPI did not let go: leave its thread be rather than wait at exit.
       note("node %d: MPI did not finish", gateway_->node());
       (void)gateway_.release();
+      (void)remote_.release();
     }
   }
 
@@ -167,6 +194,7 @@ class BenchNode final : public NodeRun {
   }
 
   launcher::MpiJob job_;
+  std::unique_ptr<cluster::RemoteActors> remote_;  // outlives the gateway's thread
   std::unique_ptr<cluster::Gateway> gateway_;
   std::unique_ptr<WarmBuffer> sink_buffer_;
   std::promise<bool> stored_;
@@ -255,6 +283,21 @@ void cross_node(Reporter& rep) {
 
 const Register kCrossNode("cross_node", {"node_store_transfer_gigabytes"}, cross_node,
                           {"baseline_mpi_pingpong", "baseline_mpi_gigabytes"});
+
+void cross_node_calls(Reporter& rep) {
+  if (peer_gateway() == nullptr) return;
+  auto a = actor<NodeTarget>().options({.node = 1}).remote();
+  rep.measure("cross_node_actor_calls_sync", Unit::kPerSecond,
+              [&] { return sync_rate(a, &NodeTarget::small_value); });
+  rep.measure("cross_node_actor_calls_async", Unit::kPerSecond, [&] {
+    return async_rate([&](int) { return a.task(&NodeTarget::small_value).remote(); });
+  });
+}
+
+const Register kCrossNodeCalls("cross_node_calls",
+                               {"cross_node_actor_calls_sync", "cross_node_actor_calls_async"},
+                               cross_node_calls,
+                               {"baseline_mpi_pingpong", "baseline_mpi_gigabytes"});
 
 }  // namespace
 }  // namespace shoal::bench
