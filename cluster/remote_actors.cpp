@@ -489,7 +489,8 @@ void RemoteActors::on_create(int from, std::span<const std::byte> body) {
   }
   n.owner = s_.me();
   n.spawner = spawner - 1;
-  const bool valid_kind = n.kind == ActorKind::kThreaded || n.kind == ActorKind::kAsync;
+  const bool valid_kind =
+      n.kind == ActorKind::kThreaded || n.kind == ActorKind::kAsync || n.kind == ActorKind::kWorker;
   auto started =
       valid_kind ? launcher::start_actor(s_, n)
                  : Result<launcher::StartedActor, launcher::StartError>(fail(launcher::StartError{

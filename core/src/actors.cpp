@@ -473,10 +473,51 @@ bool request_call_cancel(const RefRecord* rec) {
   return launcher::request_cancel(*runtime().store, rec->slot, rec->gen);
 }
 
-RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound) {
+namespace {
+
+// The worker on node `node` for this process's next task there: entries
+// standing for workers that node starts for this process (made at the first
+// task there, as many as this process has here), taken in turn. They live as
+// long as this process (Lifetime::kOwned without a token), as its own do.
+ActorId remote_worker(Runtime& rt, int node) {
+  store::Store& s = *rt.store;
+  std::lock_guard<std::mutex> lock(rt.workers_mu);
+  Runtime::RemoteWorkers& w = rt.remote_workers[node];
+  if (w.workers.empty()) {
+    // acquire: pairs with the gateway's release store once it serves.
+    const uint32_t gateway = s.header().gateway_slot.load(std::memory_order_acquire);
+    if (gateway == 0) {
+      throw Error("shoal: TaskOptions::node " + std::to_string(node) +
+                  ": this node's session has no gateway to the other nodes");
+    }
+    for (int i = 0; i < rt.num_workers; ++i) {
+      NewActor n;
+      n.class_name = "task";
+      n.class_id = kWorkerClassId;
+      n.kind = launcher::ActorKind::kRemote;
+      n.home_kind = launcher::ActorKind::kWorker;
+      n.max_concurrency = 1000;
+      n.max_restarts = -1;
+      n.lifetime = launcher::ActorLifetime::kOwned;
+      n.home_node = uint32_t(node);
+      n.ring_consumer = gateway - 1;
+      w.workers.push_back(start_actor(n));
+    }
+    launcher::notify_gateway(s);
+  }
+  return w.workers[w.next++ % w.workers.size()];
+}
+
+}  // namespace
+
+RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound, int node) {
   Runtime& rt = runtime();
   const FunctionInfo* f = find_function(function);
   if (f == nullptr) throw UsageError("shoal::task: unknown function");
+  if (node >= 0 && node != shoal::node()) {
+    const ActorId worker = remote_worker(rt, node);
+    return submit_call(worker.index, worker.gen, function, f->signature, args, stream_bound);
+  }
   // acquire: pairs with the release store in start_workers().
   if (!rt.workers_started.load(std::memory_order_acquire)) start_workers(rt);
   const ActorId worker = pick_worker(rt);

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,6 +39,14 @@ struct Runtime {
   // and never changed once workers_started is set.
   std::vector<ActorId> workers;
   std::atomic<bool> workers_started{false};
+  // The workers this process runs tasks on in other nodes (TaskOptions::node):
+  // per node, entries standing for workers there, made at its first task and
+  // kept for the life of this process (under workers_mu), and the next in turn.
+  struct RemoteWorkers {
+    std::vector<ActorId> workers;
+    uint32_t next = 0;
+  };
+  std::map<int, RemoteWorkers> remote_workers;
   // The worker the last task went to: the next goes there too while it is idle.
   std::atomic<uint32_t> last_worker{0};
 

@@ -21,11 +21,6 @@ uint32_t check_task_options(const TaskOptions& o) {
                                   " is not a node of this job (num_nodes() is " +
                                   std::to_string(n) + ")");
     }
-    // The gateways carry objects between nodes, not calls: a task has nowhere to go.
-    throw Error("shoal: TaskOptions::node " + std::to_string(k) + ": tasks on other nodes are " +
-                "not supported yet (this is node " + std::to_string(shoal::node()) + " of " +
-                std::to_string(n) + "); run the task on this node, or from a rank of node " +
-                std::to_string(k));
   }
   return uint32_t(o.generator_backpressure.value_or(0));
 }

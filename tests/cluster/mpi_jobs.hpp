@@ -136,7 +136,8 @@ inline std::string describe_process(pid_t pid) {
   return out;
 }
 
-// Every pid and session a job's lines reported (fields pid=, actor=, session=).
+// Every pid and session a job's lines reported (fields pid=, actor=, worker=, remote=,
+// session=).
 struct Reported {
   std::set<pid_t> pids;
   std::set<std::string> sessions;
@@ -148,9 +149,9 @@ inline Reported reported(const std::string& out) {
     PrefixedLine l;
     if (!parse_prefixed(line, &l)) continue;
     r.pids.insert(l.pid);
-    for (const char* key : {"actor", "worker"}) {
+    for (const char* key : {"actor", "worker", "remote"}) {
       const std::string v = field_of(l.text, key);
-      if (!v.empty()) r.pids.insert(pid_t(std::atoi(v.c_str())));
+      if (std::atoi(v.c_str()) > 0) r.pids.insert(pid_t(std::atoi(v.c_str())));
     }
     const std::string s = field_of(l.text, "session");
     if (!s.empty()) r.sessions.insert(s);

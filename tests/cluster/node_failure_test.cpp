@@ -14,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <shoal/shoal.hpp>
 
@@ -34,15 +35,35 @@ class AsyncHolder {
 };
 SHOAL_ACTOR(AsyncHolder, &AsyncHolder::pid);
 
-// Starts a threaded and an async actor, prints their pids, then waits (up to
-// 60 s) to be stopped.
+// Starts a threaded and an async actor, and an actor on the next node that a
+// thread keeps calling (calls are in flight across nodes when a node dies),
+// prints their pids, then waits (up to 60 s) to be stopped.
 SHOAL_TEST_PEER(hold) {
   auto a = shoal::actor<Holder>().remote();
   auto b = shoal::actor<AsyncHolder>().remote();
   const int pa = shoal::get(a.task(&Holder::pid).remote());
   const int pb = shoal::get(b.task(&AsyncHolder::pid).remote());
+  int pr = 0;
+  if (shoal::num_nodes() > 1) {
+    auto r =
+        shoal::actor<Holder>().options({.node = (shoal::node() + 1) % shoal::num_nodes()}).remote();
+    pr = shoal::get(r.task(&Holder::pid).remote(), 30s);
+    std::thread([r] {
+      for (;;) {
+        std::vector<shoal::ObjectRef<int>> refs;
+        for (int i = 0; i < 100; ++i)
+          refs.push_back(r.task(&Holder::pid).remote());
+        try {
+          for (const auto& ref : refs)
+            shoal::get(ref);
+        } catch (const shoal::Error&) {
+          std::this_thread::sleep_for(10ms);  // its node is gone: the job is ending
+        }
+      }
+    }).detach();
+  }
   const char* session = std::getenv("SHOAL_SESSION");
-  std::printf("ready rank=%d actor=%d worker=%d session=%s\n", shoal::rank(), pa, pb,
+  std::printf("ready rank=%d actor=%d worker=%d remote=%d session=%s\n", shoal::rank(), pa, pb, pr,
               session ? session : "");
   std::fflush(stdout);
   for (int i = 0; i < 6000; ++i)

@@ -3,7 +3,7 @@
 // per-caller order, async actors, TaskError with the remote type and
 // message, pid() and output of the remote actor, kill(), restarts, a named
 // remote actor shared by the ranks of the creator's node, owned lifetimes,
-// and what is refused with a clear error.
+// tasks on another node's workers, and what is refused with a clear error.
 //
 // The ranks are this test binary (SHOAL_TEST_PEER=<name>).
 #include <unistd.h>
@@ -83,6 +83,14 @@ class Sink {
   int calls_ = 0, disorder_ = 0, done_ = 0;
 };
 SHOAL_ACTOR(Sink, &Sink::put, &Sink::done, &Sink::summary);
+
+int node_square(int x) {
+  return shoal::node() * 1'000'000 + x * x;
+}
+int task_fail(int x) {
+  throw std::logic_error("bad task " + std::to_string(x));
+}
+SHOAL_REMOTE(node_square, task_fail);
 
 namespace {
 
@@ -176,6 +184,19 @@ SHOAL_TEST_PEER(remote_basics) {
   line("owned_gone",
        eventually([&] { return !process_alive(pid_t(owned_pid)); }, 10s) ? "yes" : "no");
   line("named_alive", std::to_string(shoal::get(named.task(&Counter::add).remote(5), 30s)));
+
+  // Tasks on node 1's workers (TaskOptions::node), pipelined, and a task that throws.
+  std::vector<shoal::ObjectRef<int>> squares;
+  for (int i = 0; i < 500; ++i)
+    squares.push_back(shoal::task(node_square).options({.node = 1}).remote(i));
+  bool on_node_1 = true;
+  for (int i = 0; i < 500; ++i)
+    on_node_1 &= shoal::get(squares[size_t(i)], 30s) == 1'000'000 + i * i;
+  line("tasks", on_node_1 ? "ok" : "wrong");
+  line("task_error", outcome([&] {
+         return std::to_string(
+             shoal::get(shoal::task(task_fail).options({.node = 1}).remote(7), 30s));
+       }));
   return 0;
 }
 
@@ -287,6 +308,9 @@ void check_basics(const Job& j) {
             "UsageError:shoal: an actor named \"twice\" already exists in this session");
   EXPECT_EQ(r["owned_gone"], "yes");
   EXPECT_EQ(r["named_alive"], "5");
+  EXPECT_EQ(r["tasks"], "ok");
+  EXPECT_EQ(r["task_error"].rfind("TaskError:std::logic_error:", 0), 0u) << r["task_error"];
+  EXPECT_NE(r["task_error"].find("bad task 7"), std::string::npos) << r["task_error"];
   // The actor's own line reached mpirun's stdout with its node and pid.
   bool printed = false;
   for (const std::string& text : split_lines(j.out)) {

@@ -29,8 +29,9 @@ namespace shoal {
 // Both are checked at .remote(); a bad value is std::invalid_argument naming it.
 struct TaskOptions {
   // The node whose workers run the task (0..num_nodes()-1); none, or the caller's own node():
-  // this process's workers. Outside a multi-node job any other node is std::invalid_argument.
-  // In a multi-node job another node throws shoal::Error: tasks do not cross nodes yet.
+  // this process's workers. Another node: workers that node starts for this process (as many as
+  // this process has), called through the nodes' gateways with every guarantee of a local task.
+  // Not a node of the job: std::invalid_argument.
   std::optional<int> node;
   // For an `f` returning Generator<T>: the stream's back-pressure bound (Ray's
   // _generator_backpressure_num_objects). The generator suspends at co_yield while its consumer
@@ -70,14 +71,16 @@ class TaskCaller {
   // the error get() rethrows: TaskError if `f` threw, WorkerCrashedError if the worker died while
   // running it, TaskCancelledError after cancel(). Throws UsageError without a session or for a
   // ref argument of an ended session, ObjectStoreFullError when the store has no room to record
-  // the call; std::invalid_argument or shoal::Error for options it cannot honour (TaskOptions).
+  // the call; std::invalid_argument for options it cannot honour (TaskOptions), shoal::Error
+  // for what cannot cross nodes yet (ObjectRefs among the arguments of a task on another node).
   // An `f` returning Generator<T> gives an ObjectRefStream<T>, fed by the worker as it yields.
   template <class... Args>
   typename detail::RemoteReturn<F>::type remote(Args&&... args) const {
     const uint32_t stream_bound = detail::check_task_options(options_);
     detail::ArgWriter w;
     detail::encode_call_args<F>(w, std::forward<Args>(args)...);
-    return detail::RemoteReturn<F>::adopt(detail::submit_task(uint32_t(index_), w, stream_bound));
+    return detail::RemoteReturn<F>::adopt(
+        detail::submit_task(uint32_t(index_), w, stream_bound, options_.node.value_or(-1)));
   }
 
  private:

@@ -20,7 +20,9 @@ namespace shoal::detail {
 
 // Submits a task to one of this process's workers. `stream_bound`: for a streaming task, the
 // back-pressure bound its caller asked for (0: none).
-RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound = 0);
+// `node`: where the task runs (TaskOptions::node); -1 or this node: this process's workers.
+RefRecord* submit_task(uint32_t function, const ArgWriter& args, uint32_t stream_bound = 0,
+                       int node = -1);
 
 template <auto F>
 void invoke_function_blocking(void*, const CallInput& in, const CallTarget& target) {
