@@ -212,6 +212,7 @@ bool Gateway::startup() {
     if (local_status_) publish(job_status_, *local_status_);
     return false;
   }
+  greet();
   objects_ = std::make_unique<ObjectTransfer>(*options_.store, *transport_);
   objects_->set_received(std::move(object_handler_));
   peer_done_.assign(size_t(num_nodes_), std::nullopt);
@@ -219,8 +220,43 @@ bool Gateway::startup() {
   return true;
 }
 
+// This node's row of the node table, and a greeting to every peer, which
+// writes its row in theirs (`shoal status` shows the nodes a session is joined to).
+void Gateway::greet() {
+  store::SegmentHeader& h = options_.store->header();
+  HelloBody me{};
+  ::gethostname(me.host, sizeof(me.host) - 1);
+  std::snprintf(me.session, sizeof(me.session), "%s", options_.store->segment().name().c_str());
+  write_row(node_, me);
+  // relaxed: published by the release store of num_nodes that follows.
+  h.node.store(node_, std::memory_order_relaxed);
+  // release: pairs with `shoal status`'s acquire load; node is written.
+  h.num_nodes.store(num_nodes_, std::memory_order_release);
+  for (int p = 0; p < num_nodes_; ++p) {
+    if (p != node_) transport_->send(p, MessageType::kHello, &me, sizeof(me));
+  }
+}
+
+void Gateway::write_row(int node, const HelloBody& b) {
+  if (node < 0 || uint32_t(node) >= store::kNodeRows) return;
+  store::NodeRow& row = options_.store->header().nodes[node];
+  std::memcpy(row.host, b.host, sizeof(row.host));
+  row.host[sizeof(row.host) - 1] = '\0';
+  std::memcpy(row.session, b.session, sizeof(row.session));
+  row.session[sizeof(row.session) - 1] = '\0';
+  // release: pairs with `shoal status`'s acquire load; the row is written.
+  row.joined.store(1, std::memory_order_release);
+}
+
 void Gateway::deliver(int from, const Message& m) {
   switch (m.type) {
+    case MessageType::kHello: {
+      HelloBody b;
+      if (m.body.size() != sizeof(b)) return;
+      std::memcpy(&b, m.body.data(), sizeof(b));
+      write_row(from, b);
+      return;
+    }
     case MessageType::kDone: {
       DoneBody d;
       if (m.body.size() != sizeof(d)) return;

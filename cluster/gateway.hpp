@@ -151,6 +151,8 @@ class Gateway {
   void run();
   bool startup();
   void deliver(int from, const struct Message& m);
+  void greet();
+  void write_row(int node, const HelloBody& b);
   bool drain_posted();
   bool advance_end();
   void publish(std::atomic<int>& slot, int value);

@@ -322,6 +322,7 @@ bool RemoteActors::forward_calls(uint32_t index, Proxy& p) {
       if (!args.empty()) std::memcpy(out + sizeof(b), args.data(), args.size());
       outbound_[id] = Outbound{index, false};
       ++p.in_flight;
+      s_.header().calls_out.fetch_add(1, std::memory_order_relaxed);  // a counter for status
     }
     if (args_rec) s_.unpin(args_rec);
     p.ring.release_head();
@@ -578,6 +579,7 @@ void RemoteActors::on_call(int from, std::span<const std::byte> body) {
   CallBody b;
   if (!read_body(body, &b) || body.size() - sizeof(b) < b.args_bytes) return;
   const uint32_t kDied = uint32_t(store::ErrorKind::kActorDied);
+  s_.header().calls_in.fetch_add(1, std::memory_order_relaxed);  // a counter for status
   if (b.index >= s_.actor_count()) {
     return answer_error(from, b.call_id, kDied, "the actor no longer exists", nullptr);
   }

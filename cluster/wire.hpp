@@ -30,6 +30,8 @@ enum class MessageType : uint16_t {
   kObjectOffer = 16,   // ObjectOfferBody [+ the payload, when it is small]
   kObjectAccept = 17,  // TransferBody: the receiver posted the payload's receive
   kObjectRefuse = 18,  // RefuseBody: the receiver cannot take it (its store is full)
+  // ---- the node table (gateway.cpp) ----
+  kHello = 4,  // HelloBody: the sender's host and session, once, as its gateway starts
   // ---- actors across nodes (remote_actors.cpp) ----
   kCreateActor = 32,   // CreateActorBody + the constructor's arguments: create it here
   kActorCreated = 33,  // ActorCreatedBody [+ the error message]: the answer to kCreateActor
@@ -137,6 +139,10 @@ struct DoneBody {
 };
 struct AbortBody {
   int32_t status;
+};
+struct HelloBody {
+  char host[56];
+  char session[64];
 };
 static_assert(std::is_trivially_copyable_v<DoneBody> && std::is_trivially_copyable_v<AbortBody>);
 

@@ -97,6 +97,23 @@ sigset_t stop_signals() {
   return set;
 }
 
+// Whether the main thread of `pid` has ended: a process that is dying, or
+// dead, though its other threads may still be on their way out (a thread at
+// SCHED_IDLE can wait long for a core to die on when the machine is busy,
+// and the pidfd of the process becomes readable only after its last thread).
+bool main_thread_ended(pid_t pid) {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/%d/stat", int(pid));
+  FILE* f = std::fopen(path, "re");
+  if (f == nullptr) return true;
+  char buf[512] = {};
+  (void)std::fread(buf, 1, sizeof(buf) - 1, f);
+  std::fclose(f);
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold any byte).
+  const char* close = std::strrchr(buf, ')');
+  return close == nullptr || close[1] == '\0' || close[2] == 'Z' || close[2] == 'X';
+}
+
 // The fork server of one rank of `shoal launch`. It ends with its rank, unless
 // the rank leaves actors behind that are to outlive it (outlives_owner()):
 // then it forwards their lines, reaps and restarts them until none is left,
@@ -125,6 +142,7 @@ sigset_t stop_signals() {
   ForkServer fs(store, std::move(box), owner, out_fd, err_fd);
   // Once the rank is gone: a pidfd of the launcher, whose end is the session's.
   int launcher_fd = -1;
+  pid_t launcher_pid = 0;
   std::vector<pollfd> fds;
   for (;;) {
     fds.clear();
@@ -132,7 +150,7 @@ sigset_t stop_signals() {
     const bool watching_launcher = launcher_fd >= 0;
     if (watching_launcher) fds.push_back(pollfd{launcher_fd, POLLIN, 0});
     ::poll(fds.data(), fds.size(), 100);
-    if (watching_launcher && fds.back().revents != 0) {
+    if (watching_launcher && (fds.back().revents != 0 || main_thread_ended(launcher_pid))) {
       fs.stop_children();  // the launcher is gone: the session is over
       ::_exit(0);
     }
@@ -151,6 +169,7 @@ sigset_t stop_signals() {
       // acquire: pairs with the launcher's release store of its pid at start-up.
       const pid_t launcher = store.header().supervisor_pid.load(std::memory_order_acquire);
       launcher_fd = launcher > 0 ? open_pidfd(launcher) : -1;
+      launcher_pid = launcher;
       if (launcher_fd < 0) {
         fs.stop_children();
         ::_exit(0);

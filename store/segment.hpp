@@ -37,7 +37,7 @@
 namespace shoal::store {
 
 inline constexpr uint64_t kSegmentMagic = 0x474553'4c414f4853ull;  // "SHOALSEG"
-inline constexpr uint32_t kSegmentVersion = 9;  // bumped at every change of the layout
+inline constexpr uint32_t kSegmentVersion = 10;  // bumped at every change of the layout
 inline constexpr uint64_t kMinSegmentBytes = 16ull << 20;
 inline constexpr uint64_t kMaxSegmentBytes = 1ull << 44;
 // The store file is briefly <store dir>/<session name> + this, before it is
@@ -75,6 +75,18 @@ struct SegmentLayout {
   uint64_t checksum() const;
 };
 static_assert(std::is_trivially_copyable_v<SegmentLayout>);
+
+// One node of a multi-node job, as its gateway greeted this one: where it
+// runs and its session there. Written by this node's gateway only; `joined`
+// (release) last.
+inline constexpr uint32_t kNodeRows = 16;
+struct alignas(64) NodeRow {
+  std::atomic<uint32_t> joined;  // 1 once the row is written
+  uint32_t reserved;
+  char host[56];     // its host name, cut to fit
+  char session[64];  // its segment's name
+};
+static_assert(sizeof(NodeRow) == 128);
 
 struct alignas(64) SegmentHeader {
   // Lines 0-2: identity and layout; immutable once the segment is created.
@@ -132,8 +144,20 @@ struct alignas(64) SegmentHeader {
   // Bumped (release) after a kRemote entry is created or killed; the
   // gateway (acquire) rescans the actor table when it changes.
   std::atomic<uint32_t> remote_epoch;
+  // The job this node belongs to, written by its gateway once MPI is up:
+  // this node and the job's size (release; 0 nodes: not a node of a job),
+  // then each peer's row as its greeting arrives (`shoal status`).
+  std::atomic<int32_t> node;
+  std::atomic<int32_t> num_nodes;
+  // Calls this node's gateway sent to other nodes and took from them
+  // (relaxed counters, for `shoal status`).
+  std::atomic<uint64_t> calls_out;
+  std::atomic<uint64_t> calls_in;
+
+  // Lines of the node table: the first kNodeRows nodes of the job.
+  alignas(64) NodeRow nodes[kNodeRows];
 };
-static_assert(sizeof(SegmentHeader) == 896);
+static_assert(sizeof(SegmentHeader) == 896 + sizeof(NodeRow) * kNodeRows);
 static_assert(offsetof(SegmentHeader, spill_end) == 512);
 static_assert(sizeof(SegmentHeader) <= 4096, "the header fits the segment's first page");
 static_assert(std::is_standard_layout_v<SegmentHeader>);

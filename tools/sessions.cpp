@@ -104,6 +104,20 @@ SessionRow inspect(const std::string& name) {
   for (uint32_t i = 0; i < s.processes().size(); ++i) {
     if (!s.processes().is_dead(ipc::ProcessSlotId(i))) ++row.processes;
   }
+  // acquire: pairs with the gateway's release store; node is written before.
+  row.num_nodes = h.num_nodes.load(std::memory_order_acquire);
+  if (row.num_nodes > 0) {
+    row.node = h.node.load(std::memory_order_relaxed);
+    row.calls_out = h.calls_out.load(std::memory_order_relaxed);
+    row.calls_in = h.calls_in.load(std::memory_order_relaxed);
+    for (uint32_t n = 0; n < store::kNodeRows && int(n) < row.num_nodes; ++n) {
+      const store::NodeRow& r = h.nodes[n];
+      // acquire: pairs with the gateway's release store once the row is written.
+      if (r.joined.load(std::memory_order_acquire) == 0) continue;
+      row.nodes.push_back(
+          NodeInfo{int(n), text(r.host, sizeof(r.host)), text(r.session, sizeof(r.session))});
+    }
+  }
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     const ipc::ActorEntry& e = s.actor(i);
     // acquire: pairs with the stores of each state by the actor's creator and
@@ -119,7 +133,10 @@ SessionRow inspect(const std::string& name) {
                 : text(e.class_name, sizeof(e.class_name));
     a.state = ipc::to_string(state);
     // The figures below are a snapshot, each read on its own.
-    a.pid = e.pid.load(std::memory_order_relaxed);
+    const bool remote = e.kind == uint32_t(launcher::ActorKind::kRemote);
+    a.pid = remote ? e.remote_pid.load(std::memory_order_relaxed)
+                   : e.pid.load(std::memory_order_relaxed);
+    a.node = remote ? int(e.home_node) : row.node;
     a.core = e.cpu;
     a.depth = 0;
     // Whatever a corrupt segment holds there: checked without wrapping around.
@@ -174,7 +191,8 @@ int run_status(bool json) {
                           {"running", a.running},
                           {"restarts", a.restarts},
                           {"calls_served", a.served},
-                          {"concurrency_groups", std::move(groups)}});
+                          {"concurrency_groups", std::move(groups)},
+                          {"node", a.node}});
       }
       sessions.push_back({{"name", r.name},
                           {"supervisor_pid", r.supervisor},
@@ -190,6 +208,16 @@ int run_status(bool json) {
                           {"spill_file", r.spill_file},
                           {"processes", r.processes},
                           {"actors", std::move(actors)}});
+      if (r.num_nodes > 0) {
+        nlohmann::ordered_json nodes = nlohmann::ordered_json::array();
+        for (const NodeInfo& n : r.nodes)
+          nodes.push_back({{"node", n.node}, {"host", n.host}, {"session", n.session}});
+        sessions.back()["node"] = r.node;
+        sessions.back()["num_nodes"] = r.num_nodes;
+        sessions.back()["nodes"] = std::move(nodes);
+        sessions.back()["calls_to_other_nodes"] = r.calls_out;
+        sessions.back()["calls_from_other_nodes"] = r.calls_in;
+      }
     }
     // Names come from shared memory: never let a stray byte make the
     // output invalid JSON (replace it rather than throw).
@@ -212,14 +240,26 @@ int run_status(bool json) {
     std::printf("  spilled: %" PRIu64 " objects, %.1f MiB in %s\n", r.spilled_objects,
                 double(r.spilled_bytes) / 1048576.0,
                 r.spill_file.empty() ? "(no spill file)" : r.spill_file.c_str());
+    if (r.num_nodes > 0) {
+      std::printf("  node %d of %d; calls: %" PRIu64 " to other nodes, %" PRIu64 " from them\n",
+                  r.node, r.num_nodes, r.calls_out, r.calls_in);
+      for (const NodeInfo& n : r.nodes) {
+        std::printf("    node %d%s on %s, session %s\n", n.node, n.node == r.node ? " (this)" : "",
+                    n.host.c_str(), n.session.c_str());
+      }
+      if (r.num_nodes > int(store::kNodeRows)) {
+        std::printf("    (and %d more nodes)\n", r.num_nodes - int(store::kNodeRows));
+      }
+    }
     if (r.actors.empty()) continue;
-    std::printf("  %-16s %-20s %8s %5s %-10s %6s %8s %10s\n", "NAME", "CLASS", "PID", "CORE",
-                "STATE", "QUEUE", "RESTARTS", "SERVED");
+    const bool nodes = r.num_nodes > 0;
+    std::printf("  %-16s %-20s %8s %5s %-10s %6s %8s %10s%s\n", "NAME", "CLASS", "PID", "CORE",
+                "STATE", "QUEUE", "RESTARTS", "SERVED", nodes ? "  NODE" : "");
     for (const ActorRow& a : r.actors) {
-      std::printf("  %-16s %-20s %8d %5s %-10s %6" PRIu64 " %8d %10" PRIu64 "\n",
+      std::printf("  %-16s %-20s %8d %5s %-10s %6" PRIu64 " %8d %10" PRIu64 "%s\n",
                   a.name.empty() ? "-" : a.name.c_str(), a.cls.c_str(), int(a.pid),
                   a.core >= 0 ? std::to_string(a.core).c_str() : "-", a.state.c_str(), a.depth,
-                  a.restarts, a.served);
+                  a.restarts, a.served, nodes ? ("  " + std::to_string(a.node)).c_str() : "");
       // Concurrency groups, for an actor that has more than the default one.
       if (a.groups.size() < 2) continue;
       for (const GroupRow& g : a.groups) {

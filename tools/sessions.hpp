@@ -34,6 +34,13 @@ struct ActorRow {
   uint64_t served;
   uint32_t running;
   std::vector<GroupRow> groups;  // the default group first
+  int node = 0;  // where it runs: this session's node, or another (an actor of another node)
+};
+
+// A node of the job a session's node belongs to, as that node greeted it.
+struct NodeInfo {
+  int node = 0;
+  std::string host, session;
 };
 
 struct SessionRow {
@@ -47,6 +54,10 @@ struct SessionRow {
   std::string spill_file;
   uint32_t processes = 0;
   std::vector<ActorRow> actors;
+  // One node of a multi-node job (num_nodes > 0): which, and the nodes it is joined to.
+  int node = 0, num_nodes = 0;
+  std::vector<NodeInfo> nodes;  // every node that greeted it, itself included
+  uint64_t calls_out = 0, calls_in = 0;
 };
 
 // What the segment `name` says about its session (without joining it).

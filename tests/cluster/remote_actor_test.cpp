@@ -3,7 +3,8 @@
 // per-caller order, async actors, TaskError with the remote type and
 // message, pid() and output of the remote actor, kill(), restarts, a named
 // remote actor shared by the ranks of the creator's node, owned lifetimes,
-// tasks on another node's workers, and what is refused with a clear error.
+// tasks on another node's workers, `shoal status` of a node, and what is
+// refused with a clear error.
 //
 // The ranks are this test binary (SHOAL_TEST_PEER=<name>).
 #include <unistd.h>
@@ -18,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
 #include <shoal/shoal.hpp>
 
 #include "tests/cluster/mpi_jobs.hpp"
@@ -197,6 +199,28 @@ SHOAL_TEST_PEER(remote_basics) {
          return std::to_string(
              shoal::get(shoal::task(task_fail).options({.node = 1}).remote(7), 30s));
        }));
+
+  // `shoal status` of this node: the nodes it is joined to, its calls to them,
+  // and the named actor of node 1 with its node and pid there.
+  const int named_pid = shoal::get(named.task(&Counter::say).remote("named actor"), 30s);
+  const CommandResult st = run_command({shoal_bin(), "status", "--json"});
+  const auto all = nlohmann::json::parse(st.out, nullptr, false);
+  const std::string me = std::getenv("SHOAL_SESSION") ? std::getenv("SHOAL_SESSION") : "";
+  for (const auto& session : all.value("sessions", nlohmann::json::array())) {
+    if (session.value("name", "") != me) continue;
+    line("status_node", std::to_string(session.value("node", -1)));
+    line("status_num_nodes", std::to_string(session.value("num_nodes", -1)));
+    std::string joined;
+    for (const auto& n : session.value("nodes", nlohmann::json::array()))
+      joined += std::to_string(n.value("node", -1)) + (n.value("session", "").empty() ? "?" : "");
+    line("status_joined", joined);
+    line("status_calls_out", session.value("calls_to_other_nodes", 0) > 600 ? "many" : "few");
+    for (const auto& a : session.value("actors", nlohmann::json::array())) {
+      if (a.value("name", "") != "twice") continue;
+      line("status_named", std::to_string(a.value("node", -1)) + "," +
+                               (a.value("pid", 0) == named_pid ? "pid" : "other pid"));
+    }
+  }
   return 0;
 }
 
@@ -309,6 +333,11 @@ void check_basics(const Job& j) {
   EXPECT_EQ(r["owned_gone"], "yes");
   EXPECT_EQ(r["named_alive"], "5");
   EXPECT_EQ(r["tasks"], "ok");
+  EXPECT_EQ(r["status_node"], "0") << j.out;
+  EXPECT_EQ(r["status_num_nodes"], "2");
+  EXPECT_EQ(r["status_joined"], "01");
+  EXPECT_EQ(r["status_calls_out"], "many");
+  EXPECT_EQ(r["status_named"], "1,pid");
   EXPECT_EQ(r["task_error"].rfind("TaskError:std::logic_error:", 0), 0u) << r["task_error"];
   EXPECT_NE(r["task_error"].find("bad task 7"), std::string::npos) << r["task_error"];
   // The actor's own line reached mpirun's stdout with its node and pid.
