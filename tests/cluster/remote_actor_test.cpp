@@ -61,8 +61,12 @@ class AsyncEcho {
     co_await shoal::sleep_for(1ms);
     co_return s + "@" + std::to_string(shoal::node());
   }
+  shoal::Task<int> nap(int ms) {
+    co_await shoal::sleep_for(std::chrono::milliseconds(ms));
+    co_return ms;
+  }
 };
-SHOAL_ACTOR(AsyncEcho, &AsyncEcho::echo);
+SHOAL_ACTOR(AsyncEcho, &AsyncEcho::echo, &AsyncEcho::nap);
 
 // Records the calls of several callers: per-caller order and counts.
 class Sink {
@@ -100,6 +104,8 @@ template <class F>
 std::string outcome(F&& f) {
   try {
     return "ok:" + f();
+  } catch (const shoal::TaskCancelledError& e) {
+    return std::string("TaskCancelledError:") + e.what();
   } catch (const shoal::TaskError& e) {
     return "TaskError:" + e.exception_type() + ":" + e.what();
   } catch (const shoal::ActorDiedError& e) {
@@ -153,6 +159,12 @@ SHOAL_TEST_PEER(remote_basics) {
   for (int i = 0; i < 50; ++i)
     echoed &= shoal::get(echoes[size_t(i)], 30s) == std::to_string(i) + "@1";
   line("async", echoed ? "ok" : "wrong");
+  // cancel() of a call running on node 1: its one outcome is TaskCancelledError.
+  auto long_nap = a.task(&AsyncEcho::nap).remote(20'000);
+  std::this_thread::sleep_for(100ms);
+  shoal::cancel(long_nap);
+  line("cancelled", outcome([&] { return std::to_string(shoal::get(long_nap, 10s)); }));
+  line("after_cancel", std::to_string(shoal::get(a.task(&AsyncEcho::nap).remote(1), 10s)));
 
   // A restart (max_restarts 1) reruns the constructor on node 1.
   auto r = shoal::actor<Counter>().options({.max_restarts = 1, .node = 1}).remote(100);
@@ -320,6 +332,8 @@ void check_basics(const Job& j) {
                             ") raised std::runtime_error: boom")
       << j.out;
   EXPECT_EQ(r["async"], "ok");
+  EXPECT_EQ(r["cancelled"].rfind("TaskCancelledError:", 0), 0u) << r["cancelled"];
+  EXPECT_EQ(r["after_cancel"], "1");
   EXPECT_EQ(r["before_crash"], "101");
   EXPECT_EQ(r["crash"].rfind("ActorDiedError:", 0), 0u) << r["crash"];
   EXPECT_EQ(r["after_restart"], "ok:102") << j.out;
