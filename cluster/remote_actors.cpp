@@ -57,7 +57,7 @@ void RemoteActors::install() {
 
 bool RemoteActors::handles(MessageType type) const {
   return uint16_t(type) >= uint16_t(MessageType::kCreateActor) &&
-         uint16_t(type) <= uint16_t(MessageType::kCancel);
+         uint16_t(type) <= uint16_t(MessageType::kLookedUp);
 }
 
 void RemoteActors::deliver(int from, MessageType type, std::span<const std::byte> body) {
@@ -78,6 +78,10 @@ void RemoteActors::deliver(int from, MessageType type, std::span<const std::byte
       return on_result(from, body);
     case MessageType::kCancel:
       return on_cancel(from, body);
+    case MessageType::kLookup:
+      return on_lookup(from, body);
+    case MessageType::kLookedUp:
+      return on_looked_up(from, body);
     default:
       return;
   }
@@ -117,7 +121,11 @@ void RemoteActors::scan_proxies() {
     // acquire: pairs with start_actor()'s seq_cst store of kAlive, after it
     // filled the entry and formatted the ring.
     const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    if (st != ipc::ActorState::kAlive || e.kind != uint32_t(ActorKind::kRemote)) continue;
+    if (e.kind != uint32_t(ActorKind::kRemote)) continue;
+    // relaxed: written before the state store that published the entry.
+    const bool lookup =
+        e.lookup.load(std::memory_order_relaxed) == uint32_t(launcher::Lookup::kSearching);
+    if (st != ipc::ActorState::kAlive && !(lookup && st == ipc::ActorState::kStarting)) continue;
     const uint32_t gen = e.gen.load(std::memory_order_relaxed);
     if (auto known = proxies_.find(i); known != proxies_.end() && known->second.gen == gen) {
       continue;
@@ -132,8 +140,27 @@ void RemoteActors::scan_proxies() {
     p.ring = *ring;
     // relaxed: the epoch only tells us to look at the results again.
     p.cancel_epoch = e.cancel_epoch.load(std::memory_order_relaxed);
+    p.lookup = lookup;
     Proxy& placed = proxies_[i] = p;
-    send_creation(i, placed);
+    if (!lookup) {
+      send_creation(i, placed);
+      continue;
+    }
+    // get_actor() of a name this node does not have: every other node is asked.
+    LookupBody b{};
+    b.proxy_index = i;
+    b.proxy_gen = gen;
+    b.class_id = e.class_id;
+    std::memcpy(b.name, e.name, kWireNameBytes);
+    for (int n = 0; n < gw_.num_nodes(); ++n) {
+      if (n == gw_.node()) continue;
+      gw_.send(n, MessageType::kLookup, &b, sizeof(b));
+      ++placed.answers_pending;
+    }
+    if (placed.answers_pending == 0) {
+      end_proxy(i, ipc::ActorState::kDead, launcher::Lookup::kNotFound,
+                "shoal::get_actor: no live actor named \"" + text(e.name, sizeof(e.name)) + "\"");
+    }
   }
 }
 
@@ -212,7 +239,7 @@ void RemoteActors::on_created(int from, std::span<const std::byte> body) {
   if (it == proxies_.end() || it->second.gen != b.proxy_gen) {
     // The proxy died meanwhile (killed, unreferenced): so does the actor.
     if (b.ok) {
-      const ActorRefBody r{b.index, b.gen};
+      const ActorRefBody r{b.index, b.gen, b.proxy_index, b.proxy_gen};
       gw_.send(from, MessageType::kKillActor, &r, sizeof(r));
     }
     return;
@@ -336,10 +363,19 @@ void RemoteActors::check_proxy(uint32_t index, Proxy& p, bool slow) {
   // acquire: pairs with the seq_cst stores of kDead (kill_actor(), the
   // supervisor's kill_owned_actors()), which failed the calls here first.
   const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-  if (e.gen.load(std::memory_order_relaxed) != p.gen || st != ipc::ActorState::kAlive) {
+  const bool searching = p.lookup && !p.created && st == ipc::ActorState::kStarting;
+  if (e.gen.load(std::memory_order_relaxed) != p.gen ||
+      (st != ipc::ActorState::kAlive && !searching)) {
     if (p.created) {
-      const ActorRefBody r{p.remote_index, p.remote_gen};
-      gw_.send(int(p.node), MessageType::kKillActor, &r, sizeof(r));
+      // kill() ends the actor there; so does its creator's death, for one it
+      // created. Otherwise (a found actor, or its handles gone) it is let go.
+      // acquire: pairs with the seq_cst CAS that set the cause.
+      const auto cause = DeathCause(e.death_cause.load(std::memory_order_acquire));
+      const bool kill =
+          cause == DeathCause::kKilled || (cause == DeathCause::kOwnerDied && !p.lookup);
+      const ActorRefBody r{p.remote_index, p.remote_gen, index, p.gen};
+      gw_.send(int(p.node), kill ? MessageType::kKillActor : MessageType::kReleaseActor, &r,
+               sizeof(r));
     }
     // Its calls in flight were failed with its death; their answers are dropped.
     for (auto it = outbound_.begin(); it != outbound_.end();) {
@@ -385,7 +421,7 @@ void RemoteActors::check_proxy(uint32_t index, Proxy& p, bool slow) {
   // seq_cst: pairs with the seq_cst state load in submit_call()'s dead().
   e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
   launcher::fail_calls_of(s_, index);  // none pending; retires the token
-  const ActorRefBody r{p.remote_index, p.remote_gen};
+  const ActorRefBody r{p.remote_index, p.remote_gen, index, p.gen};
   gw_.send(int(p.node), MessageType::kReleaseActor, &r, sizeof(r));
   proxies_.erase(index);
 }
@@ -507,12 +543,13 @@ void RemoteActors::on_create(int from, std::span<const std::byte> body) {
                               : "actor " + cls + " could not be created" + here + ": " + e.message);
   }
   Hosted h;
+  h.index = started->index;
   h.gen = started->gen;
   h.from = from;
   h.proxy_index = b.proxy_index;
   h.proxy_gen = b.proxy_gen;
   h.token = *token;
-  hosted_[started->index] = h;
+  hosted_[{from, b.proxy_index, b.proxy_gen}] = h;
   const ActorCreatedBody r{b.proxy_index, b.proxy_gen, started->index, started->gen, 1, 0};
   gw_.send(from, MessageType::kActorCreated, &r, sizeof(r));
 }
@@ -520,9 +557,9 @@ void RemoteActors::on_create(int from, std::span<const std::byte> body) {
 void RemoteActors::report_pids() {
   for (auto it = hosted_.begin(); it != hosted_.end();) {
     Hosted& h = it->second;
-    const ipc::ActorEntry& e = s_.actor(it->first);
+    const ipc::ActorEntry& e = s_.actor(h.index);
     if (e.gen.load(std::memory_order_relaxed) != h.gen) {
-      s_.unpin(h.token);
+      unpin_token(h);
       it = hosted_.erase(it);
       continue;
     }
@@ -537,15 +574,15 @@ void RemoteActors::report_pids() {
   }
 }
 
-void RemoteActors::on_kill(int, std::span<const std::byte> body, bool kill) {
+void RemoteActors::on_kill(int from, std::span<const std::byte> body, bool kill) {
   ActorRefBody b;
   if (!read_body(body, &b)) return;
-  auto it = hosted_.find(b.index);
-  if (it == hosted_.end() || it->second.gen != b.gen) return;
+  auto it = hosted_.find({from, b.proxy_index, b.proxy_gen});
+  if (it == hosted_.end() || it->second.index != b.index || it->second.gen != b.gen) return;
   if (kill) (void)launcher::kill_actor(s_, b.index, b.gen);
   // Released: the actor ends once its ring is empty and nobody here holds
   // a handle either (ActorProcess::unreferenced()).
-  s_.unpin(it->second.token);
+  unpin_token(it->second);
   hosted_.erase(it);
 }
 
@@ -826,6 +863,127 @@ void RemoteActors::on_cancel(int from, std::span<const std::byte> body) {
   (void)launcher::request_cancel(s_, slot, in->second.result->gen);
 }
 
+void RemoteActors::unpin_token(Hosted& h) {
+  if (h.token != nullptr) s_.unpin(h.token);
+  h.token = nullptr;
+}
+
+// Ends proxy `index` here: its calls fail with `message` (and so does a
+// get_actor() waiting for it, through `lookup`).
+void RemoteActors::end_proxy(uint32_t index, ipc::ActorState state, launcher::Lookup lookup,
+                             const std::string& message) {
+  ipc::ActorEntry& e = s_.actor(index);
+  uint32_t none = uint32_t(DeathCause::kNone);
+  // seq_cst, as every setter of the cause: the first one writes the notice.
+  if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kCreationFailed),
+                                            std::memory_order_seq_cst)) {
+    launcher::copy_text(e.death_message, sizeof(e.death_message), message);
+  }
+  // relaxed: published by the state store below.
+  e.lookup.store(uint32_t(lookup), std::memory_order_relaxed);
+  // seq_cst: pairs with the seq_cst state load in submit_call()'s dead(),
+  // and with get_actor()'s acquire load, which then reads `lookup`.
+  e.state.store(uint32_t(state), std::memory_order_seq_cst);
+  launcher::fail_calls_of(s_, index);
+  proxies_.erase(index);
+}
+
+void RemoteActors::on_lookup(int from, std::span<const std::byte> body) {
+  LookupBody b;
+  if (!read_body(body, &b)) return;
+  LookedUpBody r{};
+  r.proxy_index = b.proxy_index;
+  r.proxy_gen = b.proxy_gen;
+  r.outcome = kLookupNone;
+  const std::string name = text(b.name, sizeof(b.name));
+  for (uint32_t i = 0; i < s_.actor_count() && !name.empty(); ++i) {
+    const ipc::ActorEntry& e = s_.actor(i);
+    // acquire: pairs with start_actor()'s state stores: name, class and kind
+    // are written before.
+    const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
+    if (!launcher::live_state(st) || st == ipc::ActorState::kCreating ||
+        e.kind == uint32_t(ActorKind::kRemote) || text(e.name, sizeof(e.name)) != name) {
+      continue;
+    }
+    std::memcpy(r.class_name, e.class_name, kWireNameBytes);
+    if (e.class_id != b.class_id) {
+      r.outcome = kLookupWrongClass;
+      break;
+    }
+    Hosted h;
+    h.index = i;
+    h.gen = e.gen.load(std::memory_order_relaxed);
+    if (e.token != 0) {
+      // Our reference keeps an owned actor alive while that node holds handles.
+      auto pinned = s_.pin(uint32_t(e.token >> 32), uint32_t(e.token));
+      if (!pinned) continue;  // its last handle is gone: it is ending
+      h.token = *pinned;
+    }
+    h.from = from;
+    h.proxy_index = b.proxy_index;
+    h.proxy_gen = b.proxy_gen;
+    // acquire: pairs with the release store of pid in ActorProcess::run().
+    h.pid_sent = e.pid.load(std::memory_order_acquire);
+    if (auto old = hosted_.find({from, b.proxy_index, b.proxy_gen}); old != hosted_.end()) {
+      unpin_token(old->second);
+    }
+    hosted_[{from, b.proxy_index, b.proxy_gen}] = h;
+    r.outcome = kLookupFound;
+    r.index = i;
+    r.gen = h.gen;
+    r.kind = e.kind;
+    r.pid = h.pid_sent;
+    break;
+  }
+  gw_.send(from, MessageType::kLookedUp, &r, sizeof(r));
+}
+
+void RemoteActors::on_looked_up(int from, std::span<const std::byte> body) {
+  LookedUpBody b;
+  if (!read_body(body, &b)) return;
+  auto it = proxies_.find(b.proxy_index);
+  const bool waiting = it != proxies_.end() && it->second.gen == b.proxy_gen && it->second.lookup &&
+                       !it->second.created;
+  if (!waiting) {
+    // Found a second time (the name on two nodes), or for a search that ended.
+    if (b.outcome == kLookupFound) {
+      const ActorRefBody r{b.index, b.gen, b.proxy_index, b.proxy_gen};
+      gw_.send(from, MessageType::kReleaseActor, &r, sizeof(r));
+    }
+    return;
+  }
+  Proxy& p = it->second;
+  ipc::ActorEntry& e = s_.actor(b.proxy_index);
+  const std::string name = text(e.name, sizeof(e.name));
+  if (b.outcome == kLookupFound) {
+    p.created = true;
+    p.node = uint32_t(from);
+    p.remote_index = b.index;
+    p.remote_gen = b.gen;
+    // Written before the state store that publishes the binding.
+    e.home_node = uint32_t(from);
+    e.home_kind = b.kind;
+    // release: pairs with actor_pid()'s acquire load.
+    e.remote_pid.store(b.pid, std::memory_order_release);
+    // relaxed: published by the state store below.
+    e.lookup.store(uint32_t(launcher::Lookup::kFound), std::memory_order_relaxed);
+    // seq_cst, as every state store; get_actor() (acquire) then hands it out.
+    e.state.store(uint32_t(ipc::ActorState::kAlive), std::memory_order_seq_cst);
+    return;
+  }
+  if (b.outcome == kLookupWrongClass) {
+    // The class it has there, for get_actor()'s TypeMismatchError.
+    std::memcpy(e.class_name, b.class_name, sizeof(e.class_name));
+    e.class_name[sizeof(e.class_name) - 1] = '\0';
+    return end_proxy(b.proxy_index, ipc::ActorState::kDead, launcher::Lookup::kWrongClass,
+                     "shoal::get_actor: actor \"" + name + "\" on node " + std::to_string(from) +
+                         " is a " + text(b.class_name, sizeof(b.class_name)));
+  }
+  if (--p.answers_pending > 0) return;
+  end_proxy(b.proxy_index, ipc::ActorState::kDead, launcher::Lookup::kNotFound,
+            "shoal::get_actor: no live actor named \"" + name + "\" on any node");
+}
+
 void RemoteActors::stopping(const std::string& why) {
   for (auto& [index, p] : proxies_) {
     ipc::ActorEntry& e = s_.actor(index);
@@ -850,7 +1008,7 @@ void RemoteActors::stopping(const std::string& why) {
   inbound_by_call_.clear();
   waiting_.clear();
   for (auto& [index, h] : hosted_)
-    s_.unpin(h.token);
+    unpin_token(h);
   hosted_.clear();
   // release: pairs with the creators' acquire load: no gateway serves now.
   s_.header().gateway_slot.store(0, std::memory_order_release);

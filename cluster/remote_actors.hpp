@@ -37,12 +37,14 @@
 #include <deque>
 #include <map>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <vector>
 
 #include "cluster/gateway.hpp"
 #include "cluster/wire.hpp"
 #include "ipc/request_ring.hpp"
+#include "launcher/actor_lifecycle.hpp"
 #include "store/store.hpp"
 
 namespace shoal::cluster {
@@ -76,6 +78,8 @@ class RemoteActors final : public GatewayService {
     uint32_t remote_index = 0;
     uint32_t remote_gen = 0;
     bool owned = false;
+    bool lookup = false;      // made by get_actor(): bound by the first node that has the name
+    int answers_pending = 0;  // a lookup's nodes that have not answered yet
     uint32_t cancel_epoch = 0;
     uint32_t in_flight = 0;  // calls forwarded, not answered yet
     ipc::RequestRing ring;
@@ -85,11 +89,12 @@ class RemoteActors final : public GatewayService {
     bool cancel_sent = false;
   };
   struct Hosted {
+    uint32_t index = 0;  // the actor's entry here
     uint32_t gen = 0;
-    int from = 0;  // the node that created it
+    int from = 0;  // the node whose entry stands for it
     uint32_t proxy_index = 0;
     uint32_t proxy_gen = 0;
-    store::RefRecord* token = nullptr;  // owned by this gateway
+    store::RefRecord* token = nullptr;  // our reference on its token (none: a detached actor)
     int32_t pid_sent = 0;
   };
   struct Inbound {
@@ -115,12 +120,17 @@ class RemoteActors final : public GatewayService {
   void on_created(int from, std::span<const std::byte> body);
   void on_pid(int from, std::span<const std::byte> body);
   void on_result(int from, std::span<const std::byte> body);
+  void on_looked_up(int from, std::span<const std::byte> body);
+  void end_proxy(uint32_t index, ipc::ActorState state, launcher::Lookup lookup,
+                 const std::string& message);
 
   // ---- inbound ----
   void on_create(int from, std::span<const std::byte> body);
   void on_call(int from, std::span<const std::byte> body);
   void on_cancel(int from, std::span<const std::byte> body);
   void on_kill(int from, std::span<const std::byte> body, bool kill);
+  void on_lookup(int from, std::span<const std::byte> body);
+  void unpin_token(Hosted& h);
   void answer_error(int from, uint64_t call_id, uint32_t kind, const std::string& message,
                     const ipc::ActorEntry* actor);
   bool push_waiting();
@@ -136,7 +146,9 @@ class RemoteActors final : public GatewayService {
   uint64_t next_slow_ns_ = 0;
   std::map<uint32_t, Proxy> proxies_;  // by proxy index
   std::unordered_map<uint64_t, Outbound> outbound_;
-  std::map<uint32_t, Hosted> hosted_;              // by actor index
+  // The actors of this node that other nodes' entries stand for, by (node,
+  // proxy index, proxy gen): one reference each on the actor's token.
+  std::map<std::tuple<int, uint32_t, uint32_t>, Hosted> hosted_;
   std::unordered_map<uint32_t, Inbound> inbound_;  // by result slot
   std::map<std::pair<int, uint64_t>, uint32_t> inbound_by_call_;
   std::map<uint32_t, std::deque<Waiting>> waiting_;  // by actor index

@@ -41,6 +41,8 @@ enum class MessageType : uint16_t {
   kCall = 37,          // CallBody + the arguments: call the receiver's actor
   kResult = 38,        // ResultBody + the payload: the one outcome of a kCall
   kCancel = 39,        // CancelBody: shoal::cancel() of a kCall the receiver runs
+  kLookup = 40,        // LookupBody: get_actor() of a name the sender's node does not have
+  kLookedUp = 41,      // LookedUpBody: the answer to kLookup
   // ---- messages of the code that embeds a gateway (the bench, tests) ----
   kFirstExtension = 0x8000,
 };
@@ -189,8 +191,10 @@ struct ActorPidBody {
   uint32_t pad;
 };
 struct ActorRefBody {
-  uint32_t index;
+  uint32_t index;  // the actor's entry on the receiver's node
   uint32_t gen;
+  uint32_t proxy_index;  // the sender's entry standing for it
+  uint32_t proxy_gen;
 };
 inline constexpr uint16_t kResultInlineOk = 1;  // ResultBody::flags: 16-byte alignment will do
 struct CallBody {
@@ -218,6 +222,26 @@ static_assert(sizeof(ResultBody) == 32 && std::is_trivially_copyable_v<ResultBod
 struct CancelBody {
   uint64_t call_id;
 };
+struct LookupBody {
+  uint32_t proxy_index;
+  uint32_t proxy_gen;
+  uint64_t class_id;
+  char name[kWireNameBytes];
+};
+inline constexpr uint32_t kLookupNone = 0, kLookupFound = 1, kLookupWrongClass = 2;
+struct LookedUpBody {
+  uint32_t proxy_index;
+  uint32_t proxy_gen;
+  uint32_t outcome;  // kLookup*
+  uint32_t index;    // found: the actor's entry on the sender's node
+  uint32_t gen;
+  uint32_t kind;  // found: its launcher::ActorKind
+  int32_t pid;    // found: its process, 0 if none yet
+  uint32_t pad;
+  char class_name[kWireNameBytes];  // found or wrong class: its class
+};
+static_assert(std::is_trivially_copyable_v<LookupBody> &&
+              std::is_trivially_copyable_v<LookedUpBody>);
 static_assert(std::is_trivially_copyable_v<ActorCreatedBody> &&
               std::is_trivially_copyable_v<ActorPidBody> &&
               std::is_trivially_copyable_v<ActorRefBody> &&

@@ -87,7 +87,10 @@ struct alignas(64) ActorEntry {
   // kRemote entries: the pid of the actor's process on its node, 0 until that node reports it.
   // Written by this node's gateway; never a pid of this machine to signal.
   std::atomic<int32_t> remote_pid;
-  uint8_t pad1[40];
+  // kRemote entries made by get_actor() for a name on another node: how the
+  // search went (launcher::Lookup), written by this node's gateway.
+  std::atomic<uint32_t> lookup;
+  uint8_t pad1[36];
 
   // Lines 3..: identity (immutable after kCreating) and the death notice.
   char name[64];  // "" for unnamed actors

@@ -28,6 +28,17 @@ enum class DeathCause : uint32_t {
   kUnreferenced = 6,    // an owned actor no handle referred to any more
 };
 
+// The word `lookup` of a kRemote entry that get_actor() made to find a name
+// on the other nodes (its home_node is kAnyNode until one answers).
+enum class Lookup : uint32_t {
+  kNone = 0,        // not a lookup (an actor created on another node)
+  kSearching = 1,   // asked; the entry is kStarting
+  kFound = 2,       // bound to the actor of that name: kAlive
+  kNotFound = 3,    // no node has it: kDead
+  kWrongClass = 4,  // a node has it with another class (death_message says which): kDead
+};
+inline constexpr uint32_t kAnyNode = 0xffffffffu;
+
 // How long an actor lives (the word `lifetime` of an ipc::ActorEntry).
 enum class ActorLifetime : uint32_t {
   kOwned = 0,     // until no handle refers to it, or its creator is gone

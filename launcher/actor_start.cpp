@@ -71,7 +71,14 @@ Result<StartedActor, StartError> start_actor(store::Store& s, const NewActor& sp
     // acquire: pairs with the state stores below and the supervisor's: the
     // entry's name was written before them.
     const auto st = ipc::ActorState(e.state.load(std::memory_order_acquire));
-    if (!spec.name.empty() && live_state(st) &&
+    // A get_actor() still asking the other nodes for the name holds no name:
+    // an actor created meanwhile takes it (and the search may find it).
+    // relaxed: written before the state store that published the entry.
+    const bool searching =
+        e.kind == uint32_t(ActorKind::kRemote) &&
+        e.lookup.load(std::memory_order_relaxed) == uint32_t(Lookup::kSearching) &&
+        st == ipc::ActorState::kStarting;
+    if (!spec.name.empty() && live_state(st) && !searching && !spec.lookup &&
         std::strncmp(e.name, spec.name.c_str(), sizeof(e.name)) == 0) {
       h.registry_lock.unlock();
       return failed(StartFailure::kNameTaken,
@@ -152,6 +159,8 @@ Result<StartedActor, StartError> start_actor(store::Store& s, const NewActor& sp
   e.process.store(ipc::kNoProcess, std::memory_order_relaxed);
   e.pid.store(0, std::memory_order_relaxed);
   e.remote_pid.store(0, std::memory_order_relaxed);
+  e.lookup.store(uint32_t(spec.lookup ? Lookup::kSearching : Lookup::kNone),
+                 std::memory_order_relaxed);
   e.incarnation.store(0, std::memory_order_relaxed);
   e.restarts.store(0, std::memory_order_relaxed);
   e.cancel_epoch.store(0, std::memory_order_relaxed);
@@ -193,8 +202,10 @@ Result<StartedActor, StartError> start_actor(store::Store& s, const NewActor& sp
     ring.header().consumer.store(spec.ring_consumer, std::memory_order_relaxed);
     // seq_cst, like every store of an actor's state (submit_call()'s Dekker
     // with the supervisor). It publishes the fields above and the ring to
-    // callers and to the gateway, which serves the entry from now on.
-    e.state.store(uint32_t(ipc::ActorState::kAlive), std::memory_order_seq_cst);
+    // callers and to the gateway, which serves the entry from now on (a
+    // lookup's once a node has answered: kAlive then).
+    e.state.store(uint32_t(spec.lookup ? ipc::ActorState::kStarting : ipc::ActorState::kAlive),
+                  std::memory_order_seq_cst);
     return StartedActor{index, gen};
   }
   // seq_cst, like every store of an actor's state: the state is the flag of

@@ -46,6 +46,9 @@ struct NewActor {
   uint32_t home_node = 0;
   ActorKind home_kind = ActorKind::kThreaded;  // the kind it has on its node
   uint32_t ring_consumer = 0;
+  // kRemote made by get_actor(): the entry stays kStarting (calls queue) while
+  // the gateway asks the other nodes for the name (home_node is kAnyNode).
+  bool lookup = false;
 };
 
 struct StartedActor {

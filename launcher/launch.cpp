@@ -273,7 +273,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
   std::fflush(nullptr);
   int first_failure = 0;
   bool stopping = false;
-  bool signalled = false, reported_done = false;
+  bool signalled = false, reported_done = false, job_known = false;
   uint64_t kill_deadline = 0;
   const pid_t launcher_pid = ::getpid();
   for (int r = 0; r < int(ranks.size()); ++r) {
@@ -386,7 +386,21 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
       open |= rk.out.open() || rk.err.open();
       logs_open |= rk.log_out.open() || rk.log_err.open();
     }
-    if (!running && !open && logs_open && !fork_servers_told) {
+    // A node of a multi-node job is done when its ranks are; it then serves
+    // the other nodes (the actors its ranks left behind included) until the
+    // whole job is, and only then ends those actors.
+    if (!running && !open && link != nullptr) {
+      if (!reported_done) link->local_done(first_failure);
+      reported_done = true;
+      if (!job_known) {
+        if (const std::optional<int> job = link->job_status()) {
+          first_failure = *job;
+          job_known = true;
+        }
+      }
+    }
+    const bool ranks_over = !running && !open && (link == nullptr || job_known);
+    if (ranks_over && logs_open && !fork_servers_told) {
       // acquire: pairs with the node server's release store of its slot.
       const uint32_t spawner = s.header().node_spawner.load(std::memory_order_acquire);
       stop_fork_servers(s, spawner == 0 ? ipc::kNoProcess : ipc::ProcessSlotId(spawner - 1));
@@ -396,17 +410,7 @@ int run_launch(const LaunchOptions& opt, std::string* timeline_path) {
     if (logs_open && fork_servers_told && ipc::now_ns() > fork_servers_deadline) {
       logs_open = false;  // the session's end below kills what did not stop
     }
-    if (!running && !open && !logs_open) {
-      if (link == nullptr) break;
-      // The node's ranks are done; its session serves the other nodes until
-      // the whole job is.
-      if (!reported_done) link->local_done(first_failure);
-      reported_done = true;
-      if (const std::optional<int> job = link->job_status()) {
-        first_failure = *job;
-        break;
-      }
-    }
+    if (ranks_over && !logs_open) break;
     fds.clear();
     fds.push_back(pollfd{sig_fd, POLLIN, 0});
     if (link != nullptr) fds.push_back(pollfd{link->event_fd(), POLLIN, 0});

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 #include <vector>
@@ -56,6 +57,7 @@ struct NewActor {
   std::vector<GroupInfo> groups;     // beyond the default group (whose limit is max_concurrency)
   uint32_t home_node = 0;            // kRemote: the node the actor lives on
   launcher::ActorKind home_kind = launcher::ActorKind::kThreaded;  // kRemote: its kind there
+  bool lookup = false;         // kRemote made by get_actor() (launcher::NewActor::lookup)
   uint32_t ring_consumer = 0;  // kRemote: the gateway's process slot
 };
 
@@ -124,10 +126,13 @@ ActorId start_actor(const NewActor& spec) {
   for (const GroupInfo& g : spec.groups)
     n.groups.push_back(launcher::GroupLimit{g.name, g.limit});
   n.owner = s.me();
-  n.spawner = rt.spawner;
+  // An entry standing for an actor of another node has no fork server here:
+  // it names its gateway, so that no fork server counts it as its own.
+  n.spawner = spec.kind == launcher::ActorKind::kRemote ? spec.ring_consumer : rt.spawner;
   n.home_node = spec.home_node;
   n.home_kind = spec.home_kind;
   n.ring_consumer = spec.ring_consumer;
+  n.lookup = spec.lookup;
   auto started = launcher::start_actor(s, n);
   if (!started) {
     const launcher::StartError& e = started.error();
@@ -316,10 +321,13 @@ uint32_t check_call_options(const CallOptions& o) {
   return uint32_t(o.generator_backpressure.value_or(0));
 }
 
-ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
-                   ObjectRefBase* token) {
-  Runtime& rt = runtime();
-  store::Store& s = *rt.store;
+namespace {
+
+// The live actor named `name` in this session, if any (an entry standing for
+// one of another node included, once its node has answered): a new
+// reference on its token in *token. Throws TypeMismatchError for another class.
+std::optional<ActorId> find_local(store::Store& s, const std::string& name, uint64_t class_id,
+                                  std::string_view class_name, ObjectRefBase* token) {
   for (uint32_t i = 0; i < s.actor_count(); ++i) {
     ipc::ActorEntry& e = s.actor(i);
     // acquire: pairs with the state stores of start_actor(): the entry's
@@ -330,14 +338,29 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
       continue;
     }
     // Its creator may still be writing the entry (class, ring): that takes
-    // microseconds, and if the creator dies the supervisor marks it dead.
+    // microseconds, and if the creator dies the supervisor marks it dead. A
+    // search of the other nodes for the name takes a round trip to each.
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (st == ipc::ActorState::kCreating && std::chrono::steady_clock::now() < deadline) {
+    auto searching = [&] {
+      // relaxed: written before the state store that ends the search.
+      return st == ipc::ActorState::kStarting && e.kind == uint32_t(launcher::ActorKind::kRemote) &&
+             e.lookup.load(std::memory_order_relaxed) == uint32_t(launcher::Lookup::kSearching);
+    };
+    while ((st == ipc::ActorState::kCreating || searching()) &&
+           std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::microseconds(20));
-      // acquire: as above.
+      // acquire: as above; the gateway's seq_cst store ends a search.
       st = ipc::ActorState(e.state.load(std::memory_order_acquire));
     }
-    if (!live_state(st) || st == ipc::ActorState::kCreating) continue;
+    if (e.kind == uint32_t(launcher::ActorKind::kRemote) &&
+        e.lookup.load(std::memory_order_relaxed) == uint32_t(launcher::Lookup::kWrongClass)) {
+      // Another node has the name, with the class the gateway wrote here.
+      const std::string actual(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
+      throw TypeMismatchError("shoal::get_actor: actor \"" + name + "\" is a " + actual +
+                                  ", not a " + std::string(class_name),
+                              std::string(class_name), actual);
+    }
+    if (!live_state(st) || st == ipc::ActorState::kCreating || searching()) continue;
     if (e.class_id != class_id) {
       const std::string actual(e.class_name, strnlen(e.class_name, sizeof(e.class_name)));
       throw TypeMismatchError("shoal::get_actor: actor \"" + name + "\" is a " + actual +
@@ -355,7 +378,49 @@ ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view 
     }
     return id;
   }
-  throw ActorNotFoundError("shoal::get_actor: no live actor named \"" + name + "\"");
+  return std::nullopt;
+}
+
+}  // namespace
+
+ActorId find_actor(const std::string& name, uint64_t class_id, std::string_view class_name,
+                   ObjectRefBase* token) {
+  Runtime& rt = runtime();
+  store::Store& s = *rt.store;
+  // Not here: the other nodes are asked through an entry standing for the
+  // actor of that name (kRemote, kStarting while its gateway asks them). A
+  // name another process of this node is looking up already is that search's.
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (auto id = find_local(s, name, class_id, class_name, token)) return *id;
+    // acquire: pairs with the gateway's release store once it serves.
+    const uint32_t gateway = s.header().gateway_slot.load(std::memory_order_acquire);
+    if (shoal::num_nodes() <= 1 || gateway == 0 || name.empty()) break;
+    // Its own token, as an owned actor's: the entry ends (and lets go of the
+    // actor on its node) when no handle here refers to it any more.
+    auto rec = s.create_object(store::ObjectState::kPending, store::WriterId::process(s.me()), 1);
+    if (!rec) throw_store_error(rec.error(), "shoal::get_actor", 0);
+    ObjectRefBase own_token = RefAccess::adopt<char>(*rec);
+    NewActor n;
+    n.class_name = class_name;
+    n.class_id = class_id;
+    n.kind = launcher::ActorKind::kRemote;
+    n.name = name;
+    n.lifetime = launcher::ActorLifetime::kOwned;
+    n.token = RefAccess::record(own_token);
+    n.home_node = launcher::kAnyNode;
+    n.ring_consumer = gateway - 1;
+    n.lookup = true;
+    try {
+      (void)start_actor(n);
+    } catch (const UsageError&) {
+      continue;  // the name was just taken here: look again
+    }
+    launcher::notify_gateway(s);
+    if (auto id = find_local(s, name, class_id, class_name, token)) return *id;
+    break;
+  }
+  throw ActorNotFoundError("shoal::get_actor: no live actor named \"" + name + "\"" +
+                           (shoal::num_nodes() > 1 ? " on any node" : ""));
 }
 
 uint32_t find_group(ActorId id, const std::string& name) {

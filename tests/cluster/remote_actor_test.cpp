@@ -282,6 +282,57 @@ SHOAL_TEST_PEER(remote_callers) {
   return 0;
 }
 
+// Node 1 creates a detached actor named "shared"; the ranks of nodes 0 and 2
+// find it with get_actor() and call it 1,000 times each. Node 0 also looks up
+// a name no node has, and "shared" as another class.
+SHOAL_TEST_PEER(remote_names) {
+  if (shoal::node() == 1) {
+    auto made = shoal::actor<Counter>()
+                    .options({.name = "shared", .lifetime = shoal::Lifetime::kDetached})
+                    .remote(0);
+    // Serves until the other nodes are done with it.
+    for (int i = 0; i < 3000 && shoal::get(made.task(&Counter::add).remote(0), 30s) < 2000; ++i)
+      std::this_thread::sleep_for(10ms);
+    return 0;
+  }
+  shoal::ActorHandle<Counter> shared;
+  for (int i = 0; i < 1000 && !shared.valid(); ++i) {
+    try {
+      shared = shoal::get_actor<Counter>("shared");
+    } catch (const shoal::ActorNotFoundError&) {
+      std::this_thread::sleep_for(10ms);  // node 1 has not made it yet
+    }
+  }
+  const std::string me = "node" + std::to_string(shoal::node());
+  line(me + "_found", shared.valid() ? "yes" : "no");
+  if (!shared.valid()) return 1;
+  line(me + "_actor_node", std::to_string(shoal::get(shared.task(&Counter::node).remote(), 30s)));
+  std::vector<shoal::ObjectRef<int>> adds;
+  for (int i = 0; i < 1000; ++i)
+    adds.push_back(shared.task(&Counter::add).remote(1));
+  for (const auto& a : adds)
+    shoal::get(a, 30s);
+  if (shoal::node() != 0) return 0;
+  line("missing", outcome([&] {
+         shoal::get_actor<Counter>("nobody has this name");
+         return std::string("found");
+       }));
+  std::string mismatch = "none";
+  try {
+    shoal::get_actor<Sink>("shared");
+  } catch (const shoal::TypeMismatchError& e) {
+    mismatch = e.what();
+  }
+  line("mismatch", mismatch);
+  int total = 0;
+  for (int i = 0; i < 3000 && total < 2000; ++i) {
+    total = shoal::get(shared.task(&Counter::add).remote(0), 30s);
+    if (total < 2000) std::this_thread::sleep_for(10ms);
+  }
+  line("shared_total", std::to_string(total));
+  return 0;
+}
+
 namespace {
 
 struct Job {
@@ -388,5 +439,22 @@ TEST(RemoteActors, TwoCallersOfOneNodeIntoANamedActorOfAnotherEachResultExactlyO
   EXPECT_EQ(r["caller0_wrong"], "0") << j.out;
   EXPECT_EQ(r["caller1_wrong"], "0") << j.out;
   EXPECT_NE(j.out.find("remote summary calls=40000 disorder=0 done=2"), std::string::npos) << j.out;
+  expect_nothing_left(j);
+}
+
+TEST(RemoteActors, GetActorFindsANamedActorOfAnotherNodeFromEveryNode) {
+  SHOAL_SKIP_WITHOUT_MPI();
+  const Job j = run_job(3, kTcp, 1, "remote_names");
+  ASSERT_EQ(j.code, 0) << j.out << j.err;
+  auto r = results(j);
+  EXPECT_EQ(r["node0_found"], "yes") << j.out;
+  EXPECT_EQ(r["node2_found"], "yes") << j.out;
+  EXPECT_EQ(r["node0_actor_node"], "1");
+  EXPECT_EQ(r["node2_actor_node"], "1");
+  EXPECT_EQ(r["missing"],
+            "Error:shoal::get_actor: no live actor named \"nobody has this name\" on any node")
+      << j.out;
+  EXPECT_EQ(r["mismatch"], "shoal::get_actor: actor \"shared\" is a Counter, not a Sink") << j.out;
+  EXPECT_EQ(r["shared_total"], "2000") << j.out;
   expect_nothing_left(j);
 }
