@@ -229,9 +229,10 @@ ActorCreator<A> actor() {
 }
 
 // The live actor registered under `name` by any process of the session; the handle keeps an owned
-// actor alive like any other. Throws ActorNotFoundError if there is none (an owned actor whose
-// last handle is gone counts as none), TypeMismatchError if it is not an A, UsageError without a
-// session.
+// actor alive like any other. In a multi-node job, a name this node's session does not have is
+// asked of the other nodes (a round trip to each), and the handle calls that node's actor. Throws
+// ActorNotFoundError if there is none (an owned actor whose last handle is gone counts as none),
+// TypeMismatchError if it is not an A, UsageError without a session.
 template <class A>
 ActorHandle<A> get_actor(const std::string& name) {
   ObjectRefBase token;
