@@ -15,7 +15,8 @@ namespace shoal::cluster {
 
 Gateway::Gateway(Options options) : options_(options) {
   event_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (options_.wake != nullptr) wake_ = options_.wake;
+  // relaxed: before the gateway thread and any poster exist.
+  if (options_.wake != nullptr) wake_.store(options_.wake, std::memory_order_relaxed);
 }
 
 void Gateway::add_service(GatewayService* service) {
@@ -28,9 +29,15 @@ void Gateway::detach_services() {
     for (GatewayService* svc : services_)
       svc->stopping("the session is ending");
     services_.clear();
+    // The slot's wake word goes with the segment: sleep on our own from now on.
+    // release: pairs with the acquire load in wake().
+    wake_.store(&own_wake_, std::memory_order_release);
   };
   if (thread_.joinable()) {
     call(detach);
+    // A thread that had ended ran none of it: posters wake our own word too.
+    // release: pairs with the acquire load in wake().
+    wake_.store(&own_wake_, std::memory_order_release);
   } else {
     detach();  // never started: nobody else runs them
   }
@@ -76,7 +83,7 @@ void Gateway::post(std::function<void()> fn) {
   }
   // release: pairs with the exchange in drain_posted(); then wake a sleeper.
   work_.store(true, std::memory_order_release);
-  wake_->notify();
+  wake()->notify();
 }
 
 void Gateway::call(const std::function<void()>& fn) {
@@ -99,7 +106,7 @@ void Gateway::report_failure(int status) {
     origin_ = true;
   }
   work_.store(true, std::memory_order_release);
-  wake_->notify();
+  wake()->notify();
 }
 
 void Gateway::finish_local(int status) {
@@ -111,7 +118,7 @@ void Gateway::finish_local(int status) {
     if (lost_ || abandoned_) publish(job_status_, status);
   }
   work_.store(true, std::memory_order_release);
-  wake_->notify();
+  wake()->notify();
 }
 
 void Gateway::abandon() {
@@ -121,7 +128,7 @@ void Gateway::abandon() {
     if (local_status_) publish(job_status_, *local_status_);
   }
   work_.store(true, std::memory_order_release);
-  wake_->notify();
+  wake()->notify();
 }
 
 void Gateway::lose(const std::string& why) {
@@ -136,7 +143,7 @@ void Gateway::lose(const std::string& why) {
     if (local_status_) publish(job_status_, *local_status_);
   }
   work_.store(true, std::memory_order_release);
-  wake_->notify();
+  wake()->notify();
 }
 
 bool Gateway::abandoned() {
@@ -427,7 +434,8 @@ void Gateway::run() {
       continue;
     }
     if (backoff.idle(transport_->busy())) continue;
-    const uint32_t token = wake_->prepare();
+    ipc::WakeWord* const sleep_on = wake();
+    const uint32_t token = sleep_on->prepare();
     // acquire: pairs with the release of post(); seen set, it is not slept through.
     if (work_.load(std::memory_order_acquire)) continue;
     // A ring push or a seal since the last turn notified before prepare():
@@ -439,7 +447,7 @@ void Gateway::run() {
       backoff.worked();
       continue;
     }
-    wake_->park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
+    sleep_on->park(token, std::chrono::nanoseconds(backoff.sleep_ns()));
   }
   exit_thread(false);
 }

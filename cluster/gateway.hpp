@@ -85,8 +85,8 @@ class Gateway {
   // outlives the gateway thread).
   void add_service(GatewayService* service);
   // Stops the services (their stopping()) and drops them, on the gateway
-  // thread; returns once done (at once if that thread has ended). Before the
-  // store they use goes away.
+  // thread, which from then on sleeps on a word of its own; returns once done
+  // (at once if that thread has ended). Before the store goes away.
   void detach_services();
   // Before start(): who takes the objects other nodes send (ObjectTransfer).
   using ObjectReceived =
@@ -168,8 +168,11 @@ class Gateway {
   int node_ = 0;
   int num_nodes_ = 1;
   int event_fd_ = -1;
+  // Where the gateway thread sleeps when idle, and posters wake it: the
+  // slot's word (Options::wake) until detach_services(), then our own.
+  ipc::WakeWord* wake() const { return wake_.load(std::memory_order_acquire); }
   ipc::WakeWord own_wake_;
-  ipc::WakeWord* wake_ = &own_wake_;  // the gateway thread sleeps here when idle
+  std::atomic<ipc::WakeWord*> wake_{&own_wake_};
   std::vector<GatewayService*> services_;
 
   // Posted work and the job's end as other threads see it (mu_).
