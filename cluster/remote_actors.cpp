@@ -167,17 +167,9 @@ void RemoteActors::scan_proxies() {
 void RemoteActors::send_creation(uint32_t index, Proxy& p) {
   ipc::ActorEntry& e = s_.actor(index);
   auto fail_creation = [&](const std::string& why) {
-    uint32_t none = uint32_t(DeathCause::kNone);
-    // seq_cst, as every setter of the cause: the first one writes the notice.
-    if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kCreationFailed),
-                                              std::memory_order_seq_cst)) {
-      launcher::copy_text(e.death_message, sizeof(e.death_message), why);
-    }
-    // seq_cst: pairs with the seq_cst state load in submit_call()'s dead().
-    e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
-    launcher::fail_calls_of(s_, index);
-    proxies_.erase(index);
+    end_proxy(index, ipc::ActorState::kDead, launcher::Lookup::kNone, why);
   };
+
   CreateActorBody b{};
   b.proxy_index = index;
   b.proxy_gen = p.gen;
@@ -246,20 +238,10 @@ void RemoteActors::on_created(int from, std::span<const std::byte> body) {
   }
   Proxy& p = it->second;
   if (!b.ok) {
-    ipc::ActorEntry& e = s_.actor(b.proxy_index);
     const size_t n =
         body.size() - sizeof(b) < b.message_bytes ? body.size() - sizeof(b) : b.message_bytes;
     const std::string message(reinterpret_cast<const char*>(body.data() + sizeof(b)), n);
-    uint32_t none = uint32_t(DeathCause::kNone);
-    // seq_cst, as every setter of the cause: the first one writes the notice.
-    if (e.death_cause.compare_exchange_strong(none, uint32_t(DeathCause::kCreationFailed),
-                                              std::memory_order_seq_cst)) {
-      launcher::copy_text(e.death_message, sizeof(e.death_message), message);
-    }
-    // seq_cst: pairs with the seq_cst state load in submit_call()'s dead().
-    e.state.store(uint32_t(ipc::ActorState::kDead), std::memory_order_seq_cst);
-    launcher::fail_calls_of(s_, b.proxy_index);
-    proxies_.erase(it);
+    end_proxy(b.proxy_index, ipc::ActorState::kDead, launcher::Lookup::kNone, message);
     return;
   }
   p.created = true;
@@ -644,7 +626,7 @@ void RemoteActors::on_call(int from, std::span<const std::byte> body) {
   h.result_gen = rec->gen;
   h.caller = uint16_t(s_.me());
   h.flags = uint16_t(b.flags & detail::kCallGroupMask);
-  std::vector<std::byte> cell(detail::kCallPayloadBytes);
+  Cell cell{};
   const std::byte* args = body.data() + sizeof(b);
   if (b.args_bytes <= detail::kInlineArgBytes) {
     h.args_len = b.args_bytes;
@@ -714,40 +696,31 @@ void RemoteActors::on_call(int from, std::span<const std::byte> body) {
   // In arrival order: behind the calls already waiting for room.
   auto w = waiting_.find(b.index);
   if (w != waiting_.end() && !w->second.empty()) {
-    w->second.push_back(Waiting{in, std::move(cell)});
+    w->second.push_back(Waiting{in, cell});
     return;
   }
-  if (!push_cell(b.index, cell)) waiting_[b.index].push_back(Waiting{in, std::move(cell)});
+  if (!push_cell(b.index, cell)) waiting_[b.index].push_back(Waiting{in, cell});
 }
 
 // Pushes one cell into actor `index`'s ring; false if the ring is full.
-bool RemoteActors::push_cell(uint32_t index, const std::vector<std::byte>& cell) {
+bool RemoteActors::push_cell(uint32_t index, const Cell& cell) {
   ipc::ActorEntry& a = s_.actor(index);
   ipc::RequestRing* ring = ring_of(index, a.gen.load(std::memory_order_relaxed));
   CallHeader h;
   std::memcpy(&h, cell.data(), sizeof(h));
-  if (ring == nullptr) {
-    if (s_.objects().claim_for_failure(h.result_slot, h.result_gen, s_.me())) {
-      store::ErrorPayload e;
-      e.kind = store::ErrorKind::kObjectLost;
-      e.message = "shoal: the request ring of actor " + text(a.class_name, sizeof(a.class_name)) +
-                  " on node " + std::to_string(gw_.node()) + " is corrupt";
-      (void)store::seal_error(s_, h.result_slot, e);
-    }
+  // A ring that fails validation: the call ends with an error naming it.
+  auto corrupt = [&] {
+    if (!s_.objects().claim_for_failure(h.result_slot, h.result_gen, s_.me())) return true;
+    store::ErrorPayload e;
+    e.kind = store::ErrorKind::kObjectLost;
+    e.message = "shoal: the request ring of actor " + text(a.class_name, sizeof(a.class_name)) +
+                " on node " + std::to_string(gw_.node()) + " is corrupt";
+    (void)store::seal_error(s_, h.result_slot, e);
     return true;
-  }
+  };
+  if (ring == nullptr) return corrupt();
   auto claim = ring->try_claim(s_.me());
-  if (!claim) {
-    if (claim.error() == ipc::RingError::kFull) return false;
-    if (s_.objects().claim_for_failure(h.result_slot, h.result_gen, s_.me())) {
-      store::ErrorPayload e;
-      e.kind = store::ErrorKind::kObjectLost;
-      e.message = "shoal: the request ring of actor " + text(a.class_name, sizeof(a.class_name)) +
-                  " on node " + std::to_string(gw_.node()) + " is corrupt";
-      (void)store::seal_error(s_, h.result_slot, e);
-    }
-    return true;
-  }
+  if (!claim) return claim.error() == ipc::RingError::kFull ? false : corrupt();
   std::memcpy(claim->cell->payload, cell.data(), cell.size());
   ring->publish(*claim, s_.me());
   // relaxed: the consumer's slot; a stale one only costs a wake-up, as in submit_call().

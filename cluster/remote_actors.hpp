@@ -33,6 +33,7 @@
 // Threads: everything runs on the gateway thread.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <deque>
 #include <map>
@@ -102,9 +103,10 @@ class RemoteActors final : public GatewayService {
     int from = 0;
     uint64_t call_id = 0;
   };
+  using Cell = std::array<std::byte, ipc::kRingPayloadBytes>;  // a call cell's payload
   struct Waiting {  // a call for an actor whose ring was full, in order
     Inbound in;
-    std::vector<std::byte> cell;
+    Cell cell;
   };
   struct Attached {
     uint32_t gen = 0;
@@ -134,7 +136,7 @@ class RemoteActors final : public GatewayService {
   void answer_error(int from, uint64_t call_id, uint32_t kind, const std::string& message,
                     const ipc::ActorEntry* actor);
   bool push_waiting();
-  bool push_cell(uint32_t index, const std::vector<std::byte>& cell);
+  bool push_cell(uint32_t index, const Cell& cell);
   ipc::RequestRing* ring_of(uint32_t index, uint32_t gen);
   bool collect_results(bool force);
   void send_result(uint32_t slot);
